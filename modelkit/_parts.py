@@ -1,0 +1,242 @@
+"""The one streamed-parts assembler every vendor's stream code feeds.
+
+Vendor code translates its wire events into calls here, keyed by the vendor's own part id (OpenAI's
+choice/tool-call index, Anthropic's content-block index, Bedrock's contentBlockIndex, ...); this
+module decides which part a delta belongs to and emits our `PartStartEvent` / `PartDeltaEvent`.
+
+Text and arguments are kept as lists of fragments and joined once when parts are read: appending
+to a `str` attribute per delta copies the whole text every time, which is quadratic over a long
+stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .messages import (
+    ModelResponsePart,
+    ModelResponseStreamEvent,
+    PartDeltaEvent,
+    PartStartEvent,
+    TextPart,
+    TextPartDelta,
+    ThinkingPart,
+    ThinkingPartDelta,
+    ToolCallPart,
+    ToolCallPartDelta,
+    _generate_tool_call_id,
+)
+
+__all__ = ('PartsAssembler',)
+
+
+@dataclass(slots=True)
+class _TextBuilder:
+    fragments: list[str]
+
+    def build(self) -> TextPart:
+        return TextPart(''.join(self.fragments))
+
+
+@dataclass(slots=True)
+class _ThinkingBuilder:
+    fragments: list[str]
+    signature: list[str] | None = None
+    id: str | None = None
+
+    def build(self) -> ThinkingPart:
+        signature = ''.join(self.signature) if self.signature is not None else None
+        return ThinkingPart(''.join(self.fragments), signature=signature, id=self.id)
+
+
+@dataclass(slots=True)
+class _ToolCallBuilder:
+    tool_name: str | None
+    tool_call_id: str | None
+    args: list[str] = field(default_factory=list)
+    args_dict: dict[str, Any] | None = None
+    started: bool = False
+
+    def build(self) -> ToolCallPart:
+        args: str | dict[str, Any] = self.args_dict if self.args_dict is not None else ''.join(self.args)
+        return ToolCallPart(self.tool_name or '', args, self.tool_call_id or _generate_tool_call_id())
+
+
+_Builder = _TextBuilder | _ThinkingBuilder | _ToolCallBuilder
+
+
+class PartsAssembler:
+    """Builds a response's parts from vendor deltas and says what changed as events."""
+
+    __slots__ = ('_builders', '_by_vendor_id', '_cache')
+
+    def __init__(self) -> None:
+        self._builders: list[_Builder] = []
+        self._by_vendor_id: dict[Hashable, int] = {}
+        self._cache: list[ModelResponsePart] | None = None
+
+    def get_parts(self) -> list[ModelResponsePart]:
+        """The parts so far, in order; tool calls whose name never arrived are left out."""
+        if self._cache is None:
+            self._cache = [
+                b.build()
+                for b in self._builders
+                if not (isinstance(b, _ToolCallBuilder) and b.tool_name is None)
+            ]
+        return self._cache
+
+    def _new(self, vendor_part_id: Hashable | None, builder: _Builder) -> int:
+        index = len(self._builders)
+        self._builders.append(builder)
+        if vendor_part_id is not None:
+            self._by_vendor_id[vendor_part_id] = index
+        return index
+
+    def _find(self, vendor_part_id: Hashable | None, kind: type[_Builder]) -> int | None:
+        if vendor_part_id is None:
+            # No vendor id: continue the last part if it is of the same kind.
+            if self._builders and type(self._builders[-1]) is kind:
+                return len(self._builders) - 1
+            return None
+        index = self._by_vendor_id.get(vendor_part_id)
+        if index is not None and type(self._builders[index]) is kind:
+            return index
+        return None
+
+    def text_delta(self, vendor_part_id: Hashable | None, content: str) -> ModelResponseStreamEvent | None:
+        """Add text; returns the event to yield, or None for an empty delta."""
+        if not content:
+            return None
+        self._cache = None
+        index = self._find(vendor_part_id, _TextBuilder)
+        if index is None:
+            index = self._new(vendor_part_id, _TextBuilder([content]))
+            return PartStartEvent(index, TextPart(content))
+        builder = self._builders[index]
+        builder.fragments.append(content)  # type: ignore[union-attr]
+        return PartDeltaEvent(index, TextPartDelta(content))
+
+    def thinking_delta(
+        self,
+        vendor_part_id: Hashable | None,
+        content: str | None = None,
+        *,
+        signature: str | None = None,
+        id: str | None = None,
+    ) -> ModelResponseStreamEvent | None:
+        """Add reasoning text and/or signature; returns the event to yield, or None if both are empty."""
+        if not content and signature is None:
+            return None
+        self._cache = None
+        index = self._find(vendor_part_id, _ThinkingBuilder)
+        if index is None:
+            builder = _ThinkingBuilder([content] if content else [], [signature] if signature else None, id)
+            index = self._new(vendor_part_id, builder)
+            return PartStartEvent(index, builder.build())
+        thinking = self._builders[index]
+        assert isinstance(thinking, _ThinkingBuilder)
+        if content:
+            thinking.fragments.append(content)
+        if signature is not None:
+            if thinking.signature is None:
+                thinking.signature = []
+            thinking.signature.append(signature)
+        return PartDeltaEvent(index, ThinkingPartDelta(content or None, signature))
+
+    def tool_call_delta(
+        self,
+        vendor_part_id: Hashable | None,
+        tool_name: str | None = None,
+        args: str | dict[str, Any] | None = None,
+        tool_call_id: str | None = None,
+    ) -> ModelResponseStreamEvent | None:
+        """Add to a tool call; a new `tool_call_id` under a known vendor id starts a new call.
+
+        Returns `PartStartEvent` once the tool name is known, `PartDeltaEvent` after that, and None
+        while only arguments have arrived for a call whose name is still unknown.
+        """
+        self._cache = None
+        index = self._find(vendor_part_id, _ToolCallBuilder)
+        if index is not None:
+            existing = self._builders[index]
+            assert isinstance(existing, _ToolCallBuilder)
+            if tool_call_id and existing.tool_call_id and tool_call_id != existing.tool_call_id:
+                index = None  # the vendor reused the index for a different call
+        if index is None:
+            builder = _ToolCallBuilder(tool_name, tool_call_id)
+            _add_args(builder, args)
+            index = self._new(vendor_part_id, builder)
+            if tool_name is None:
+                return None
+            builder.started = True
+            return PartStartEvent(index, builder.build())
+        builder = self._builders[index]
+        assert isinstance(builder, _ToolCallBuilder)
+        if tool_name:
+            builder.tool_name = (builder.tool_name or '') + tool_name
+        if tool_call_id and not builder.tool_call_id:
+            builder.tool_call_id = tool_call_id
+        _add_args(builder, args)
+        if not builder.started:
+            if builder.tool_name is None:
+                return None
+            builder.started = True
+            return PartStartEvent(index, builder.build())
+        if tool_name is None and args is None and tool_call_id is None:
+            return None
+        return PartDeltaEvent(index, ToolCallPartDelta(tool_name, args, tool_call_id))
+
+    def tool_call(
+        self,
+        vendor_part_id: Hashable | None,
+        tool_name: str,
+        args: str | dict[str, Any] | None,
+        tool_call_id: str | None = None,
+    ) -> ModelResponseStreamEvent:
+        """Add a whole tool call that arrived in one event (Gemini, Mistral)."""
+        self._cache = None
+        builder = _ToolCallBuilder(tool_name, tool_call_id, started=True)
+        _add_args(builder, args)
+        index = self._new(vendor_part_id, builder)
+        return PartStartEvent(index, builder.build())
+
+    # The names PydanticAI's parts manager uses, so a custom model written for it ports with a rename.
+
+    def handle_text_delta(
+        self, *, vendor_part_id: Hashable | None, content: str
+    ) -> ModelResponseStreamEvent | None:
+        """Alias of `text_delta` with PydanticAI's keyword names."""
+        return self.text_delta(vendor_part_id, content)
+
+    def handle_tool_call_delta(
+        self,
+        *,
+        vendor_part_id: Hashable | None,
+        tool_name: str | None = None,
+        args: str | dict[str, Any] | None = None,
+        tool_call_id: str | None = None,
+    ) -> ModelResponseStreamEvent | None:
+        """Alias of `tool_call_delta` with PydanticAI's keyword names."""
+        return self.tool_call_delta(vendor_part_id, tool_name, args, tool_call_id)
+
+    def handle_tool_call_part(
+        self,
+        *,
+        vendor_part_id: Hashable | None,
+        tool_name: str,
+        args: str | dict[str, Any] | None,
+        tool_call_id: str | None = None,
+    ) -> ModelResponseStreamEvent:
+        """Alias of `tool_call` with PydanticAI's keyword names."""
+        return self.tool_call(vendor_part_id, tool_name, args, tool_call_id)
+
+
+def _add_args(builder: _ToolCallBuilder, args: str | dict[str, Any] | None) -> None:
+    if args is None:
+        return
+    if isinstance(args, dict):
+        builder.args_dict = {**(builder.args_dict or {}), **args}
+    elif args:
+        builder.args.append(args)

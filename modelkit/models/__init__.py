@@ -1,0 +1,330 @@
+"""The `Model` interface every vendor implements, the streamed response, and the model-string resolver.
+
+A custom model subclasses `Model` (and `StreamedResponse` for streaming), exactly as for PydanticAI.
+Vendor modules are imported only when a model string or class needs them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import import_module
+from typing import Any, Literal, Protocol, TypeAlias
+
+from .._parts import PartsAssembler
+from ..exceptions import UnexpectedModelBehavior, UserError
+from ..messages import FinishReason, ModelMessage, ModelResponse, ModelResponseStreamEvent
+from ..settings import ModelSettings
+from ..tools import ToolDefinition
+from ..usage import Usage
+
+__all__ = (
+    'ALLOW_MODEL_REQUESTS',
+    'KnownModelName',
+    'Model',
+    'ModelRequestParameters',
+    'StreamTiming',
+    'StreamedResponse',
+    'check_allow_model_requests',
+    'infer_model',
+    'known_prefixes',
+    'override_allow_model_requests',
+)
+
+
+@dataclass
+class ModelRequestParameters:
+    """What the agent asks of one request: the tools on offer and how the result may arrive."""
+
+    function_tools: list[ToolDefinition] = field(default_factory=list)
+    allow_text_result: bool = True
+    result_tools: list[ToolDefinition] = field(default_factory=list)
+    result_json_schema: dict[str, Any] | None = None
+    """When set, ask the vendor for JSON matching this schema natively (OpenAI's `response_format`)
+    instead of through a result tool; `result_schema_name` names it."""
+    result_schema_name: str = 'final_result'
+    result_schema_strict: bool | None = None
+
+
+class Model(ABC):
+    """A model the agent can talk to: one vendor wire format plus a model name."""
+
+    @abstractmethod
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> tuple[ModelResponse, Usage]:
+        """Send the conversation and wait for the whole response."""
+        raise NotImplementedError
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> AsyncIterator[StreamedResponse]:
+        """Send the conversation and stream the response; the connection is released on exit."""
+        raise NotImplementedError(f'Streamed requests are not supported by {self.__class__.__name__}')
+        yield  # pragma: no cover  (makes this a generator for the decorator)
+
+    def customize_request_parameters(
+        self, model_request_parameters: ModelRequestParameters
+    ) -> ModelRequestParameters:
+        """Adjust tool schemas or result handling for this vendor before a request; the default keeps them."""
+        return model_request_parameters
+
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """The vendor's name for the model, e.g. `gpt-4o`."""
+        raise NotImplementedError
+
+    @property
+    @abstractmethod
+    def system(self) -> str | None:
+        """The vendor or provider, e.g. `openai` (the OpenTelemetry `gen_ai.system` value)."""
+        raise NotImplementedError
+
+    @property
+    def base_url(self) -> str | None:
+        """The base URL requests go to, where there is one."""
+        return None
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(model_name={self.model_name!r})'
+
+
+class _ArrivalClock(Protocol):
+    @property
+    def last_arrival(self) -> float: ...
+
+
+@dataclass(slots=True)
+class StreamTiming:
+    """When a streamed response's pieces arrived, on the `time.perf_counter()` clock.
+
+    `event_times[i]` is when the bytes that completed event `i` reached the client (not when your
+    code pulled the event), so slow consumers do not distort inter-token latency.
+    """
+
+    started_at: float | None = None
+    """Just before the request was sent."""
+    headers_at: float | None = None
+    """When the response status and headers arrived."""
+    first_event_at: float | None = None
+    """When the first content event arrived."""
+    event_times: list[float] = field(default_factory=list)
+
+    @property
+    def time_to_first_token(self) -> float | None:
+        """Seconds from sending the request to the first content event."""
+        if self.started_at is None or self.first_event_at is None:
+            return None
+        return self.first_event_at - self.started_at
+
+    def inter_event_gaps(self) -> list[float]:
+        """Seconds between consecutive content events (inter-token latency)."""
+        times = self.event_times
+        return [b - a for a, b in itertools.pairwise(times)]
+
+
+@dataclass
+class StreamedResponse(ABC):
+    """A response being streamed: iterate it for events, then `get()` the assembled `ModelResponse`.
+
+    Subclasses implement `_get_event_iterator`, translating vendor events through `_parts_manager`
+    and updating `_usage` as they go.
+    """
+
+    _parts_manager: PartsAssembler = field(default_factory=PartsAssembler, init=False)
+    _event_iterator: AsyncIterator[ModelResponseStreamEvent] | None = field(default=None, init=False)
+    _usage: Usage = field(default_factory=Usage, init=False)
+    _timing: StreamTiming = field(default_factory=StreamTiming, init=False)
+    _arrival_clock: _ArrivalClock | None = field(default=None, init=False)
+    _finish_reason: FinishReason | None = field(default=None, init=False)
+    _vendor_finish_reason: str | None = field(default=None, init=False)
+    _vendor_id: str | None = field(default=None, init=False)
+
+    def __aiter__(self) -> AsyncIterator[ModelResponseStreamEvent]:
+        """Iterate the response's events as they arrive."""
+        if self._event_iterator is None:
+            self._event_iterator = self._timed_events()
+        return self._event_iterator
+
+    async def _timed_events(self) -> AsyncIterator[ModelResponseStreamEvent]:
+        timing = self._timing
+        times = timing.event_times
+        clock = self._arrival_clock
+        perf_counter = time.perf_counter
+        try:
+            async for event in self._get_event_iterator():
+                times.append(clock.last_arrival if clock is not None else perf_counter())
+                if timing.first_event_at is None:
+                    timing.first_event_at = times[-1]
+                yield event
+        except UnexpectedModelBehavior as exc:
+            # Whatever arrived before the failure is the caller's data: never drop it.
+            if exc.partial_response is None:
+                exc.partial_response = self.get()
+            raise
+
+    @abstractmethod
+    def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
+        """Translate the vendor's stream into our events (an async generator)."""
+        raise NotImplementedError
+
+    def get(self) -> ModelResponse:
+        """The response as assembled from what has arrived so far."""
+        return ModelResponse(
+            parts=list(self._parts_manager.get_parts()),
+            model_name=self.model_name,
+            timestamp=self.timestamp,
+            finish_reason=self._finish_reason,
+            vendor_finish_reason=self._vendor_finish_reason,
+            vendor_id=self._vendor_id,
+        )
+
+    def usage(self) -> Usage:
+        """Usage so far; final once the stream is exhausted."""
+        return self._usage
+
+    @property
+    def timing(self) -> StreamTiming:
+        """Arrival times of the headers, the first event and every event."""
+        return self._timing
+
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """The model name the vendor reported for this response."""
+        raise NotImplementedError
+
+    @property
+    @abstractmethod
+    def timestamp(self) -> datetime:
+        """When the response was created."""
+        raise NotImplementedError
+
+
+ALLOW_MODEL_REQUESTS = True
+"""Set to False (for example in a test suite) to make every real model request raise."""
+
+
+def check_allow_model_requests() -> None:
+    """Raise `RuntimeError` when `ALLOW_MODEL_REQUESTS` is False; call it from a model's request methods."""
+    if not ALLOW_MODEL_REQUESTS:
+        raise RuntimeError('Model requests are not allowed, since ALLOW_MODEL_REQUESTS is False')
+
+
+@contextmanager
+def override_allow_model_requests(allow_model_requests: bool) -> Iterator[None]:
+    """Temporarily set `ALLOW_MODEL_REQUESTS`."""
+    global ALLOW_MODEL_REQUESTS
+    old = ALLOW_MODEL_REQUESTS
+    ALLOW_MODEL_REQUESTS = allow_model_requests
+    try:
+        yield
+    finally:
+        ALLOW_MODEL_REQUESTS = old
+
+
+# --------------------------------------------------------------------------------------------
+# Model strings: "vendor:model-name"
+# --------------------------------------------------------------------------------------------
+
+# prefix -> (module, class, provider name passed to the class). Modules load only when used.
+_MODEL_PREFIXES: dict[str, tuple[str, str, str]] = {
+    'openai': ('openai', 'OpenAIModel', 'openai'),
+    'azure': ('openai', 'OpenAIModel', 'azure'),
+    'deepseek': ('openai', 'OpenAIModel', 'deepseek'),
+    'openrouter': ('openai', 'OpenAIModel', 'openrouter'),
+    'grok': ('openai', 'OpenAIModel', 'grok'),
+    'ollama': ('openai', 'OpenAIModel', 'ollama'),
+    'perplexity': ('openai', 'OpenAIModel', 'perplexity'),
+    'fireworks': ('openai', 'OpenAIModel', 'fireworks'),
+    'together': ('openai', 'OpenAIModel', 'together'),
+    'anthropic': ('anthropic', 'AnthropicModel', 'anthropic'),
+    'google-gla': ('gemini', 'GeminiModel', 'google-gla'),
+    'google-vertex': ('gemini', 'GeminiModel', 'google-vertex'),
+    'groq': ('groq', 'GroqModel', 'groq'),
+    'mistral': ('mistral', 'MistralModel', 'mistral'),
+    'cohere': ('cohere', 'CohereModel', 'cohere'),
+    'bedrock': ('bedrock', 'BedrockConverseModel', 'bedrock'),
+}
+_PREFIX_ALIASES = {'vertexai': 'google-vertex', 'gemini': 'google-gla'}
+
+KnownModelName: TypeAlias = Literal[
+    'openai:gpt-4o',
+    'openai:gpt-4o-mini',
+    'openai:gpt-4.1',
+    'openai:gpt-4.1-mini',
+    'openai:o1',
+    'openai:o3-mini',
+    'anthropic:claude-3-5-sonnet-latest',
+    'anthropic:claude-3-5-haiku-latest',
+    'google-gla:gemini-2.0-flash',
+    'google-vertex:gemini-2.0-flash',
+    'groq:llama-3.3-70b-versatile',
+    'mistral:mistral-large-latest',
+    'cohere:command',
+    'bedrock:anthropic.claude-3-sonnet-20240229-v1:0',
+    'test',
+]
+"""Model strings known to work; any `prefix:name` with a known prefix is accepted too."""
+
+
+def known_prefixes() -> list[str]:
+    """Every model-string prefix `infer_model` accepts, plus `test`."""
+    return [*_MODEL_PREFIXES, 'test']
+
+
+def infer_model(model: Model | KnownModelName | str) -> Model:
+    """Turn a model string like `openai:gpt-4o` into a `Model`; a `Model` is returned as it is."""
+    if isinstance(model, Model):
+        return model
+    if model == 'test':
+        from .test import TestModel
+
+        return TestModel()
+    prefix, sep, model_name = model.partition(':')
+    if not sep:
+        model_name = model
+        prefix = _prefix_from_bare_name(model)
+    prefix = _PREFIX_ALIASES.get(prefix, prefix)
+    entry = _MODEL_PREFIXES.get(prefix)
+    if entry is None or not model_name:
+        valid = ', '.join(f'{p!r}' for p in known_prefixes())
+        raise UserError(
+            f'Unknown model {model!r}: expected "<prefix>:<model name>" with a prefix from {valid}'
+        )
+    module_name, class_name, provider = entry
+    try:
+        module = import_module(f'{__name__}.{module_name}')
+    except ModuleNotFoundError as exc:
+        if exc.name != f'{__name__}.{module_name}':
+            raise
+        raise UserError(
+            f'The {prefix!r} interface (modelkit.models.{module_name}) is not in this version of modelkit yet'
+        ) from None
+    model_cls = getattr(module, class_name)
+    result: Model = model_cls(model_name, provider=provider)
+    return result
+
+
+def _prefix_from_bare_name(name: str) -> str:
+    # Older PydanticAI code passes bare names; keep them working for the unambiguous families.
+    if name.startswith(('gpt', 'o1', 'o3', 'o4', 'chatgpt')):
+        return 'openai'
+    if name.startswith('claude'):
+        return 'anthropic'
+    if name.startswith('gemini'):
+        return 'google-gla'
+    return ''

@@ -1,0 +1,135 @@
+"""Providers: where requests go and how they are authenticated; nothing about message formats.
+
+A provider is a name, a base URL, a signer (adds the API-key header, a Google bearer token, a
+SigV4 signature, ...) and an http client. OpenAI-compatible services are a base URL and an
+environment variable, not new logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .._transport import DEFAULT_MAX_RETRIES, HTTPRequest, HTTPResponse, ResponseStream, Signer, Transport
+from ..exceptions import UserError
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ('Provider', 'infer_provider')
+
+
+class Provider:
+    """A base URL, a signer and an http client.
+
+    Interfaces build an `HTTPRequest` for `url(path)` and hand it to `send` / `stream`, which sign it
+    and pass it to the transport. Credentials are resolved lazily by the signer, at the first request.
+    """
+
+    name: str
+    """Short name used in model strings and error messages, e.g. `openai`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        signer: Signer | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        default_headers: dict[str, str] | None = None,
+        default_query: dict[str, str] | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
+        self.name = name
+        self._base_url = base_url.rstrip('/')
+        self._signer = signer
+        self._default_headers = dict(default_headers or {})
+        self._default_query = dict(default_query or {})
+        self._transport = Transport(http_client, max_retries=max_retries)
+
+    @property
+    def base_url(self) -> str:
+        """The URL every request path is joined to."""
+        return self._base_url
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The httpx client in use: the one passed in, or the shared one for this event loop."""
+        return self._transport.client
+
+    def url(self, path: str) -> str:
+        """Join a request path (e.g. `/chat/completions`) to the base URL."""
+        return f'{self._base_url}/{path.lstrip("/")}'
+
+    def build_request(
+        self, method: str, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> HTTPRequest:
+        """An `HTTPRequest` for `path` carrying this provider's default headers and query."""
+        merged = {**self._default_headers, **(headers or {})}
+        return HTTPRequest(method, self.url(path), merged, body, dict(self._default_query))
+
+    async def send(
+        self, request: HTTPRequest, *, model_name: str, timeout: float | None = None
+    ) -> HTTPResponse:
+        """Sign and send a request, reading the whole 2xx body."""
+        return await self._transport.send(
+            request, signer=self._signer, model_name=model_name, vendor=self.name, timeout=timeout
+        )
+
+    @asynccontextmanager
+    async def stream(
+        self, request: HTTPRequest, *, model_name: str, timeout: float | None = None
+    ) -> AsyncIterator[ResponseStream]:
+        """Sign and open a streamed request; the response is closed when the block exits."""
+        async with self._transport.stream(
+            request, signer=self._signer, model_name=model_name, vendor=self.name, timeout=timeout
+        ) as stream:
+            yield stream
+
+    def __repr__(self) -> str:
+        # Never show the signer or headers: they hold credentials.
+        return f'{type(self).__name__}(name={self.name!r}, base_url={self._base_url!r})'
+
+
+# name -> (module under modelkit.providers, class). Loaded only when asked for.
+_PROVIDERS: dict[str, tuple[str, str]] = {
+    'openai': ('openai', 'OpenAIProvider'),
+    'azure': ('azure', 'AzureProvider'),
+    'deepseek': ('deepseek', 'DeepSeekProvider'),
+    'openrouter': ('openrouter', 'OpenRouterProvider'),
+    'grok': ('grok', 'GrokProvider'),
+    'ollama': ('ollama', 'OllamaProvider'),
+    'perplexity': ('perplexity', 'PerplexityProvider'),
+    'fireworks': ('fireworks', 'FireworksProvider'),
+    'together': ('together', 'TogetherProvider'),
+    'anthropic': ('anthropic', 'AnthropicProvider'),
+    'google-gla': ('google_gla', 'GoogleGLAProvider'),
+    'google-vertex': ('google_vertex', 'GoogleVertexProvider'),
+    'groq': ('groq', 'GroqProvider'),
+    'mistral': ('mistral', 'MistralProvider'),
+    'cohere': ('cohere', 'CohereProvider'),
+    'bedrock': ('bedrock', 'BedrockProvider'),
+}
+
+
+def known_providers() -> list[str]:
+    """Every provider name `infer_provider` accepts."""
+    return list(_PROVIDERS)
+
+
+def infer_provider(name: str, **kwargs: Any) -> Provider:
+    """Build the provider called `name` (e.g. `openai`) from its environment variables."""
+    entry = _PROVIDERS.get(name)
+    if entry is None:
+        raise UserError(f'Unknown provider {name!r}: expected one of {", ".join(map(repr, _PROVIDERS))}')
+    module_name, class_name = entry
+    try:
+        module = import_module(f'{__name__}.{module_name}')
+    except ModuleNotFoundError as exc:
+        if exc.name != f'{__name__}.{module_name}':
+            raise
+        raise UserError(f'The {name!r} provider is not in this version of modelkit yet') from None
+    provider: Provider = getattr(module, class_name)(**kwargs)
+    return provider
