@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     import httpx
@@ -28,6 +28,7 @@ __all__ = (
     'ResponseStream',
     'Signer',
     'Transport',
+    'aclose_shared_http_client',
     'shared_http_client',
 )
 
@@ -125,5 +126,6 @@ def shared_http_client() -> httpx.AsyncClient:
     raise NotImplementedError
 
 
-def _unused(*_: Any) -> None:  # keeps the skeleton importable until it is filled in
-    return None
+async def aclose_shared_http_client() -> None:
+    """Close the running event loop's shared client (run_sync calls this before its loop ends)."""
+    raise NotImplementedError

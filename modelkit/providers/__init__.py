@@ -64,11 +64,26 @@ class Provider:
         return f'{self._base_url}/{path.lstrip("/")}'
 
     def build_request(
-        self, method: str, path: str, body: bytes, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        model_name: str | None = None,
     ) -> HTTPRequest:
-        """An `HTTPRequest` for `path` carrying this provider's default headers and query."""
+        """An `HTTPRequest` for `path` carrying this provider's default headers and query.
+
+        `model_name` lets a provider route by model (Azure puts the deployment in the path).
+        """
         merged = {**self._default_headers, **(headers or {})}
-        return HTTPRequest(method, self.url(path), merged, body, dict(self._default_query))
+        return HTTPRequest(
+            method, self.url(self.route(path, model_name)), merged, body, dict(self._default_query)
+        )
+
+    def route(self, path: str, model_name: str | None) -> str:
+        """The path a request for `model_name` goes to; most providers keep `path` as it is."""
+        return path
 
     async def send(
         self, request: HTTPRequest, *, model_name: str, timeout: float | None = None
