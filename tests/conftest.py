@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ class NetworkBlocked(RuntimeError):
 
 
 @pytest.fixture(autouse=True)
-def _block_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _block_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail any test that resolves or connects to a non-loopback address."""
     real_getaddrinfo = socket.getaddrinfo
     real_connect = socket.socket.connect
@@ -67,7 +66,6 @@ def _block_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket, 'getaddrinfo', guarded_getaddrinfo)
     monkeypatch.setattr(socket.socket, 'connect', guarded_connect)
     monkeypatch.setattr(socket.socket, 'connect_ex', guarded_connect_ex)
-    yield
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +88,9 @@ def wire_fixtures() -> Path:
     """The recorded vendor traffic directory; skips where absent, but fails under CI=true."""
     path = wire_fixtures_dir()
     if path is None:
-        reason = f'recorded wire fixtures not found (set {WIRE_FIXTURES_ENV} or clone ../shared beside the repo)'
+        reason = (
+            f'recorded wire fixtures not found (set {WIRE_FIXTURES_ENV} or clone ../shared beside the repo)'
+        )
         if os.environ.get('CI', '').lower() == 'true':
             pytest.fail(f'{reason}; CI must run the conformance tests')
         pytest.skip(reason)
