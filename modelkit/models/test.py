@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ..exceptions import UserError
 from ..messages import (
@@ -39,6 +39,12 @@ from ..usage import Usage
 from . import Model, ModelRequestParameters, StreamedResponse
 
 __all__ = ('TestModel', 'TestStreamedResponse', 'generate_from_schema')
+
+
+class _CallMaker(Protocol):
+    def __call__(
+        self, tool: ToolDefinition, index: int, args: dict[str, Any] | None = None
+    ) -> ToolCallPart: ...
 
 
 class TestModel(Model):
@@ -168,7 +174,7 @@ class TestModel(Model):
         return respond([self._final_part(messages, params, call)])
 
     def _final_part(
-        self, messages: list[ModelMessage], params: ModelRequestParameters, call: Any
+        self, messages: list[ModelMessage], params: ModelRequestParameters, call: _CallMaker
     ) -> ModelResponsePart:
         if self.custom_result_text is not None:
             if not params.allow_text_result:
@@ -179,8 +185,7 @@ class TestModel(Model):
         if self.custom_result_args is not None:
             if params.result_tools:
                 tool = params.result_tools[0]
-                part: ToolCallPart = call(tool, 0, self._result_args(tool))
-                return part
+                return call(tool, 0, self._result_args(tool))
             if params.result_json_schema is not None:
                 return TextPart(_to_json(self.custom_result_args).decode())
             raise UserError(
@@ -193,8 +198,7 @@ class TestModel(Model):
             return TextPart(_summarise_tool_returns(messages))
         # Several result tools mean a union result type; the seed picks one (the first by default).
         tool = params.result_tools[self.seed % len(params.result_tools)]
-        result_call: ToolCallPart = call(tool, 0)
-        return result_call
+        return call(tool, 0)
 
     def _tools_to_call(self, params: ModelRequestParameters) -> list[ToolDefinition]:
         if self.call_tools == 'all':
