@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from modelkit import Agent
 from modelkit.exceptions import (
     FallbackExceptionGroup,
     ModelConnectionError,
@@ -280,3 +281,53 @@ async def test_every_stream_failing_to_open_raises_the_group() -> None:
         async with model.request_stream(MESSAGES, None, PARAMS):
             raise AssertionError('not reached')
     assert rec.calls == ['a']
+
+
+# -- through the Agent ------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_agent_falls_back_and_the_history_says_which_model_answered() -> None:
+    rec = Recorder()
+    agent = Agent(FallbackModel(rec.failing('openai', http_error(401, 'gpt-4o')), 'test'))
+    result = await agent.run('What is the capital of France?')
+    assert result.data == 'success (no tool calls)'
+    response = result.all_messages()[-1]
+    assert isinstance(response, ModelResponse)
+    assert response.model_name == 'test'
+    assert result.usage().requests == 1
+
+
+@pytest.mark.anyio
+async def test_agent_run_where_every_model_fails_is_caught_with_except_star() -> None:
+    rec = Recorder()
+    agent = Agent(TestModel())
+    failing = FallbackModel(rec.failing('a', http_error(401, 'a')), rec.failing('b', http_error(401, 'b')))
+    statuses: list[int] = []
+    with agent.override(model=failing):
+        try:
+            await agent.run('What is the capital of France?')
+        except* ModelHTTPError as group:
+            statuses = [exc.status_code for exc in group.exceptions]  # type: ignore[attr-defined]
+    assert statuses == [401, 401]
+
+
+@pytest.mark.anyio
+async def test_agent_run_stream_falls_back_at_stream_start() -> None:
+    rec = Recorder()
+    agent = Agent(
+        FallbackModel(rec.failing('a', http_error(503, 'a')), TestModel(custom_result_text='Paris'))
+    )
+    async with agent.run_stream('Capital?') as result:
+        text = [chunk async for chunk in result.stream_text()]
+    assert text == ['Paris']
+    assert result.all_messages()[-1].model_name == 'test'  # type: ignore[union-attr]
+    assert rec.calls == ['a']
+
+
+def test_run_sync_with_a_fallback_model() -> None:
+    rec = Recorder()
+    agent = Agent(FallbackModel(rec.failing('a', http_error(500, 'a')), rec.answering('Paris')))
+    result = agent.run_sync('What is the capital of France?')
+    assert result.data == 'Paris'
+    assert rec.calls == ['a', 'Paris']

@@ -6,7 +6,9 @@ import threading
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import BaseModel
 
+from modelkit import Agent
 from modelkit.exceptions import UserError
 from modelkit.messages import (
     ModelMessage,
@@ -249,3 +251,59 @@ async def test_yielding_the_wrong_type_is_a_user_error() -> None:
         with pytest.raises(UserError, match=message):
             async with model.request_stream(conversation(), None, PARAMS) as stream:
                 _ = [event async for event in stream]
+
+
+# -- through the Agent ------------------------------------------------------------------------
+
+
+class Forecast(BaseModel):
+    city: str
+    temperature_c: float
+
+
+@pytest.mark.anyio
+async def test_agent_with_a_function_that_calls_a_tool_then_answers() -> None:
+    def script(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if len(messages) == 1:
+            assert [t.name for t in info.function_tools] == ['get_weather']
+            assert info.allow_text_result is True
+            return ModelResponse([ToolCallPart('get_weather', {'city': 'Paris'}, 'w1')])
+        tool_return = messages[-1].parts[0]  # type: ignore[union-attr]
+        return ModelResponse([TextPart(f'It is {tool_return.content} in Paris')])  # type: ignore[union-attr]
+
+    agent = Agent(FunctionModel(script))
+
+    @agent.tool_plain
+    def get_weather(city: str) -> str:
+        return 'sunny'
+
+    result = await agent.run('Weather?')
+    assert result.data == 'It is sunny in Paris'
+    assert result.all_messages()[-1].model_name == 'function:script:'  # type: ignore[union-attr]
+    assert result.usage().requests == 2
+
+
+@pytest.mark.anyio
+async def test_agent_override_with_a_stream_function_streams_a_structured_result() -> None:
+    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[DeltaToolCalls]:
+        assert [t.name for t in info.result_tools] == ['final_result']
+        yield {0: DeltaToolCall('final_result', '{"city": "Par', 'r1')}
+        yield {0: DeltaToolCall(json_args='is", "temperature_c"')}
+        yield {0: DeltaToolCall(json_args=': 21.5}')}
+
+    agent: Agent[None, Forecast] = Agent('test', result_type=Forecast)
+    with agent.override(model=FunctionModel(stream_function=stream)):
+        async with agent.run_stream('Forecast?') as result:
+            responses = [response async for response, _ in result.stream_structured()]
+            data = await result.get_data()
+    assert data == Forecast(city='Paris', temperature_c=21.5)
+    args = [r.parts[0].args for r in responses]  # type: ignore[union-attr]
+    # The agent read the first delta to recognise the result tool; the rest arrive one by one.
+    assert args == [
+        '{"city": "Par',
+        '{"city": "Paris", "temperature_c"',
+        '{"city": "Paris", "temperature_c": 21.5}',
+        '{"city": "Paris", "temperature_c": 21.5}',
+    ]
+    assert responses[-1].model_name == 'function::stream'
+    assert result.usage().requests == 1

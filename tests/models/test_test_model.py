@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, Field, TypeAdapter
 
+from modelkit import Agent, ModelRetry, RunContext
 from modelkit.exceptions import UserError
 from modelkit.messages import (
     ModelMessage,
@@ -24,6 +25,7 @@ from modelkit.messages import (
     UserPromptPart,
 )
 from modelkit.models import ModelRequestParameters, infer_model
+from modelkit.models.function import AgentInfo, FunctionModel
 from modelkit.models.test import TestModel, generate_from_schema
 from modelkit.tools import ToolDefinition
 from modelkit.usage import Usage
@@ -419,3 +421,103 @@ def test_model_string_and_names() -> None:
     assert repr(TestModel(seed=2)) == (
         "TestModel(call_tools='all', custom_result_text=None, custom_result_args=None, seed=2)"
     )
+
+
+# -- through the Agent ------------------------------------------------------------------------
+
+
+class City(BaseModel):
+    name: str
+    country: str
+    population: int = Field(ge=0)
+
+
+@pytest.mark.anyio
+async def test_agent_runs_every_tool_once_then_returns_the_summary() -> None:
+    agent = Agent('test', deps_type=int)
+    received: list[tuple[str, Any]] = []
+
+    @agent.tool
+    async def scale(ctx: RunContext[int], value: int, unit: Literal['m', 'km']) -> int:
+        received.append(('scale', (value, unit)))
+        return value * ctx.deps
+
+    @agent.tool_plain
+    def greet(name: str, loud: bool = False) -> str:
+        received.append(('greet', (name, loud)))
+        return f'hello {name}'
+
+    result = await agent.run('go', deps=10)
+    assert sorted(received) == [('greet', ('a', False)), ('scale', (0, 'm'))]
+    assert result.data == '{"scale":0,"greet":"hello a"}'
+    assert result.usage().requests == 2
+    responses = [m for m in result.all_messages() if isinstance(m, ModelResponse)]
+    assert [r.model_name for r in responses] == ['test', 'test']
+
+
+@pytest.mark.anyio
+async def test_agent_with_a_structured_result_and_override() -> None:
+    def never(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        raise AssertionError('the override should have replaced this model')
+
+    agent: Agent[None, City] = Agent(
+        FunctionModel(never), result_type=City, system_prompt='Answer with a city.'
+    )
+    model = TestModel()
+    with agent.override(model=model):
+        result = await agent.run('Where were the 2012 olympics?')
+    assert result.data == City(name='a', country='a', population=0)
+    assert model.last_model_request_parameters is not None
+    assert [t.name for t in model.last_model_request_parameters.result_tools] == ['final_result']
+    assert model.last_model_request_parameters.allow_text_result is False
+
+    with agent.override(
+        model=TestModel(custom_result_args={'name': 'London', 'country': 'UK', 'population': 9})
+    ):
+        result = await agent.run('Where were the 2012 olympics?')
+    assert result.data == City(name='London', country='UK', population=9)
+
+
+@pytest.mark.anyio
+async def test_agent_retry_makes_test_model_call_the_tool_again() -> None:
+    agent = Agent(TestModel(), retries=2)
+    attempts: list[str] = []
+
+    @agent.tool_plain
+    def lookup(key: str) -> str:
+        attempts.append(key)
+        if len(attempts) == 1:
+            raise ModelRetry('try again')
+        return 'found'
+
+    result = await agent.run('go')
+    assert attempts == ['a', 'a']
+    assert result.data == '{"lookup":"found"}'
+    assert result.usage().requests == 3
+
+
+@pytest.mark.anyio
+async def test_agent_native_result_mode_gets_json_text() -> None:
+    agent = Agent(TestModel(seed=1), result_type=City, result_mode='native')
+    result = await agent.run('q')
+    assert result.data == City(name='b', country='b', population=1)
+
+
+@pytest.mark.anyio
+async def test_agent_run_stream_with_test_model() -> None:
+    agent = Agent(TestModel(custom_result_text='The capital is Paris.'))
+
+    @agent.tool_plain
+    def capital(country: str) -> str:
+        return 'Paris'
+
+    async with agent.run_stream('What is the capital?') as result:
+        chunks = [chunk async for chunk in result.stream_text(delta=True)]
+    assert chunks == ['The ', 'capital ', 'is ', 'Paris.']
+    assert await result.get_data() == 'The capital is Paris.'
+    assert result.usage().requests == 2
+
+    structured = Agent(TestModel(), result_type=City)
+    async with structured.run_stream('q') as streamed:
+        data = await streamed.get_data()
+    assert data == City(name='a', country='a', population=0)
