@@ -1,0 +1,53 @@
+"""Child-process entry point for the bench's embedded emulator (`EmulatorProcess` starts it).
+
+Usage: `python -m modelkit.bench.emulator_process '{"tokens": 64, ...}'`. Prints one ready line
+with the URL and key as JSON, then serves until its stdin closes (the parent finished or died).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from typing import Any
+
+from .target import READY_MARKER
+
+
+async def _serve(spec: dict[str, Any]) -> None:
+    import anyio
+
+    from ..emulator import Emulator, EmulatorConfig
+
+    config = EmulatorConfig(
+        tokens=int(spec.get('tokens', 64)),
+        tokens_per_second=float(spec.get('tokens_per_second', 200.0)),
+        ttft=float(spec.get('ttft_ms', 50.0)) / 1000.0,
+        seed=int(spec.get('seed') or 0),
+    )
+    async with Emulator(config, host=str(spec.get('host', '127.0.0.1')), port=0) as emulator:
+        ready = {
+            'url': emulator.url,
+            'openai_base_url': emulator.openai_base_url,
+            'api_key': emulator.api_key,
+        }
+        sys.stdout.write(READY_MARKER + json.dumps(ready) + '\n')
+        sys.stdout.flush()
+        # Blocks in a worker thread until end-of-file; abandoned on cancel so shutdown never waits on it.
+        await anyio.to_thread.run_sync(sys.stdin.buffer.read, abandon_on_cancel=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the emulator described by the JSON in `argv[0]` until stdin closes."""
+    import anyio
+
+    args = sys.argv[1:] if argv is None else argv
+    spec = json.loads(args[0]) if args else {}
+    # Ctrl-C reaches the whole process group: the parent decides when this child stops (by
+    # closing stdin), so the child ignores SIGINT rather than printing a second traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    anyio.run(_serve, spec)
+
+
+if __name__ == '__main__':
+    main()

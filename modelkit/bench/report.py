@@ -1,0 +1,103 @@
+"""The bench's outputs: the table printed at the end of a run, and the JSON file of raw figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .harness import BenchResult, BenchSummary
+from .stats import Distribution
+
+__all__ = ('CPU_BUSY_WARNING_SHARE', 'format_table', 'write_json')
+
+CPU_BUSY_WARNING_SHARE = 0.8
+"""Above this share of one core the client itself may be what limits the figures; say so."""
+
+
+def _ms(value: float) -> str:
+    return f'{value * 1000:,.1f} ms'
+
+
+def _rate(value: float) -> str:
+    return f'{value:,.1f}'
+
+
+def _row(label: str, d: Distribution | None, fmt: str) -> list[str]:
+    render = _ms if fmt == 'ms' else _rate
+    if d is None:
+        return [label, '-', '-', '-', '-', '-']
+    return [label, render(d.mean), render(d.p50), render(d.p90), render(d.p99), f'{d.count:,}']
+
+
+def _describe_target(target: dict[str, object]) -> str:
+    if target.get('kind') == 'emulator':
+        which = 'embedded emulator' if target.get('embedded') else 'emulator'
+        return (
+            f'{which} ({target.get("tokens")} tokens at {target.get("tokens_per_second"):g} tokens/s, '
+            f'{target.get("ttft_ms"):g} ms to first token) at {target.get("base_url")}'
+        )
+    model = target.get('model', '?')
+    base_url = target.get('base_url')
+    return f'{model} at {base_url}' if base_url else str(model)
+
+
+def format_table(result: BenchResult) -> str:
+    """The human-readable report of a run."""
+    s: BenchSummary = result.summary
+    config = result.config.as_dict()
+    mode = (
+        f'open loop, Poisson arrivals at {config["rate_per_s"]:g} requests/s'
+        if config['rate_per_s'] is not None
+        else f'closed loop, concurrency {config["concurrency"]}'
+    )
+    if config['rate_per_s'] is not None and config['concurrency'] is not None:
+        mode += f' (at most {config["concurrency"]} in flight)'
+    lines = [
+        f'modelkit bench: {_describe_target(result.target)}',
+        f'{s.requests:,} requests ({mode}; {config["warmup"]} warmup excluded), '
+        f'{s.succeeded:,} ok, {s.failed:,} failed, in {s.wall_time:.2f} s',
+        '',
+    ]
+    rows = [
+        ['', 'mean', 'p50', 'p90', 'p99', 'n'],
+        _row('time to first token', s.ttft, 'ms'),
+        _row('inter-token latency', s.itl, 'ms'),
+        _row('end-to-end latency', s.e2e, 'ms'),
+        _row('tokens/s per stream', s.stream_tokens_per_s, 'rate'),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [
+            cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append('  '.join(cells).rstrip())
+    lines.append('')
+    lines.append(
+        f'throughput   {s.tokens_per_s:,.1f} output tokens/s, {s.requests_per_s:,.2f} requests/s '
+        f'({s.output_tokens:,} tokens)'
+    )
+    per_1k = s.client_cpu_ms_per_1k_tokens
+    share = s.client_cpu_share
+    if per_1k is not None and share is not None:
+        lines.append(
+            f'client CPU   {per_1k:,.1f} ms per 1,000 tokens ({share:.0%} of one core, '
+            f'{s.client_cpu_s:.2f} s in total)'
+        )
+        if share >= CPU_BUSY_WARNING_SHARE:
+            lines.append(
+                'warning: the client kept one core nearly busy, so these figures may be limited by the '
+                'client itself; lower --concurrency or run several processes'
+            )
+    if s.errors:
+        lines.append('')
+        lines.append('errors:')
+        for kind, n in s.errors.items():
+            sample = s.error_samples.get(kind, '')
+            lines.append(f'  {n:,} x {kind}: {sample}' if sample else f'  {n:,} x {kind}')
+    return '\n'.join(lines) + '\n'
+
+
+def write_json(result: BenchResult, path: str | Path) -> None:
+    """Write the configuration, the summary and every request record as JSON (times in seconds)."""
+    data = result.as_dict()
+    Path(path).write_text(json.dumps(data, indent=1, allow_nan=False) + '\n', encoding='utf-8')
