@@ -156,10 +156,11 @@ def _parse_sphinx(lines: list[str]) -> tuple[int, dict[str, str]] | None:
 def is_model_like(tp: Any) -> bool:
     """Whether `tp` validates to an object with named fields: a pydantic model, dataclass or TypedDict."""
     from pydantic import BaseModel
+    from typing_extensions import is_typeddict  # knows both typing's and typing_extensions' TypedDict
 
     if not isinstance(tp, type):
         return False
-    return issubclass(tp, BaseModel) or dataclasses.is_dataclass(tp) or typing.is_typeddict(tp)
+    return issubclass(tp, BaseModel) or dataclasses.is_dataclass(tp) or is_typeddict(tp)
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -145,7 +146,7 @@ class StreamedRunResult(_MessagesMixin, Generic[ResultDataT]):
         """Requests and tokens used so far, including the response being streamed."""
         if self.is_complete:
             return self._state.usage
-        return self._state.usage + self._streamed.usage()
+        return self._state.usage_with(self._streamed.usage())
 
     def timestamp(self) -> datetime:
         """When the streamed response was created."""
@@ -239,17 +240,26 @@ class StreamedRunResult(_MessagesMixin, Generic[ResultDataT]):
         """
         from pydantic import ValidationError
 
-        async for response, is_last in self.stream_structured(debounce_by=debounce_by):
-            if is_last:
-                yield self._data
-                return
+        if self.is_complete:
+            raise UserError('The stream has already been consumed')
+        schema = self._state.result_schema
+        with contextlib.suppress(ValidationError):
+            # What arrived while the agent looked for the start of the result.
+            yield schema.validate_response(self._streamed.get(), self._result_tool_name, allow_partial=True)
+        started = True
+        # The inner generator is always run to its end (no early return): leaving it suspended
+        # would have it finalised by the garbage collector, which trio reports as an error.
+        async for _ in self._events(debounce_by):
+            started = False
             try:
-                partial = self._state.result_schema.validate_response(
-                    response, self._result_tool_name, allow_partial=True
+                yield schema.validate_response(
+                    self._streamed.get(), self._result_tool_name, allow_partial=True
                 )
             except ValidationError:
                 continue
-            yield partial
+        if started:
+            await self._complete()
+        yield self._data
 
     async def get_data(self) -> ResultDataT:
         """Read the stream to its end and return the validated result."""

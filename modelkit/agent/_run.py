@@ -143,10 +143,18 @@ class RunState(Generic[AgentDepsT]):
             params.result_schema_strict = native.strict
         return self.model.customize_request_parameters(params)
 
+    def usage_with(self, response_usage: Usage) -> Usage:
+        """The run's usage plus one response's, without recording it (for a response still streaming)."""
+        total = self.usage + response_usage
+        total.requests += 0 if response_usage.requests else 1
+        return total
+
     def record_response(self, response: ModelResponse, response_usage: Usage) -> None:
-        """Add a response to the history and its usage to the run's, then check the token limits."""
+        """Add a response to the history and its usage to the run's, then check the token limits.
+
+        Models report tokens; the request itself is counted here unless the model counted it.
+        """
         self.messages.append(response)
-        # Models report tokens; the request itself is counted here unless the model counted it.
         self.usage.incr(response_usage, requests=0 if response_usage.requests else 1)
         if self.usage_limits.has_token_limits():
             self.usage_limits.check_tokens(self.usage)
