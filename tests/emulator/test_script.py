@@ -1,0 +1,182 @@
+"""The emulator's scripted behaviour without sockets: JSON-schema values, fragments, options, replies."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Annotated, Any, Literal
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, Field, TypeAdapter
+
+from modelkit.emulator import EmulatorConfig
+from modelkit.emulator._script import (
+    ControlError,
+    Controls,
+    Conversation,
+    FaultCounter,
+    ToolSpec,
+    count_tokens,
+    fragments,
+    parse_controls,
+    plan_reply,
+    schema_value,
+    seeded_rng,
+)
+
+
+class _Node(BaseModel):
+    label: str
+    children: list[_Node] = []
+
+
+class _Base(BaseModel):
+    kind: Literal['a', 'b']
+
+
+class _Derived(_Base):
+    weight: Annotated[float, Field(gt=0, lt=1)]
+
+
+_TYPES: list[Any] = [
+    int,
+    Annotated[int, Field(ge=5, le=7)],
+    Annotated[int, Field(gt=-10, lt=-8)],
+    Annotated[int, Field(multiple_of=5, ge=1)],
+    Annotated[float, Field(gt=2.5, le=2.75)],
+    Annotated[float, Field(le=-3)],
+    Annotated[str, Field(min_length=30)],
+    Annotated[str, Field(max_length=3)],
+    Literal['red', 'green'],
+    bool,
+    None,
+    int | None,
+    list[int],
+    Annotated[list[str], Field(min_length=3, max_length=4)],
+    tuple[int, str, bool],
+    dict[str, float],
+    set[int],
+    datetime.datetime,
+    datetime.date,
+    uuid.UUID,
+    _Node,
+    _Derived,
+    list[_Derived | _Node],
+]
+
+
+@pytest.mark.parametrize('annotation', _TYPES, ids=repr)
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_schema_values_validate(annotation: Any, seed: int) -> None:
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    value = schema_value(adapter.json_schema(), seeded_rng(seed))
+    adapter.validate_json(orjson.dumps(value))
+
+
+def test_schema_value_handles_refs_consts_and_all_of() -> None:
+    schema = {
+        '$defs': {'Point': {'type': 'object', 'properties': {'x': {'type': 'integer'}}, 'required': ['x']}},
+        'type': 'object',
+        'properties': {
+            'p': {'$ref': '#/$defs/Point'},
+            'c': {'const': 'fixed'},
+            'merged': {'allOf': [{'$ref': '#/$defs/Point'}, {'properties': {'y': {'type': 'boolean'}}}]},
+            'any': True,
+            'missing': {'$ref': '#/$defs/Nowhere'},
+        },
+    }
+    value = schema_value(schema, seeded_rng(1))
+    assert isinstance(value['p']['x'], int)
+    assert value['c'] == 'fixed'
+    assert set(value['merged']) == {'x', 'y'}
+    assert 'any' in value
+    assert value['missing'] is not None
+
+
+def test_recursive_schema_terminates() -> None:
+    schema = {
+        '$defs': {
+            'Loop': {'type': 'object', 'properties': {'next': {'$ref': '#/$defs/Loop'}}, 'required': ['next']}
+        },
+        '$ref': '#/$defs/Loop',
+    }
+    # A schema that can only be satisfied by an infinite value still yields something finite.
+    assert isinstance(schema_value(schema, seeded_rng(0)), dict)
+
+
+@given(st.text())
+def test_fragments_join_back(text: str) -> None:
+    assert ''.join(fragments(text)) == text
+
+
+def test_fragments_split_json_like_openai() -> None:
+    assert fragments('{"country":"UK"}') == ['{"', 'country', '":"', 'UK', '"}']
+
+
+@pytest.mark.parametrize(('text', 'tokens'), [('', 0), ('hello', 1), ('Hello, world!', 4), ('  a  b ', 2)])
+def test_count_tokens(text: str, tokens: int) -> None:
+    assert count_tokens(text) == tokens
+
+
+def test_controls_from_config_headers_and_model() -> None:
+    config = EmulatorConfig(tokens=7, tokens_per_second=3, ttft=0.5)
+    model, controls = parse_controls('gpt-4o', {}, config)
+    assert model == 'gpt-4o'
+    assert (controls.tokens, controls.tps, controls.ttft, controls.fault) == (7, 3, 0.5, None)
+    headers = {
+        'x-emulator-tokens': '9',
+        'x-emulator-ttft-ms': '250',
+        'x-emulator-fault': 'DROP',
+        'other': 'x',
+    }
+    model, controls = parse_controls('m+tokens=2+fault-times=1', headers, config)
+    assert model == 'm'
+    assert (controls.tokens, controls.ttft, controls.fault, controls.fault_times) == (2, 0.25, 'drop', 1)
+
+
+@pytest.mark.parametrize(
+    ('model', 'option'),
+    [
+        ('m+tokens', 'model'),
+        ('m+=3', 'model'),
+        ('m+speed=3', 'speed'),
+        ('m+tokens=-1', 'tokens'),
+        ('m+tokens=99999999', 'tokens'),
+        ('m+tps=fast', 'tps'),
+        ('m+tps=inf', 'tps'),
+        ('m+fault=explode', 'fault'),
+    ],
+)
+def test_bad_controls_name_the_option(model: str, option: str) -> None:
+    with pytest.raises(ControlError) as info:
+        parse_controls(model, {}, EmulatorConfig())
+    assert info.value.option == option
+
+
+def test_fault_counter_per_client_and_spec() -> None:
+    counter = FaultCounter()
+    twice = Controls(tokens=1, tps=0, ttft=0, fault='429', fault_times=2)
+    always = Controls(tokens=1, tps=0, ttft=0, fault='500')
+    assert [counter.strike('key-a', twice) for _ in range(3)] == ['429', '429', None]
+    assert counter.strike('key-b', twice) == '429'
+    assert [counter.strike('key-a', always) for _ in range(3)] == ['500'] * 3
+    assert counter.strike('key-a', Controls(tokens=1, tps=0, ttft=0)) is None
+
+
+def test_plan_reply_text_and_max_tokens() -> None:
+    reply = plan_reply(Conversation(prompt='hi'), tokens=5, seed=0)
+    assert len(reply.text) == 5
+    assert reply.finish == 'stop'
+    assert reply.deltas == 5
+    cut = plan_reply(Conversation(prompt='hi', max_tokens=2), tokens=5, seed=0)
+    assert (cut.text, cut.finish) == (reply.text[:2], 'length')
+
+
+def test_plan_reply_tool_names_match_whole_words_only() -> None:
+    tools = [ToolSpec('get', {'type': 'object'})]
+    assert plan_reply(Conversation(prompt='target practice', tools=tools), tokens=3, seed=0).tool_calls == []
+    assert plan_reply(Conversation(prompt='please get it', tools=tools), tokens=3, seed=0).tool_calls
