@@ -1,0 +1,76 @@
+"""Run the benchmarks: `python -m benchmarks [--quick] [--only sse,e2e,import] [--json FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from ._harness import Result
+from ._stream import DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED, build_openai_stream
+
+BENCHMARKS = ('sse', 'e2e', 'import')
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the chosen benchmarks, print their tables, optionally save JSON."""
+    parser = argparse.ArgumentParser(prog='python -m benchmarks', description=__doc__)
+    parser.add_argument('--quick', action='store_true', help='fewer repeats (a rough look in under a minute)')
+    parser.add_argument(
+        '--only', default=','.join(BENCHMARKS), help=f'comma-separated subset of {",".join(BENCHMARKS)}'
+    )
+    parser.add_argument('--repeats', type=int, help='timed runs per contender (default 7, --quick 3)')
+    parser.add_argument(
+        '--chunks', type=int, default=DEFAULT_CONTENT_CHUNKS, help='content chunks per stream'
+    )
+    parser.add_argument('--seed', type=int, default=DEFAULT_SEED, help='seed for the stream and its cuts')
+    parser.add_argument('--json', type=Path, metavar='FILE', help='save every raw number to FILE')
+    args = parser.parse_args(argv)
+
+    chosen = [name.strip() for name in args.only.split(',') if name.strip()]
+    unknown = sorted(set(chosen) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f'unknown benchmark(s) {", ".join(unknown)}; choose from {", ".join(BENCHMARKS)}')
+    repeats = args.repeats or (3 if args.quick else 7)
+
+    print(f'Python {platform.python_version()} on {platform.machine()}, {sys.executable}')
+    started = time.perf_counter()
+    stream = build_openai_stream(args.chunks, args.seed)
+    results: list[Result] = []
+    if 'sse' in chosen:
+        from . import sse_decode
+
+        results += sse_decode.run(stream, repeats)
+    if 'e2e' in chosen:
+        from . import end_to_end
+
+        if args.quick:
+            results += end_to_end.run(stream, repeats, budget_s=5.0, min_runs=1)
+        else:
+            results += end_to_end.run(stream, repeats)
+    if 'import' in chosen:
+        from . import cold_import
+
+        results += cold_import.run(5 if args.quick else 15)
+    print(f'\nTotal {time.perf_counter() - started:.0f} s.')
+
+    if args.json:
+        payload = {
+            'python': platform.python_version(),
+            'machine': platform.machine(),
+            'seed': args.seed,
+            'content_chunks': args.chunks,
+            'repeats': repeats,
+            'results': [r.as_json() for r in results],
+        }
+        args.json.write_text(json.dumps(payload, indent=2))
+        print(f'Raw numbers saved to {args.json}')
+    missed = [r for r in results if r.verdict == 'MISS']
+    return 1 if missed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Timing, results and the printed tables shared by every benchmark.
+
+Contenders of one case are timed round-robin (floor, A, B, floor, A, B, ...) so that drift in the
+machine (frequency scaling, a noisy neighbour) hits them alike; each figure is a median.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = (
+    'Result',
+    'Unavailable',
+    'print_table',
+    'runs_within',
+    'time_round_robin',
+    'time_round_robin_async',
+)
+
+
+class Unavailable(Exception):
+    """A contender cannot run here: its package is not installed or its module has not landed."""
+
+
+@dataclass
+class Result:
+    """One contender in one case: raw run times, and how it compares with that case's floor."""
+
+    benchmark: str
+    case: str
+    contender: str
+    runs: list[float] = field(default_factory=list)
+    """Seconds per run."""
+    units: int = 0
+    """Events (or imports) per run, for the per-unit column."""
+    target: float | None = None
+    """Largest allowed ratio to the floor, where this contender has one."""
+    status: str = ''
+    """Empty when measured; else why not (`not installed`, `error: ...`)."""
+    floor_median: float | None = None
+    is_floor: bool = False
+    max_runs: int | None = None
+    """Fewer runs than the others, for a contender so slow that it would blow the time budget."""
+
+    @property
+    def median(self) -> float | None:
+        """Median seconds per run, or None when not measured."""
+        return statistics.median(self.runs) if self.runs else None
+
+    @property
+    def ratio(self) -> float | None:
+        """Median over the floor's median in the same run of the same case."""
+        median = self.median
+        if median is None or not self.floor_median:
+            return None
+        return median / self.floor_median
+
+    @property
+    def verdict(self) -> str:
+        """PASS or MISS against the target; empty where there is no target."""
+        ratio = self.ratio
+        if self.target is None or ratio is None:
+            return ''
+        return 'PASS' if ratio <= self.target else 'MISS'
+
+    def as_json(self) -> dict[str, Any]:
+        """Raw numbers plus the derived ones, for `--json`."""
+        data = asdict(self)
+        data.update(median=self.median, ratio=self.ratio, verdict=self.verdict)
+        return data
+
+
+def _prepare() -> None:
+    # Start every run with no garbage left by the previous contender, so none pays for another's.
+    gc.collect()
+
+
+def time_round_robin(contenders: Sequence[tuple[Result, Callable[[], object] | None]], repeats: int) -> None:
+    """Run each available contender `repeats` times, interleaved, appending seconds to its `runs`."""
+    for _ in range(repeats):
+        for result, run in contenders:
+            if run is None or result.status or _enough(result):
+                continue
+            _prepare()
+            start = time.perf_counter()
+            try:
+                run()
+            except Exception as exc:  # a broken contender is reported, never fatal
+                result.status = _error_status(exc)
+                result.runs.clear()
+                continue
+            result.runs.append(time.perf_counter() - start)
+
+
+async def time_round_robin_async(
+    contenders: Sequence[tuple[Result, Callable[[], Awaitable[object]] | None]], repeats: int
+) -> None:
+    """The async twin of `time_round_robin`, for contenders that run on the event loop."""
+    for _ in range(repeats):
+        for result, run in contenders:
+            if run is None or result.status or _enough(result):
+                continue
+            _prepare()
+            start = time.perf_counter()
+            try:
+                await run()
+            except Exception as exc:
+                result.status = _error_status(exc)
+                result.runs.clear()
+                continue
+            result.runs.append(time.perf_counter() - start)
+
+
+def runs_within(budget_s: float, one_run_s: float, repeats: int, at_least: int) -> int:
+    """How many runs fit in `budget_s` when one takes `one_run_s`, between `at_least` and `repeats`."""
+    fit = int(budget_s / one_run_s) if one_run_s > 0 else repeats
+    return max(at_least, min(repeats, fit))
+
+
+def _enough(result: Result) -> bool:
+    return result.max_runs is not None and len(result.runs) >= result.max_runs
+
+
+def _error_status(exc: BaseException) -> str:
+    text = f'{type(exc).__name__}: {exc}'.replace('\n', ' ')
+    return f'error: {text[:160]}'
+
+
+def set_floor(results: Sequence[Result]) -> None:
+    """Point every result of a case at that case's floor median."""
+    floors = {r.case: r.median for r in results if r.is_floor}
+    for r in results:
+        r.floor_median = floors.get(r.case)
+
+
+def print_table(title: str, results: Sequence[Result], *, unit: str = 'event') -> None:
+    """A fixed-width table: median, per-unit cost, ratio to floor, target and verdict."""
+    set_floor(results)
+    print()
+    print(title)
+    headers = ('case', 'contender', 'median ms', f'µs/{unit}', 'x floor', 'target', 'result')
+    rows: list[tuple[str, ...]] = []
+    for r in results:
+        median = r.median
+        if median is None:
+            rows.append((r.case, r.contender, '-', '-', '-', _target(r), r.status or 'not run'))
+            continue
+        per_unit = f'{median / r.units * 1e6:.2f}' if r.units else '-'
+        ratio = r.ratio
+        rows.append(
+            (
+                r.case,
+                r.contender,
+                f'{median * 1e3:.1f}',
+                per_unit,
+                f'{ratio:.2f}' if ratio is not None else '-',
+                _target(r),
+                r.verdict or ('(floor)' if r.is_floor else ''),
+            )
+        )
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    numeric = {2, 3, 4}
+    lines = [headers, tuple('-' * w for w in widths), *rows]
+    for line in lines:
+        cells = [
+            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(line)
+        ]
+        print('  '.join(cells).rstrip())
+
+
+def _target(r: Result) -> str:
+    return f'<= {r.target:g}x' if r.target is not None else ''

@@ -1,0 +1,136 @@
+"""Benchmark 3: cold import time, each import in a fresh interpreter.
+
+The clock runs inside the child around the `import` statement alone, so interpreter start-up
+(the same for everyone) does not water the ratios down. The floor is importing what modelkit
+cannot do without: httpx, pydantic and orjson. When modelkit misses its target, the modules of
+ours that cost the most under `python -X importtime` are listed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+from ._harness import Result, print_table
+
+__all__ = ('importtime_offenders', 'run')
+
+TARGET_RATIO = 1.25
+"""`import modelkit.models.openai` must stay within this factor of the floor (issue 2)."""
+
+FLOOR = 'httpx, pydantic, orjson'
+CASES: tuple[tuple[str, str, float | None], ...] = (
+    ('floor: import httpx, pydantic, orjson', FLOOR, None),
+    ('import modelkit.models.openai', 'modelkit.models.openai', TARGET_RATIO),
+    ('import modelkit', 'modelkit', None),
+)
+
+_CHILD = 'import time\nt0 = time.perf_counter()\nimport {modules}\nprint(repr(time.perf_counter() - t0))\n'
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # Measure as installed: byte-code caches are written by the untimed first round and used after
+    # (kept outside the source tree), whatever PYTHONDONTWRITEBYTECODE says.
+    env.pop('PYTHONDONTWRITEBYTECODE', None)
+    env['PYTHONPYCACHEPREFIX'] = os.path.join(tempfile.gettempdir(), 'modelkit-benchmarks-pycache')
+    env['PYTHONHASHSEED'] = '0'
+    env.pop('PYTHONPROFILEIMPORTTIME', None)
+    return env
+
+
+def _time_import(modules: str) -> float:
+    completed = subprocess.run(
+        [sys.executable, '-c', _CHILD.format(modules=modules)],
+        capture_output=True,
+        text=True,
+        env=_child_env(),
+        timeout=60,
+        check=False,
+    )
+    if completed.returncode != 0:
+        last = completed.stderr.strip().splitlines()[-1:] or ['no output']
+        raise RuntimeError(last[0])
+    return float(completed.stdout.strip().splitlines()[-1])
+
+
+_IMPORTTIME_LINE = re.compile(r'^import time:\s+(\d+) \|\s+(\d+) \| ( *)(\S+)', re.MULTILINE)
+
+
+def _importtime(modules: str) -> list[tuple[int, int, str]]:
+    """`(self µs, depth, module)` per line of `python -X importtime`, in its order (children first)."""
+    completed = subprocess.run(
+        [sys.executable, '-X', 'importtime', '-c', f'import {modules}'],
+        capture_output=True,
+        text=True,
+        env=_child_env(),
+        timeout=60,
+        check=False,
+    )
+    return [
+        (int(m.group(1)), len(m.group(3)) // 2, m.group(4))
+        for m in _IMPORTTIME_LINE.finditer(completed.stderr)
+    ]
+
+
+def importtime_offenders(modules: str, top: int = 12) -> list[tuple[int, int, str]]:
+    """`(self µs, µs beyond the floor, module)` for the costliest imports under `import modules`.
+
+    "Beyond the floor" sums the self time of a module and everything it pulled in, leaving out
+    modules the floor imports anyway. Our modules come first (by that sum), then the third-party
+    modules the floor does not import (by self time).
+    """
+    in_floor = {name for _, _, name in _importtime(FLOOR)}
+    rows: list[tuple[int, int, str]] = []
+    # importtime prints a module after everything it imported, one level deeper; a stack of
+    # (depth, cost) folds each finished subtree into its parent.
+    stack: list[tuple[int, int]] = []
+    for self_us, depth, name in _importtime(modules):
+        extra = 0 if name in in_floor else self_us
+        while stack and stack[-1][0] > depth:
+            extra += stack.pop()[1]
+        stack.append((depth, extra))
+        if name not in in_floor:
+            rows.append((self_us, extra, name))
+    ours = sorted((r for r in rows if r[2].split('.')[0] == 'modelkit'), key=lambda r: -r[1])
+    others = sorted((r for r in rows if r[2].split('.')[0] != 'modelkit'), key=lambda r: -r[0])
+    return ours[:top] + others[:top]
+
+
+def run(repeats: int) -> list[Result]:
+    """Time each import `repeats` times (interleaved), print the table and any offenders."""
+    results = [
+        Result('import', 'cold import', name, target=target, is_floor=(modules == FLOOR))
+        for name, modules, target in CASES
+    ]
+    # One untimed round writes the byte-code caches and warms the file system cache.
+    for result, (_, modules, _) in zip(results, CASES, strict=True):
+        try:
+            _time_import(modules)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            result.status = f'error: {exc}'[:160]
+    for _ in range(repeats):
+        for result, (_, modules, _) in zip(results, CASES, strict=True):
+            if result.status:
+                continue
+            try:
+                result.runs.append(_time_import(modules))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                result.status = f'error: {exc}'[:160]
+                result.runs.clear()
+    print_table(
+        f'3. Cold import, fresh interpreter each, median of {repeats} '
+        f'(target: modelkit.models.openai <= {TARGET_RATIO}x floor)',
+        results,
+        unit='import',
+    )
+    for result, (_, modules, _) in zip(results, CASES, strict=True):
+        if result.verdict == 'MISS':
+            print(f'\n`python -X importtime -c "import {modules}"`: modules not paid for by the floor')
+            print(f'{"self ms":>9} {"beyond floor ms":>16}  module')
+            for self_us, extra_us, name in importtime_offenders(modules):
+                print(f'{self_us / 1e3:9.2f} {extra_us / 1e3:16.2f}  {name}')
+    return results

@@ -1,0 +1,341 @@
+"""Benchmark 2: text deltas reaching user code, end to end, over an in-memory HTTP transport.
+
+Each contender sends one streamed chat-completions request through a real HTTP client whose
+transport answers, without a socket, with the same 20,000-chunk body in one piece per event (what
+a socket delivers while tokens trickle out). User code collects every text delta; the joined text
+is checked once against the stream before timing. The floor is the least any client can do over
+the same transport: httpx `client.stream`, split on blank lines, orjson, and pick
+`choices[0].delta.content`.
+
+The openai SDK now talks through `httpx2` (its fork of httpx), so the SDK, pydantic-ai and LiteLLM
+get an `httpx2.AsyncClient` with the same in-memory transport, written against httpx2's own
+transport interface; with an older SDK built on httpx they get an httpx client.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import ModuleType
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+
+from ._harness import Result, Unavailable, print_table, runs_within, time_round_robin_async
+from ._stream import OpenAIStream, cut
+
+__all__ = ('make_transport', 'run')
+
+TARGET_RATIO = 2.0
+"""modelkit's `OpenAIModel.request_stream` must stay within this factor of the floor (issue 2)."""
+
+CHUNKING = 'per-event'
+
+# No request can leave the machine: an in-memory transport answers everything, and should one be
+# bypassed, a loopback address with nothing listening refuses at once.
+BASE_URL = 'http://127.0.0.1:9/v1'
+API_KEY = 'sk-benchmark-not-a-real-key'
+PROMPT = 'Write a very long essay about streaming parsers.'
+
+Emit = Callable[[str], object]
+Contender = Callable[[Emit], Awaitable[None]]
+
+
+def make_transport(http: ModuleType, pieces: list[bytes]) -> Any:
+    """An in-memory transport for `http` (httpx or httpx2) answering every request with `pieces`.
+
+    It reads the request body (as a server would) and checks it asks for a stream, so a contender
+    that silently stopped streaming fails the benchmark instead of measuring something else.
+    """
+
+    class _Body(http.AsyncByteStream):  # type: ignore[name-defined,misc]
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for piece in pieces:
+                yield piece
+
+    class _Transport(http.AsyncBaseTransport):  # type: ignore[name-defined,misc]
+        async def handle_async_request(self, request: Any) -> Any:
+            body = orjson.loads(await request.aread())
+            if not body.get('stream'):
+                raise AssertionError(f'expected a streamed request, got {body!r}'[:300])
+            return http.Response(
+                200,
+                headers={'content-type': 'text/event-stream; charset=utf-8'},
+                stream=_Body(),
+                request=request,
+            )
+
+    return _Transport()
+
+
+def _sdk_http() -> ModuleType:
+    # The http library the installed openai SDK accepts natively.
+    try:
+        import httpx2
+        from openai import _base_client
+
+        if getattr(_base_client, 'httpx2', None) is httpx2:
+            return httpx2
+    except ImportError:
+        pass
+    return httpx
+
+
+# --------------------------------------------------------------------------------------------
+# Contenders
+# --------------------------------------------------------------------------------------------
+
+
+def _floor(pieces: list[bytes]) -> Contender:
+    client = httpx.AsyncClient(transport=make_transport(httpx, pieces))
+    request_body = orjson.dumps(
+        {
+            'model': 'gpt-4o',
+            'messages': [{'role': 'user', 'content': PROMPT}],
+            'stream': True,
+            'stream_options': {'include_usage': True},
+        }
+    )
+    headers = {'authorization': f'Bearer {API_KEY}', 'content-type': 'application/json'}
+    url = f'{BASE_URL}/chat/completions'
+
+    async def run(emit: Emit) -> None:
+        loads = orjson.loads
+        pending: list[bytes] = []
+        async with client.stream('POST', url, content=request_body, headers=headers) as response:
+            response.raise_for_status()
+            async for piece in response.aiter_bytes():
+                if pending:
+                    pending.append(piece)
+                    if b'\n' not in piece:
+                        continue
+                    piece = b''.join(pending)
+                    pending.clear()
+                events = piece.split(b'\n\n')
+                rest = events.pop()
+                if rest:
+                    pending.append(rest)
+                for event in events:
+                    if not event.startswith(b'data: '):
+                        continue
+                    payload = event[6:]
+                    if payload == b'[DONE]':
+                        continue
+                    choices = loads(payload)['choices']
+                    if choices:
+                        content = choices[0]['delta'].get('content')
+                        if content:
+                            emit(content)
+
+    return run
+
+
+def _modelkit(pieces: list[bytes]) -> Contender:
+    try:
+        # Module imports (not names) keep the import order stable whether or not the vendor
+        # modules exist yet in the tree ruff looks at.
+        from modelkit.messages import (
+            ModelRequest,
+            PartDeltaEvent,
+            PartStartEvent,
+            TextPart,
+            TextPartDelta,
+            UserPromptPart,
+        )
+        from modelkit.models import ModelRequestParameters
+        from modelkit.models import openai as openai_model
+        from modelkit.providers import openai as openai_provider
+    except ImportError as exc:
+        raise Unavailable(f'not available yet ({exc})') from None
+
+    client = httpx.AsyncClient(transport=make_transport(httpx, pieces))
+    provider = openai_provider.OpenAIProvider(api_key=API_KEY, base_url=BASE_URL, http_client=client)
+    model = openai_model.OpenAIModel('gpt-4o', provider=provider)
+    messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
+    parameters = ModelRequestParameters()
+
+    async def run(emit: Emit) -> None:
+        async with model.request_stream(messages, None, parameters) as response:
+            async for event in response:
+                if isinstance(event, PartDeltaEvent):
+                    if isinstance(event.delta, TextPartDelta):
+                        emit(event.delta.content_delta)
+                elif isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+                    emit(event.part.content)
+
+    return run
+
+
+def _openai_client(pieces: list[bytes]) -> Any:
+    try:
+        from openai import AsyncOpenAI
+    except ImportError:
+        raise Unavailable('not installed') from None
+    http = _sdk_http()
+    return AsyncOpenAI(
+        api_key=API_KEY,
+        base_url=BASE_URL,
+        max_retries=0,
+        http_client=http.AsyncClient(transport=make_transport(http, pieces)),
+    )
+
+
+def _openai_sdk(pieces: list[bytes]) -> Contender:
+    client = _openai_client(pieces)
+
+    async def run(emit: Emit) -> None:
+        stream = await client.chat.completions.create(
+            model='gpt-4o',
+            messages=[{'role': 'user', 'content': PROMPT}],
+            stream=True,
+            stream_options={'include_usage': True},
+        )
+        async with stream:
+            async for chunk in stream:
+                if chunk.choices:
+                    content = chunk.choices[0].delta.content
+                    if content:
+                        emit(content)
+
+    return run
+
+
+def _pydantic_ai(pieces: list[bytes]) -> Contender:
+    try:
+        from pydantic_ai.messages import (
+            ModelRequest,
+            PartDeltaEvent,
+            PartStartEvent,
+            TextPart,
+            TextPartDelta,
+            UserPromptPart,
+        )
+        from pydantic_ai.models import ModelRequestParameters
+        from pydantic_ai.providers.openai import OpenAIProvider
+    except ImportError:
+        raise Unavailable('not installed') from None
+    try:
+        from pydantic_ai.models.openai import OpenAIChatModel as ChatModel
+    except ImportError:  # releases before the Responses API split
+        from pydantic_ai.models.openai import OpenAIModel as ChatModel  # type: ignore[attr-defined,no-redef]
+
+    model = ChatModel('gpt-4o', provider=OpenAIProvider(openai_client=_openai_client(pieces)))
+    messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
+    parameters = ModelRequestParameters()
+
+    async def run(emit: Emit) -> None:
+        async with model.request_stream(messages, None, parameters) as response:
+            async for event in response:
+                if isinstance(event, PartDeltaEvent):
+                    if isinstance(event.delta, TextPartDelta):
+                        emit(event.delta.content_delta)
+                elif isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+                    emit(event.part.content)
+
+    return run
+
+
+def _litellm(pieces: list[bytes]) -> Contender:
+    # Use the cost map bundled with the package rather than fetching one at import time.
+    os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
+    try:
+        import litellm
+    except ImportError:
+        raise Unavailable('not installed') from None
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    client = _openai_client(pieces)
+
+    async def run(emit: Emit) -> None:
+        # `client=` hands LiteLLM our SDK client, so its requests go through the same transport.
+        response = await litellm.acompletion(
+            model='openai/gpt-4o',
+            messages=[{'role': 'user', 'content': PROMPT}],
+            stream=True,
+            stream_options={'include_usage': True},
+            api_key=API_KEY,
+            base_url=BASE_URL,
+            client=client,
+        )
+        async for chunk in response:
+            if chunk.choices:
+                content = chunk.choices[0].delta.content
+                if content:
+                    emit(content)
+
+    return run
+
+
+_CONTENDERS: tuple[tuple[str, Callable[[list[bytes]], Contender], float | None], ...] = (
+    ('modelkit OpenAIModel.request_stream', _modelkit, TARGET_RATIO),
+    ('openai SDK chat.completions.create', _openai_sdk, None),
+    ('pydantic-ai OpenAIChatModel.request_stream', _pydantic_ai, None),
+    ('LiteLLM acompletion', _litellm, None),
+)
+
+
+async def _check(
+    result: Result, contender: Contender, expected: str, repeats: int, budget_s: float, min_runs: int
+) -> None:
+    """Run once untimed (warming caches), check the text, and cap the runs of a slow contender."""
+    got: list[str] = []
+    start = time.perf_counter()
+    try:
+        await contender(got.append)
+    except Exception as exc:
+        result.status = f'error: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
+        return
+    one_run_s = time.perf_counter() - start
+    text = ''.join(got)
+    if text != expected:
+        result.status = f'error: wrong text ({len(text)} chars, expected {len(expected)})'
+    result.max_runs = runs_within(budget_s, one_run_s, repeats, at_least=min_runs)
+
+
+async def _run_async(stream: OpenAIStream, repeats: int, budget_s: float, min_runs: int) -> list[Result]:
+    pieces = cut(stream, CHUNKING)
+    units = len(stream.events)
+    # Dropping each delta as user code that merely looks at it would.
+    sink: Emit = len
+    case_name = f'{CHUNKING} pieces'
+    floor = Result('e2e', case_name, 'floor: httpx stream + split + orjson', units=units, is_floor=True)
+    floor_run = _floor(pieces)
+    await _check(floor, floor_run, stream.text, repeats, budget_s, min_runs)
+    case: list[tuple[Result, Callable[[], Awaitable[object]] | None]] = [(floor, lambda: floor_run(sink))]
+    for name, factory, target in _CONTENDERS:
+        result = Result('e2e', case_name, name, units=units, target=target)
+        try:
+            contender: Contender | None = factory(pieces)
+        except Unavailable as exc:
+            result.status = str(exc)
+            contender = None
+        except Exception as exc:
+            result.status = f'error: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
+            contender = None
+        if contender is not None:
+            await _check(result, contender, stream.text, repeats, budget_s, min_runs)
+        case.append((result, _bind(contender, sink) if contender is not None else None))
+    await time_round_robin_async(case, repeats)
+    return [r for r, _ in case]
+
+
+def _bind(contender: Contender, sink: Emit) -> Callable[[], Awaitable[None]]:
+    return lambda: contender(sink)
+
+
+def run(stream: OpenAIStream, repeats: int, budget_s: float = 20.0, min_runs: int = 3) -> list[Result]:
+    """Time every contender on asyncio and print the table.
+
+    A contender gets fewer runs (at least `min_runs`) when `repeats` of them would take longer
+    than `budget_s`: LiteLLM needs seconds per run where the floor needs milliseconds.
+    """
+    results: list[Result] = anyio.run(_run_async, stream, repeats, budget_s, min_runs, backend='asyncio')
+    print_table(
+        f'2. End to end, text deltas to user code: {len(stream.events):,} events over an in-memory '
+        f'transport, median of up to {repeats} (target: modelkit <= {TARGET_RATIO:g}x floor)',
+        results,
+    )
+    return results
