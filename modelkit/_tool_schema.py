@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import re
 import typing
@@ -203,11 +204,16 @@ def _is_run_context(annotation: Any) -> bool:
 
 
 def _type_hints(function: Callable[..., Any]) -> dict[str, Any]:
+    target: Any = function
+    while isinstance(target, functools.partial):
+        target = target.func
+    if not (inspect.isfunction(target) or inspect.ismethod(target)) and callable(target):
+        target = type(target).__call__  # a callable object: its __call__ carries the annotations
     try:
-        return typing.get_type_hints(function, include_extras=True)
+        return typing.get_type_hints(target, include_extras=True)
     except NameError as exc:
         raise UserError(
-            f'Cannot resolve the type annotations of {function.__qualname__!r}: {exc}. '
+            f'Cannot resolve the type annotations of {getattr(target, "__qualname__", target)!r}: {exc}. '
             'Types used in a tool signature must be importable from its module.'
         ) from None
 

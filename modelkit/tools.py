@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, TypeAlias
 
 from typing_extensions import ParamSpec, TypeVar
 
+from .exceptions import UserError
+
 if TYPE_CHECKING:
     from ._tool_schema import DocstringFormat, FunctionSchema
     from .messages import ModelMessage, UserContent
@@ -131,7 +133,10 @@ class Tool(Generic[AgentDepsT]):
         self.function = function
         self.takes_ctx = self.function_schema.takes_ctx
         self.max_retries = max_retries
-        self.name = name or function.__name__
+        tool_name = name or getattr(function, '__name__', None)
+        if not tool_name:
+            raise UserError(f'{function!r} has no __name__: give the tool a name')
+        self.name = tool_name
         self.description = description if description is not None else self.function_schema.description
         self.prepare = prepare
         self.strict = strict

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from modelkit import RunContext, UserError
@@ -203,3 +205,77 @@ def test_positional_only_parameters_are_passed_positionally() -> None:
     args, kwargs = schema.call_args(schema.validate('{"a": 5, "b": 2}'), None)
     assert (args, kwargs) == ([5, 2], {})
     assert sub(*args, **kwargs) == 3
+
+
+def test_callable_without_a_name_needs_one() -> None:
+    import functools
+
+    def scale(a: int, factor: int) -> int:
+        return a * factor
+
+    triple = functools.partial(scale, factor=3)
+    with pytest.raises(UserError, match='give the tool a name'):
+        Tool(triple)
+    tool = Tool(triple, name='triple')
+    assert tool.tool_def.parameters_json_schema['required'] == ['a']
+
+
+@pytest.mark.anyio
+async def test_tool_options_reach_the_definition() -> None:
+    from modelkit import Agent
+    from modelkit.models.test import TestModel
+
+    agent = Agent(TestModel())
+
+    @agent.tool(name='ctx_tool', retries=3, strict=True, docstring_format='sphinx')
+    def fn(ctx: RunContext[None], a: int) -> int:
+        """Do it.
+
+        :param a: the value
+        """
+        return a
+
+    @agent.tool()
+    def other(ctx: RunContext[None]) -> int:
+        return 1
+
+    result = await agent.run('go')
+    assert result.data == '{"ctx_tool":0,"other":1}'
+    model = agent.model
+    assert isinstance(model, TestModel)
+    params = model.last_model_request_parameters
+    assert params is not None
+    (first, second) = params.function_tools
+    assert (first.name, first.strict, first.description) == ('ctx_tool', True, 'Do it.')
+    assert first.parameters_json_schema['properties']['a']['description'] == 'the value'
+    assert second.name == 'other'
+
+
+@given(st.text())
+def test_docstring_parser_accepts_any_text(doc: str) -> None:
+    description, params = parse_docstring(doc)
+    assert isinstance(description, str)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                'Args:',
+                '    a: x',
+                '        more',
+                'Parameters',
+                '----------',
+                ':param b: y',
+                '',
+                'text',
+                '  b : int',
+            ]
+        )
+    )
+)
+def test_docstring_parser_on_section_like_lines(lines: list[str]) -> None:
+    for fmt in ('auto', 'google', 'numpy', 'sphinx'):
+        description, _ = parse_docstring('\n'.join(lines), fmt)  # type: ignore[arg-type]
+        assert isinstance(description, str)
