@@ -30,6 +30,7 @@ from ..messages import (
     SystemPromptPart,
     TextPart,
     ToolCallPart,
+    ToolCallPartDelta,
     UserContent,
     UserPromptPart,
 )
@@ -633,13 +634,17 @@ async def _find_final_result_event(
 ) -> FinalResultEvent | None:
     """Read events until one starts the final result; None when the stream ends without one."""
     async for event in streamed:
-        if not isinstance(event, PartStartEvent):
-            continue
-        part = event.part
-        if isinstance(part, TextPart) and schema.allow_text_result:
-            return FinalResultEvent(tool_name=None, tool_call_id=None)
-        if isinstance(part, ToolCallPart) and part.tool_name in schema.tools:
-            return FinalResultEvent(tool_name=part.tool_name, tool_call_id=part.tool_call_id)
+        if isinstance(event, PartStartEvent):
+            part = event.part
+            if isinstance(part, TextPart) and schema.allow_text_result:
+                return FinalResultEvent(tool_name=None, tool_call_id=None)
+            if isinstance(part, ToolCallPart) and part.tool_name in schema.tools:
+                return FinalResultEvent(tool_name=part.tool_name, tool_call_id=part.tool_call_id)
+        elif isinstance(event.delta, ToolCallPartDelta) and event.delta.tool_name_delta and schema.tools:
+            # A vendor that streams the tool name in pieces completes it in a delta.
+            found = schema.find_call(streamed.get().parts)
+            if found is not None:
+                return FinalResultEvent(tool_name=found[0].tool_name, tool_call_id=found[0].tool_call_id)
     return None
 
 

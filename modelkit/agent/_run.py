@@ -6,6 +6,7 @@ so the streamed and unstreamed paths cannot drift apart.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from collections.abc import Callable, Sequence
@@ -131,10 +132,12 @@ class RunState(Generic[AgentDepsT]):
             if tool_def is not None:
                 function_tools.append(tool_def)
         schema = self.result_schema
+        # Every request gets its own copies, so a model that adjusts schemas in place (for a
+        # vendor's strict mode, say) cannot change what the next request or run sends.
         params = ModelRequestParameters(
-            function_tools=function_tools,
+            function_tools=copy.deepcopy(function_tools),
             allow_text_result=schema.allow_text_result,
-            result_tools=schema.tool_defs(),
+            result_tools=copy.deepcopy(schema.tool_defs()),
         )
         if schema.native is not None:
             native = schema.native.tool_def

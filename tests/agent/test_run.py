@@ -567,3 +567,25 @@ async def test_customize_request_parameters_is_applied() -> None:
 
     await agent.run('go')
     assert [t.strict for t in model.sent[0].params.function_tools] == [True]
+
+
+async def test_models_changing_schemas_in_place_do_not_leak_into_later_requests() -> None:
+    already_mutated: list[bool] = []
+
+    class Mutating(ScriptedModel):
+        def customize_request_parameters(self, params: ModelRequestParameters) -> ModelRequestParameters:
+            for tool in [*params.function_tools, *params.result_tools]:
+                already_mutated.append('mutated' in tool.parameters_json_schema)
+                tool.parameters_json_schema['mutated'] = True
+            return params
+
+    model = Mutating(calls(call('t', {})), calls(call('final_result', {'response': 1})), text('x'))
+    agent = Agent(model, result_type=int)
+
+    @agent.tool_plain
+    def t() -> int:
+        return 1
+
+    await agent.run('go')
+    await agent.run('again', result_type=str)
+    assert already_mutated == [False] * 5

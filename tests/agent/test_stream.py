@@ -285,3 +285,17 @@ async def test_streamed_tool_call_args_assemble_in_history() -> None:
     assert isinstance(part, ToolCallPart)
     assert part.args == '{"response": ["abc"]}'
     assert isinstance(result.all_messages()[-1], ModelRequest)
+
+
+async def test_result_tool_name_streamed_in_pieces_is_still_found() -> None:
+    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str | DeltaToolCalls]:
+        yield {0: DeltaToolCall(name='final_', tool_call_id='c1')}
+        yield {0: DeltaToolCall(name='result', json_args='{"response": ')}
+        yield {0: DeltaToolCall(json_args='5}')}
+
+    agent = Agent(FunctionModel(stream_function=stream), result_type=int)
+    async with agent.run_stream('go') as result:
+        items = [x async for x in result.stream()]
+    assert items[-1] == 5
+    last = last_request(result.all_messages())
+    assert [(p.tool_name, p.content) for p in last.parts] == [('final_result', 'Final result processed.')]  # type: ignore[union-attr]
