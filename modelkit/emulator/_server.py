@@ -22,7 +22,7 @@ from email.utils import formatdate
 from importlib import import_module
 from types import TracebackType
 from typing import IO, Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
 import anyio.abc
@@ -118,7 +118,8 @@ class Router:
                 continue
             found = pattern.fullmatch(path)
             if found is not None:
-                return handler, {k: v for k, v in found.groupdict().items() if v is not None}
+                # Clients percent-encode path segments (Azure's deployment names): decode them here.
+                return handler, {k: unquote(v) for k, v in found.groupdict().items() if v is not None}
         return None
 
 

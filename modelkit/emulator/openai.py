@@ -88,10 +88,12 @@ def _error(
     headers: list[tuple[str, str]] | None = None,
 ) -> Response:
     if vendor == 'azure':
-        # Azure's gateway answers auth and throttling errors with only a code and a message.
-        payload: _Json = {'error': {'code': code or str(status), 'message': message}}
-        if status not in (401, 429):
-            payload['error'].update(type=type_, param=param)
+        # Azure's gateway answers auth and throttling errors with only the status as code and a
+        # message; errors from the model itself keep OpenAI's fields.
+        if status in (401, 429):
+            payload: _Json = {'error': {'code': str(status), 'message': message}}
+        else:
+            payload = {'error': {'code': code, 'message': message, 'type': type_, 'param': param}}
     else:
         payload = {'error': {'message': message, 'type': type_, 'param': param, 'code': code}}
     return Response.json(status, payload, headers or [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from unittest.mock import ANY
 
 import httpx
 import orjson
@@ -427,6 +428,13 @@ async def test_azure_deployment_path(emulator: Emulator) -> None:
         assert 'nope' not in bad_key.text
         no_version = await http.post(url, json=body, headers={'api-key': emulator.api_key})
         assert no_version.status_code == 404
+        # Options ride in a percent-encoded deployment name too, and errors take Azure's shape.
+        faulty = f'{emulator.url}/openai/deployments/my-gpt%2Bfault%3D429/chat/completions'
+        throttled = await http.post(
+            faulty, params={'api-version': '2024-10-21'}, json=body, headers={'api-key': emulator.api_key}
+        )
+        assert throttled.status_code == 429
+        assert throttled.json() == {'error': {'code': '429', 'message': ANY}}
 
 
 async def test_missing_key_is_401_in_openai_shape(emulator: Emulator) -> None:
