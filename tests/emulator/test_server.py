@@ -289,3 +289,17 @@ def test_python_m_emulator_serves_until_signalled(signum: int) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_importing_the_package_loads_no_server_code() -> None:
+    code = (
+        'import sys, modelkit.emulator as e; '
+        'loaded = [m for m in ("h11", "anyio", "modelkit.emulator._server") if m in sys.modules]; '
+        'assert not loaded, loaded; '
+        'assert e.EmulatorConfig().tokens == 20; '
+        'assert "h11" not in sys.modules'
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
