@@ -166,19 +166,17 @@ class RunState(Generic[AgentDepsT]):
         """Act on a response: return the final result, or add the next request to the history."""
         calls = [p for p in response.parts if isinstance(p, ToolCallPart)]
         if calls:
-            final: FinalResult | None = None
-            parts: list[ModelRequestPart] = []
             found = self.result_schema.find_call(calls)
-            if found is not None:
-                outcome = await self.validate_tool_result(*found)
-                if isinstance(outcome, FinalResult):
-                    final = outcome
-                else:
-                    self._count_result_retry()
-                    parts.append(outcome)
-            parts.extend(await self.process_tool_calls(calls, final, found[0] if found else None))
+            if found is None:
+                parts = await self.process_tool_calls(calls, None)
+                self.messages.append(ModelRequest(parts))
+                return None
+            outcome = await self.validate_tool_result(*found)
+            if isinstance(outcome, RetryPromptPart):
+                self._count_result_retry()
+            parts = await self.process_tool_calls(calls, outcome, found[0])
             self.messages.append(ModelRequest(parts))
-            return final
+            return outcome if isinstance(outcome, FinalResult) else None
 
         text = ''.join(p.content for p in response.parts if isinstance(p, TextPart))
         if not text:
@@ -239,20 +237,26 @@ class RunState(Generic[AgentDepsT]):
             )
 
     async def process_tool_calls(
-        self, calls: list[ToolCallPart], final: FinalResult | None, result_call: ToolCallPart | None
+        self,
+        calls: list[ToolCallPart],
+        result_outcome: FinalResult | RetryPromptPart | None,
+        result_call: ToolCallPart | None = None,
     ) -> list[ModelRequestPart]:
-        """Answer every tool call of a response, running function tools concurrently.
+        """Answer every tool call of a response, in order, running function tools concurrently.
 
-        Every call gets an answer, in order, because vendors reject a conversation in which a
-        tool call has none. `result_call`'s own retry prompt (if it failed) is added by the caller.
+        Every call gets an answer because vendors reject a conversation in which a tool call has
+        none. `result_call` is answered with its retry prompt, or 'Final result processed.'.
         """
+        final = result_outcome if isinstance(result_outcome, FinalResult) else None
         answers: list[ModelRequestPart | None] = [None] * len(calls)
         to_run: list[int] = []
         skip_tools = final is not None and self.end_strategy == 'early'
         for i, call in enumerate(calls):
             name, call_id = call.tool_name, call.tool_call_id
             if call is result_call:
-                if final is not None:
+                if isinstance(result_outcome, RetryPromptPart):
+                    answers[i] = result_outcome
+                else:
                     answers[i] = ToolReturnPart(name, FINAL_RESULT_PROCESSED, call_id)
             elif name in self.result_schema.tools:
                 content = RESULT_TOOL_NOT_USED if final is not None else RESULT_TOOL_NOT_FIRST
@@ -267,7 +271,7 @@ class RunState(Generic[AgentDepsT]):
             answers[to_run[0]] = await self._run_tool(calls[to_run[0]])
         elif to_run:
             await self._run_tools_concurrently(calls, to_run, answers)
-        return [a for a in answers if a is not None]
+        return [answer for answer in answers if answer is not None]
 
     async def _run_tools_concurrently(
         self, calls: list[ToolCallPart], to_run: list[int], answers: list[ModelRequestPart | None]
@@ -350,9 +354,12 @@ class RunState(Generic[AgentDepsT]):
                 result_call, self.result_schema.tools[result_call.tool_name]
             )
         if isinstance(outcome, RetryPromptPart):
-            raise UnexpectedModelBehavior(
-                f'Invalid streamed result: {outcome.model_response()}', partial_response=response
-            )
+            from pydantic_core import to_json
+
+            detail = outcome.content
+            if not isinstance(detail, str):
+                detail = to_json(detail, fallback=str).decode()
+            raise UnexpectedModelBehavior(f'Invalid streamed result: {detail}', partial_response=response)
         if calls:
             parts = await self.process_tool_calls(calls, outcome, result_call)
             self.messages.append(ModelRequest(parts))

@@ -251,9 +251,9 @@ def test_native_mode_needs_a_structured_type() -> None:
 
 
 async def test_failed_result_call_alongside_a_function_tool() -> None:
-    # The result fails validation, so the function tool still runs and both answers go back.
+    # The result fails validation, so the function tool still runs; answers keep the call order.
     model = ScriptedModel(
-        calls(call('final_result', '{"response": "x"}'), call('helper', {})),
+        calls(call('helper', {}), call('final_result', '{"response": "x"}')),
         calls(call('final_result', {'response': 1})),
     )
     agent = Agent(model, result_type=int)
@@ -266,4 +266,7 @@ async def test_failed_result_call_alongside_a_function_tool() -> None:
     assert result.data == 1
     answers = model.sent[1].messages[-1]
     assert isinstance(answers, ModelRequest)
-    assert [type(p) for p in answers.parts] == [RetryPromptPart, ToolReturnPart]
+    assert [(type(p), p.tool_name) for p in answers.parts] == [  # type: ignore[union-attr]
+        (ToolReturnPart, 'helper'),
+        (RetryPromptPart, 'final_result'),
+    ]
