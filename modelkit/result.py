@@ -134,6 +134,7 @@ class StreamedRunResult(_MessagesMixin, Generic[ResultDataT]):
         self._result_tool_name = result_tool_name
         self._on_complete = on_complete
         self._data: Any = None
+        self._error: Exception | None = None
         self.is_complete = False
 
     def __repr__(self) -> str:
@@ -182,9 +183,16 @@ class StreamedRunResult(_MessagesMixin, Generic[ResultDataT]):
         await self._complete()
 
     async def _complete(self) -> None:
-        if not self.is_complete:
+        if self.is_complete:
+            return
+        if self._error is not None:
+            raise self._error  # the response is recorded once, so a failed completion is not redone
+        try:
             self._data = await self._on_complete(self._streamed.get())
-            self.is_complete = True
+        except Exception as exc:
+            self._error = exc
+            raise
+        self.is_complete = True
 
     async def stream_text(
         self, *, delta: bool = False, debounce_by: float | None = None

@@ -157,7 +157,10 @@ async def test_invalid_streamed_result_cannot_be_retried() -> None:
     async with agent.run_stream('go') as result:
         with pytest.raises(UnexpectedModelBehavior, match='Invalid streamed result') as info:
             await result.get_data()
+        with pytest.raises(UnexpectedModelBehavior, match='Invalid streamed result'):
+            await result.get_data()
     assert info.value.partial_response is not None
+    assert [m.kind for m in result.all_messages()] == ['request', 'response']
 
 
 async def test_streamed_validator_retry_is_unexpected() -> None:
