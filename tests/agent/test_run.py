@@ -62,6 +62,7 @@ async def test_tools_get_deps_and_context() -> None:
             key: Which key.
         """
         seen['ctx'] = ctx
+        seen['at_call'] = (ctx.usage.requests, [m.kind for m in ctx.messages])
         return ctx.deps[key]
 
     @agent.tool_plain(name='shout')
@@ -78,6 +79,7 @@ async def test_tools_get_deps_and_context() -> None:
     assert ctx.prompt == 'go'
     assert ctx.model is model
     assert ctx.run_step == 1
+    assert seen['at_call'] == (1, ['request', 'response'])  # usage and messages are live views
     tool_defs = {t.name: t for t in model.sent[0].params.function_tools}
     assert tool_defs['lookup'].description == 'Look a key up.'
     assert tool_defs['lookup'].parameters_json_schema['properties']['key']['description'] == 'Which key.'
