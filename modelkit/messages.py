@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import orjson
-from pydantic import Discriminator
 
 if TYPE_CHECKING:
-    from pydantic import TypeAdapter
+    from pydantic import GetCoreSchemaHandler, TypeAdapter
+    from pydantic_core import CoreSchema
 
 __all__ = (
     'AudioUrl',
@@ -50,6 +50,27 @@ __all__ = (
     'UserContent',
     'UserPromptPart',
 )
+
+
+class Discriminator:
+    """`pydantic.Discriminator(tag)` for our tagged unions, without pydantic's schema machinery at import.
+
+    Importing `pydantic.Discriminator` loads most of pydantic (a third of `import modelkit`'s cost);
+    pydantic only needs it when it builds a schema, so this marker builds the real one then.
+    """
+
+    __slots__ = ('discriminator',)
+
+    def __init__(self, discriminator: str) -> None:
+        self.discriminator = discriminator
+
+    def __get_pydantic_core_schema__(self, source_type: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        from pydantic import Discriminator
+
+        return Discriminator(self.discriminator).__get_pydantic_core_schema__(source_type, handler)
+
+    def __repr__(self) -> str:
+        return f'Discriminator({self.discriminator!r})'
 
 
 def _now_utc() -> datetime:
