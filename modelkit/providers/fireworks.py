@@ -1,0 +1,22 @@
+"""Fireworks AI's OpenAI-compatible inference API (https://docs.fireworks.ai)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .openai import OpenAICompatibleProvider
+
+__all__ = ('FireworksProvider',)
+
+
+class FireworksProvider(OpenAICompatibleProvider):
+    """Fireworks: key from `api_key` or `FIREWORKS_API_KEY`, base URL `https://api.fireworks.ai/inference/v1`."""
+
+    name = 'fireworks'
+    display_name: ClassVar[str] = 'Fireworks AI'
+    default_base_url: ClassVar[str] = 'https://api.fireworks.ai/inference/v1'
+    api_key_env: ClassVar[str | None] = 'FIREWORKS_API_KEY'
+    base_url_env: ClassVar[str | None] = 'FIREWORKS_BASE_URL'
+    # Fireworks answered `stream_options` with 400 "Extra inputs are not permitted, field:
+    # 'stream_options'" (FlowiseAI/Flowise#2866), and its final streamed chunk carries usage anyway.
+    stream_include_usage: ClassVar[bool] = False

@@ -1,0 +1,23 @@
+"""Perplexity's OpenAI-compatible chat completions API (https://docs.perplexity.ai)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .openai import OpenAICompatibleProvider
+
+__all__ = ('PerplexityProvider',)
+
+
+class PerplexityProvider(OpenAICompatibleProvider):
+    """Perplexity: key from `api_key` or `PERPLEXITY_API_KEY`, base URL `https://api.perplexity.ai`."""
+
+    name = 'perplexity'
+    display_name: ClassVar[str] = 'Perplexity'
+    default_base_url: ClassVar[str] = 'https://api.perplexity.ai'
+    api_key_env: ClassVar[str | None] = 'PERPLEXITY_API_KEY'
+    base_url_env: ClassVar[str | None] = 'PERPLEXITY_BASE_URL'
+    # Perplexity's API reference does not list `stream_options`, and its streamed chunks already carry
+    # `usage` (see kardolus/chatgpt-cli docs/perplexity_api.md), so there is nothing to ask for and an
+    # undocumented field is only a chance of a 400.
+    stream_include_usage: ClassVar[bool] = False
