@@ -450,6 +450,8 @@ async def run_bench(
         state.started = state.done = state.errors = state.tokens = 0
         state.total = count
         state.phase_start = perf_counter()
+        if progress is not None:
+            progress.update(_phase_text(state, config))
         if config.rate is None or warmup:
             await _closed_loop(
                 one, warmup, count, deadline, config.effective_concurrency() or DEFAULT_CONCURRENCY
@@ -561,6 +563,18 @@ async def _open_loop(
             # Sleep to the planned instant: arrivals stay on schedule however slow the answers are.
             await anyio.sleep(max(0.0, due - perf_counter()))
             tg.start_soon(arrive, index, due)
+
+
+def _phase_text(state: _RunState, config: BenchConfig) -> str:
+    count = f'{state.total} ' if state.total is not None else ''
+    if state.phase == 'warmup':
+        return f'bench: {count}warmup requests first (left out of the figures)'
+    if config.rate is not None:
+        how = f'Poisson arrivals at {config.rate:g} requests/s'
+    else:
+        how = f'concurrency {config.effective_concurrency()}'
+    until = f' for {config.duration:g} s' if config.duration is not None else ''
+    return f'bench: measuring {count}requests{until}, {how}'
 
 
 def _progress_text(state: _RunState, now: float) -> str:

@@ -32,9 +32,11 @@ def _row(label: str, d: Distribution | None, fmt: str) -> list[str]:
 def _describe_target(target: dict[str, object]) -> str:
     if target.get('kind') == 'emulator':
         which = 'embedded emulator' if target.get('embedded') else 'emulator'
+        tps = target.get('tokens_per_second')
+        pace = f'at {tps:g} tokens/s' if isinstance(tps, int | float) and tps > 0 else 'unpaced'
         return (
-            f'{which} ({target.get("tokens")} tokens at {target.get("tokens_per_second"):g} tokens/s, '
-            f'{target.get("ttft_ms"):g} ms to first token) at {target.get("base_url")}'
+            f'{which} ({target.get("tokens")} tokens {pace}, {target.get("ttft_ms"):g} ms to first token) '
+            f'at {target.get("base_url")}'
         )
     model = target.get('model', '?')
     base_url = target.get('base_url')

@@ -1,0 +1,637 @@
+"""The `modelkit` command: chat with a model, list model prefixes, run the emulator, benchmark streams.
+
+Importing this module is cheap (argparse and the standard library only): each command imports
+what it needs when it runs, so `modelkit --help` and `modelkit models` start instantly.
+
+Exit status: 0 on success, 1 when the work failed (an HTTP error, a dropped stream), 2 for a
+usage error (a bad flag, an unknown model prefix, a missing API key), 130 after Ctrl-C. Errors
+are one line on stderr, `modelkit: error: ...`; `--debug` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from .bench import BenchConfig
+    from .models import Model
+
+__all__ = ('EXIT_ERROR', 'EXIT_INTERRUPTED', 'EXIT_USAGE', 'build_parser', 'main')
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, what shells report for a command stopped by Ctrl-C."""
+
+PROG = 'modelkit'
+
+# Where each provider reads its credentials, for `modelkit models` while its module is not
+# written yet: the key's environment variable (None where there is no single key) and what else
+# it reads. Providers that exist answer for themselves (`api_key_env`, `base_url_env`).
+PROVIDER_ENV: dict[str, tuple[str | None, str]] = {
+    'azure': ('AZURE_OPENAI_API_KEY', 'AZURE_OPENAI_ENDPOINT, OPENAI_API_VERSION'),
+    'anthropic': ('ANTHROPIC_API_KEY', ''),
+    'google-gla': ('GEMINI_API_KEY', ''),
+    'google-vertex': (None, 'Google application default credentials'),
+    'groq': ('GROQ_API_KEY', ''),
+    'mistral': ('MISTRAL_API_KEY', ''),
+    'cohere': ('CO_API_KEY', ''),
+    'bedrock': (None, 'the AWS credential chain (AWS_ACCESS_KEY_ID, AWS_REGION, ...)'),
+}
+
+
+class _UsageError(Exception):
+    """A command line that parses but makes no sense (flags that do not go together)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: the --help hint says where the rest is.
+        self.exit(EXIT_USAGE, f'{PROG}: error: {message} (see "{self.prog} --help")\n')
+
+
+# --------------------------------------------------------------------------------------------
+# Argument types
+# --------------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected a number of at least 1, got {value}')
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'expected a number of at least 0, got {value}')
+    return value
+
+
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f'expected a port from 0 to 65535, got {value}')
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    if not value > 0 or value == float('inf'):
+        raise argparse.ArgumentTypeError(f'expected a positive number, got {text}')
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    if not value >= 0 or value == float('inf'):
+        raise argparse.ArgumentTypeError(f'expected a number of at least 0, got {text}')
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# The parser
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `modelkit` command and its subcommands."""
+    from . import __version__
+
+    common = _Parser(add_help=False)
+    # SUPPRESS: `modelkit --debug chat` and `modelkit chat --debug` both work, neither resets the other.
+    common.add_argument(
+        '--debug', action='store_true', default=argparse.SUPPRESS, help='show the traceback of an error'
+    )
+    parser = _Parser(
+        prog=PROG,
+        description='Talk to LLM vendors over their own wire protocols; benchmark streamed responses.',
+        parents=[common],
+    )
+    parser.add_argument('--version', action='version', version=f'{PROG} {__version__}')
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND', parser_class=_Parser)
+
+    chat = commands.add_parser(
+        'chat',
+        parents=[common],
+        help='stream one answer to the terminal',
+        description='Send one prompt and stream the answer. Keys come from the environment '
+        '(see "modelkit models").',
+    )
+    chat.add_argument('prompt', nargs='?', help='the prompt; read from stdin when omitted or "-"')
+    chat.add_argument('-m', '--model', required=True, help='a model string such as openai:gpt-4o')
+    _add_target_flags(chat)
+    chat.add_argument('--system', metavar='TEXT', help='a system prompt')
+    chat.add_argument('--max-tokens', type=_positive_int, metavar='N', help='the most tokens to generate')
+    chat.add_argument('--temperature', type=_non_negative_float, metavar='T', help='sampling temperature')
+    chat.add_argument('--usage', action='store_true', help='print token usage and timing to stderr')
+    chat.set_defaults(handler=_cmd_chat)
+
+    models = commands.add_parser(
+        'models',
+        parents=[common],
+        help='list model prefixes and providers',
+        description='List the model-string prefixes and where each provider reads its key.',
+    )
+    models.set_defaults(handler=_cmd_models)
+
+    emulate = commands.add_parser(
+        'emulate',
+        parents=[common],
+        help='run the vendor emulator (OpenAI-compatible and more) until Ctrl-C',
+        description='Serve the built-in vendor emulator on a local port until Ctrl-C.',
+    )
+    emulate.add_argument('--host', default='127.0.0.1', help='address to listen on (default: %(default)s)')
+    emulate.add_argument(
+        '--port',
+        type=_port,
+        default=8400,
+        help='port to listen on; 0 picks a free one (default: %(default)s)',
+    )
+    emulate.add_argument('--api-key', metavar='KEY', help='the key clients must send (default: emulator-key)')
+    _add_emulator_flags(emulate, prefix='')
+    emulate.set_defaults(handler=_cmd_emulate)
+
+    bench = commands.add_parser(
+        'bench',
+        parents=[common],
+        help='measure streaming latency and throughput (default: against the emulator)',
+        description='Send streamed requests and report time to first token, inter-token latency, '
+        'end-to-end latency and throughput. With no model, runs against the built-in emulator in a '
+        'separate process, so only the client CPU is measured.',
+    )
+    bench.add_argument(
+        '-m', '--model', help='a model string such as openai:gpt-4o (default: the embedded emulator)'
+    )
+    _add_target_flags(bench)
+    load = bench.add_argument_group('load')
+    load.add_argument(
+        '-c',
+        '--concurrency',
+        type=_positive_int,
+        metavar='N',
+        help='streams in flight (default: 8; with --rate, no cap)',
+    )
+    load.add_argument(
+        '-n', '--requests', type=_positive_int, metavar='N', help='measured requests (default: 64)'
+    )
+    load.add_argument(
+        '-d', '--duration', type=_positive_float, metavar='S', help='send new requests for S seconds'
+    )
+    load.add_argument(
+        '--rate', type=_positive_float, metavar='R', help='open loop: Poisson arrivals at R requests/s'
+    )
+    load.add_argument(
+        '--warmup',
+        type=_non_negative_int,
+        metavar='N',
+        help='requests sent first and left out (default: one per stream)',
+    )
+    prompt = load.add_mutually_exclusive_group()
+    prompt.add_argument('--prompt', metavar='TEXT', help='the prompt every request sends')
+    prompt.add_argument(
+        '--prompt-tokens', type=_positive_int, metavar='N', help='a synthetic prompt of about N tokens'
+    )
+    load.add_argument(
+        '--max-tokens',
+        type=_positive_int,
+        default=64,
+        metavar='N',
+        help='output tokens per request (default: 64)',
+    )
+    load.add_argument(
+        '--timeout',
+        type=_positive_float,
+        default=60.0,
+        metavar='S',
+        help='seconds per network operation (default: 60)',
+    )
+    load.add_argument(
+        '--seed', type=int, default=0, help='seeds arrivals and the synthetic prompt (default: 0)'
+    )
+    out = bench.add_argument_group('output')
+    out.add_argument('--json', metavar='FILE', help='write every request record and the summary as JSON')
+    out.add_argument('--plot', metavar='FILE', help='write an SVG of latency distributions and throughput')
+    out.add_argument('-q', '--quiet', action='store_true', help='no progress on stderr')
+    emulator = bench.add_argument_group('emulator (when no --model is given)')
+    _add_emulator_flags(emulator, prefix='emulator-')
+    bench.set_defaults(handler=_cmd_bench)
+    return parser
+
+
+def _add_target_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--base-url', metavar='URL', help="send requests here instead of the provider's URL")
+    parser.add_argument(
+        '--api-key-env',
+        metavar='VAR',
+        help="read the API key from this environment variable instead of the provider's",
+    )
+
+
+def _add_emulator_flags(group: Any, *, prefix: str) -> None:
+    # The bench names these --emulator-*, because there they describe the server, not the load.
+    if not prefix:
+        group.add_argument(
+            '--tokens', type=_positive_int, metavar='N', help='output tokens per answer (default: 64)'
+        )
+    group.add_argument(
+        f'--{prefix}tps',
+        type=_non_negative_float,
+        metavar='X',
+        help='tokens per second of each stream; 0 sends them as fast as possible (default: 200)',
+    )
+    group.add_argument(
+        f'--{prefix}ttft-ms',
+        type=_non_negative_float,
+        metavar='MS',
+        help='milliseconds to the first token (default: 50)',
+    )
+    if not prefix:
+        group.add_argument('--seed', type=int, help='seed for the generated text')
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point and error reporting
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `modelkit` command with `argv` (default: the process arguments); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, 'debug', False))
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, 'handler', None)
+    if handler is None:
+        sys.stderr.write(
+            f'{PROG}: error: choose a command: chat, models, emulate or bench (see "{PROG} --help")\n'
+        )
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`modelkit chat ... | head -1`): stop quietly, and keep Python's
+        # final flush from raising again on the dead pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
+    except Exception as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        leaf = _leaf(exc)
+        if isinstance(leaf, KeyboardInterrupt):
+            return EXIT_INTERRUPTED
+        line, status = _describe_error(leaf)
+        hint = '' if debug or status == EXIT_USAGE else ' (--debug shows the traceback)'
+        sys.stderr.write(f'{PROG}: error: {line}{hint}\n')
+        return status
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    # Task groups wrap a lone failure in exception groups; the user wants the failure itself.
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _describe_error(exc: BaseException) -> tuple[str, int]:
+    from .exceptions import ModelkitError, UserError
+
+    text = ' '.join(str(exc).split())
+    if isinstance(exc, UserError | _UsageError):
+        return text, EXIT_USAGE
+    if isinstance(exc, ModelkitError):
+        return f'{type(exc).__name__}: {text}', EXIT_ERROR
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f'{exc.strerror or text}: {exc.filename}', EXIT_ERROR
+    return (f'{type(exc).__name__}: {text}' if text else type(exc).__name__), EXIT_ERROR
+
+
+# --------------------------------------------------------------------------------------------
+# modelkit chat
+# --------------------------------------------------------------------------------------------
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    prompt = args.prompt
+    if prompt is None or prompt == '-':
+        if sys.stdin.isatty():
+            raise _UsageError('give a prompt, or pipe one on stdin')
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise _UsageError('the prompt is empty')
+    import anyio
+
+    from .bench.target import build_model
+
+    model = build_model(args.model, base_url=args.base_url, api_key_env=args.api_key_env)
+    printed = False
+
+    def write(text: str) -> None:
+        nonlocal printed
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        printed = True
+
+    try:
+        anyio.run(_chat, model, prompt, args, write)
+    except KeyboardInterrupt:
+        if printed:
+            sys.stdout.write('\n')  # keep the shell prompt off the half-printed line
+        raise
+    return 0
+
+
+async def _chat(model: Model, prompt: str, args: argparse.Namespace, write: Callable[[str], None]) -> None:
+    from ._transport import aclose_shared_http_client
+    from .messages import (
+        ModelRequest,
+        ModelRequestPart,
+        PartDeltaEvent,
+        PartStartEvent,
+        SystemPromptPart,
+        TextPart,
+        TextPartDelta,
+        UserPromptPart,
+    )
+    from .models import ModelRequestParameters
+    from .settings import ModelSettings
+
+    parts: list[ModelRequestPart] = []
+    if args.system:
+        parts.append(SystemPromptPart(args.system))
+    parts.append(UserPromptPart(prompt))
+    settings: ModelSettings = {}
+    if args.max_tokens is not None:
+        settings['max_tokens'] = args.max_tokens
+    if args.temperature is not None:
+        settings['temperature'] = args.temperature
+    try:
+        async with model.request_stream(
+            [ModelRequest(parts)], settings or None, ModelRequestParameters()
+        ) as stream:
+            async for event in stream:
+                if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+                    text = event.part.content
+                elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+                    text = event.delta.content_delta
+                else:
+                    continue
+                if text:
+                    write(text)
+            write('\n')
+            if args.usage:
+                sys.stderr.write(_usage_line(stream.usage(), stream.timing) + '\n')
+    finally:
+        await aclose_shared_http_client()
+
+
+def _usage_line(usage: Any, timing: Any) -> str:
+    fields = [
+        f'{name.replace("_", " ")} {value:,}'
+        for name in ('request_tokens', 'response_tokens', 'total_tokens')
+        if (value := getattr(usage, name, None)) is not None
+    ]
+    for name, value in sorted((usage.details or {}).items()):
+        fields.append(f'{name.replace("_", " ")} {value:,}')
+    ttft = timing.time_to_first_token
+    if ttft is not None:
+        fields.append(f'first token after {ttft * 1000:,.0f} ms')
+    return 'usage: ' + (', '.join(fields) if fields else 'not reported')
+
+
+# --------------------------------------------------------------------------------------------
+# modelkit models
+# --------------------------------------------------------------------------------------------
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import known_prefixes
+    from .providers import known_providers
+
+    out = sys.stdout
+    prefixes = [p for p in known_prefixes() if p != 'test']
+    out.write('Model strings are PREFIX:MODEL-NAME, e.g. openai:gpt-4o ("test" needs no prefix).\n\n')
+    out.write('Prefixes:\n')
+    out.write(_wrap(', '.join(prefixes), indent='  ') + '\n\n')
+    rows = [('provider', 'key', 'set', 'also reads')]
+    for name in known_providers():
+        key, extra, available = _provider_env(name)
+        is_set = '-' if key is None else ('yes' if os.environ.get(key) else 'no')
+        if not available:
+            extra = f'{extra}; not in this version yet' if extra else 'not in this version yet'
+        rows.append((name, key or '-', is_set, extra))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        out.write(('  ' + '  '.join([*cells, row[3]])).rstrip() + '\n')
+    out.write('\nNo key? Run "modelkit emulate" and point "modelkit chat --base-url" at it.\n')
+    return 0
+
+
+def _provider_env(name: str) -> tuple[str | None, str, bool]:
+    """The provider's key variable, what else it reads, and whether its module exists."""
+    from importlib import import_module
+
+    try:
+        module = import_module(f'modelkit.providers.{name.replace("-", "_")}')
+    except ModuleNotFoundError:
+        key, extra = PROVIDER_ENV.get(name, (None, ''))
+        return key, extra, False
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, 'name', None) == name and hasattr(value, 'api_key_env'):
+            key_env = getattr(value, 'api_key_env', None)
+            base_env = getattr(value, 'base_url_env', None)
+            optional = not getattr(value, 'key_required', True)
+            extra = ', '.join(x for x in (base_env, 'key optional' if optional and key_env else None) if x)
+            return key_env, extra, True
+    key, extra = PROVIDER_ENV.get(name, (None, ''))
+    return key, extra, True
+
+
+def _wrap(text: str, *, indent: str, width: int = 96) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
+
+
+# --------------------------------------------------------------------------------------------
+# modelkit emulate
+# --------------------------------------------------------------------------------------------
+
+
+def _cmd_emulate(args: argparse.Namespace) -> int:
+    import anyio
+
+    anyio.run(_emulate, args)
+    return 0
+
+
+async def _emulate(args: argparse.Namespace) -> None:
+    import anyio
+
+    from .emulator import Emulator, EmulatorConfig
+
+    config = EmulatorConfig(**_emulator_config_kwargs(args))
+    async with Emulator(config, host=args.host, port=args.port) as emulator:
+        sys.stdout.write(
+            f'modelkit emulator listening on {emulator.url} '
+            f'(OpenAI base URL {emulator.openai_base_url}, API key {emulator.api_key}); Ctrl-C stops it\n'
+        )
+        sys.stdout.flush()
+        await anyio.sleep_forever()
+
+
+def _emulator_config_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if args.api_key is not None:
+        kwargs['api_key'] = args.api_key
+    if args.tokens is not None:
+        kwargs['tokens'] = args.tokens
+    if args.tps is not None:
+        kwargs['tokens_per_second'] = args.tps
+    if args.ttft_ms is not None:
+        kwargs['ttft'] = args.ttft_ms / 1000.0
+    if args.seed is not None:
+        kwargs['seed'] = args.seed
+    return kwargs
+
+
+# --------------------------------------------------------------------------------------------
+# modelkit bench
+# --------------------------------------------------------------------------------------------
+
+EMULATOR_DEFAULT_TPS = 200.0
+EMULATOR_DEFAULT_TTFT_MS = 50.0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchConfig, Progress
+
+    embedded = args.model is None and args.base_url is None
+    emulator_flags = args.emulator_tps is not None or args.emulator_ttft_ms is not None
+    if args.model is not None and emulator_flags:
+        raise _UsageError('--emulator-tps and --emulator-ttft-ms apply to the emulator, not to --model')
+    config = BenchConfig(
+        requests=args.requests,
+        duration=args.duration,
+        concurrency=args.concurrency,
+        rate=args.rate,
+        warmup=args.warmup,
+        prompt=args.prompt,
+        prompt_tokens=args.prompt_tokens,
+        max_tokens=args.max_tokens,
+        timeout=args.timeout,
+        seed=args.seed,
+    )
+    progress = Progress(sys.stderr, enabled=not args.quiet)
+    if args.model is not None:
+        model_str: str = args.model
+        target = {'kind': 'model', 'model': model_str, 'base_url': args.base_url}
+
+        def make_model() -> Model:
+            from .bench.target import build_model
+
+            return build_model(model_str, base_url=args.base_url, api_key_env=args.api_key_env)
+
+        return _run_bench(args, config, make_model, target, progress)
+
+    tps = args.emulator_tps if args.emulator_tps is not None else EMULATOR_DEFAULT_TPS
+    ttft_ms = args.emulator_ttft_ms if args.emulator_ttft_ms is not None else EMULATOR_DEFAULT_TTFT_MS
+    # Told per request too, so a separately started `modelkit emulate` answers the same way.
+    config.extra_headers = {
+        'x-emulator-tokens': str(args.max_tokens),
+        'x-emulator-tps': f'{tps:g}',
+        'x-emulator-ttft-ms': f'{ttft_ms:g}',
+    }
+    from .bench.target import EmulatorProcess, EmulatorSettings, emulator_model, read_key
+
+    if not embedded:
+        base_url: str = args.base_url
+        key = read_key(args.api_key_env) if args.api_key_env else 'emulator-key'
+        target = {
+            'kind': 'emulator',
+            'embedded': False,
+            'model': 'emulator',
+            'base_url': base_url,
+            'tokens': args.max_tokens,
+            'tokens_per_second': tps,
+            'ttft_ms': ttft_ms,
+        }
+        return _run_bench(args, config, lambda: emulator_model(base_url, key), target, progress)
+
+    settings = EmulatorSettings(
+        tokens=args.max_tokens, tokens_per_second=tps, ttft_ms=ttft_ms, seed=args.seed
+    )
+    with EmulatorProcess(settings) as emulator:
+        target = {
+            'kind': 'emulator',
+            'embedded': True,
+            'model': 'emulator',
+            'base_url': emulator.base_url,
+            'tokens': args.max_tokens,
+            'tokens_per_second': tps,
+            'ttft_ms': ttft_ms,
+        }
+        return _run_bench(
+            args, config, lambda: emulator_model(emulator.base_url, emulator.api_key), target, progress
+        )
+
+
+def _run_bench(
+    args: argparse.Namespace,
+    config: BenchConfig,
+    make_model: Callable[[], Model],
+    target: dict[str, Any],
+    progress: Any,
+) -> int:
+    import anyio
+
+    from .bench import run_bench
+    from .bench.report import format_table, write_json
+
+    async def run() -> Any:
+        from ._transport import aclose_shared_http_client
+
+        try:
+            return await run_bench(make_model(), config, target=target, progress=progress)
+        finally:
+            await aclose_shared_http_client()
+
+    result = anyio.run(run)
+    sys.stdout.write(format_table(result))
+    sys.stdout.flush()
+    if args.json:
+        write_json(result, args.json)
+        if not args.quiet:
+            sys.stderr.write(f'bench: wrote {args.json}\n')
+    if args.plot:
+        from .bench.plot import write_svg
+
+        write_svg(result, args.plot)
+        if not args.quiet:
+            sys.stderr.write(f'bench: wrote {args.plot}\n')
+    if result.summary.requests and not result.summary.succeeded:
+        sys.stderr.write(f'{PROG}: error: every measured request failed (the errors are listed above)\n')
+        return EXIT_ERROR
+    return 0
