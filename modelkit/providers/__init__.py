@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import import_module
+from inspect import signature
 from typing import TYPE_CHECKING, Any
 
 from .._transport import DEFAULT_MAX_RETRIES, HTTPRequest, HTTPResponse, ResponseStream, Signer, Transport
@@ -146,5 +147,11 @@ def infer_provider(name: str, **kwargs: Any) -> Provider:
         if exc.name != f'{__name__}.{module_name}':
             raise
         raise UserError(f'The {name!r} provider is not in this version of modelkit yet') from None
-    provider: Provider = getattr(module, class_name)(**kwargs)
+    cls = getattr(module, class_name)
+    try:
+        signature(cls).bind_partial(**kwargs)
+    except TypeError as exc:
+        # e.g. `OpenAIModel('gpt-4o', provider='azure', base_url=...)`: say so, not a bare TypeError.
+        raise UserError(f'The {name!r} provider ({class_name}) cannot take those arguments: {exc}') from None
+    provider: Provider = cls(**kwargs)
     return provider

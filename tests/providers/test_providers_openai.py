@@ -401,3 +401,8 @@ def test_registry_knows_every_openai_family_provider() -> None:
     assert {'openai', 'azure', 'ollama', *SERVICE_IDS} <= names
     with pytest.raises(UserError, match='Unknown provider'):
         infer_provider('nope')
+
+
+def test_registry_rejects_arguments_a_provider_does_not_take() -> None:
+    with pytest.raises(UserError, match=r"'azure' provider .*base_url"):
+        infer_provider('azure', base_url='https://x.example', api_key='k')
