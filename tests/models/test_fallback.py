@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+import httpx
+import orjson
 import pytest
+import respx
 
 from modelkit import Agent
 from modelkit.exceptions import (
@@ -331,3 +335,107 @@ def test_run_sync_with_a_fallback_model() -> None:
     result = agent.run_sync('What is the capital of France?')
     assert result.data == 'Paris'
     assert rec.calls == ['a', 'Paris']
+
+
+# -- over the wire: OpenAI-protocol models behind respx ---------------------------------------
+
+OPENAI_URL = 'https://api.openai.com/v1/chat/completions'
+BACKUP_URL = 'https://backup.example.com/v1/chat/completions'
+
+
+def _completion(model: str, content: str) -> dict[str, Any]:
+    return {
+        'id': 'chatcmpl-1',
+        'object': 'chat.completion',
+        'created': 1_700_000_000,
+        'model': model,
+        'choices': [
+            {'index': 0, 'message': {'role': 'assistant', 'content': content}, 'finish_reason': 'stop'}
+        ],
+        'usage': {'prompt_tokens': 12, 'completion_tokens': 1, 'total_tokens': 13},
+    }
+
+
+def _sse(model: str, *texts: str) -> bytes:
+    chunks = [
+        {
+            'id': 'chatcmpl-1',
+            'object': 'chat.completion.chunk',
+            'created': 1_700_000_000,
+            'model': model,
+            'choices': [{'index': 0, 'delta': {'content': text}, 'finish_reason': None}],
+        }
+        for text in texts
+    ]
+    body = b''.join(b'data: ' + orjson.dumps(chunk) + b'\n\n' for chunk in chunks)
+    return body + b'data: [DONE]\n\n'
+
+
+_INVALID_KEY = {'error': {'message': 'Incorrect API key provided', 'type': 'invalid_request_error'}}
+
+
+@pytest.fixture
+async def http_client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def _wire_models(http_client: httpx.AsyncClient) -> FallbackModel:
+    from modelkit.models.openai import OpenAIModel
+
+    primary = OpenAIModel('gpt-4o', api_key='not-valid', http_client=http_client)
+    backup = OpenAIModel(
+        'backup-model', api_key='sk-backup', base_url='https://backup.example.com/v1', http_client=http_client
+    )
+    return FallbackModel(primary, backup)
+
+
+@pytest.mark.anyio
+async def test_a_real_401_from_the_transport_falls_back_to_the_next_vendor(
+    http_client: httpx.AsyncClient,
+) -> None:
+    with respx.mock(assert_all_called=True) as router:
+        primary = router.post(OPENAI_URL).mock(return_value=httpx.Response(401, json=_INVALID_KEY))
+        backup = router.post(BACKUP_URL).mock(
+            return_value=httpx.Response(200, json=_completion('backup-model-2025', 'Paris'))
+        )
+        result = await Agent(_wire_models(http_client)).run('What is the capital of France?')
+    assert result.data == 'Paris'
+    assert result.all_messages()[-1].model_name == 'backup-model-2025'  # type: ignore[union-attr]
+    assert primary.call_count == 1  # a 401 is not retried by the transport
+    assert backup.calls.last.request.headers['authorization'] == 'Bearer sk-backup'
+
+
+@pytest.mark.anyio
+async def test_a_real_401_at_stream_start_falls_back_and_the_backup_streams(
+    http_client: httpx.AsyncClient,
+) -> None:
+    with respx.mock(assert_all_called=True) as router:
+        router.post(OPENAI_URL).mock(return_value=httpx.Response(401, json=_INVALID_KEY))
+        router.post(BACKUP_URL).mock(
+            return_value=httpx.Response(
+                200,
+                content=_sse('backup-model-2025', 'Pa', 'ris'),
+                headers={'content-type': 'text/event-stream'},
+            )
+        )
+        async with Agent(_wire_models(http_client)).run_stream('Capital?') as result:
+            chunks = [chunk async for chunk in result.stream_text(delta=True)]
+    assert ''.join(chunks) == 'Paris'
+    assert result.all_messages()[-1].model_name == 'backup-model-2025'  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_both_vendors_refusing_gives_the_group_with_each_status(http_client: httpx.AsyncClient) -> None:
+    with respx.mock(assert_all_called=True) as router:
+        router.post(OPENAI_URL).mock(return_value=httpx.Response(401, json=_INVALID_KEY))
+        router.post(BACKUP_URL).mock(
+            return_value=httpx.Response(403, json={'error': {'message': 'forbidden'}})
+        )
+        errors: list[ModelHTTPError] = []
+        try:
+            await Agent(_wire_models(http_client)).run('What is the capital of France?')
+        except* ModelHTTPError as group:
+            errors = [exc for exc in group.exceptions if isinstance(exc, ModelHTTPError)]
+    assert [(e.status_code, e.model_name) for e in errors] == [(401, 'gpt-4o'), (403, 'backup-model')]
+    assert all('not-valid' not in str(e) and 'sk-backup' not in repr(e.headers) for e in errors)
