@@ -28,7 +28,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -382,7 +382,7 @@ class Transport:
         timeout: float | None,
     ) -> httpx.Response:
         """Send until a 2xx response's headers arrive, retrying what is worth retrying."""
-        client = self.client
+        client = self._http_client if self._http_client is not None else await _loop_shared_client()
         timeout_config = httpx.Timeout(timeout) if timeout is not None else httpx.USE_CLIENT_DEFAULT
         attempts = self.max_retries + 1
         attempt = 0
@@ -484,6 +484,37 @@ def shared_http_client() -> httpx.AsyncClient:
                 client = _new_client()
                 _shared_clients[key] = client
     return client
+
+
+_loop_closers: weakref.WeakKeyDictionary[object, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Running loop -> (its shared client, a started async generator whose `finally` closes that client).
+
+Both asyncio (`shutdown_asyncgens`, called by `asyncio.run` and anyio) and trio finalize the async
+generators still alive when their loop ends, so parking one per shared client closes the client's
+connections before the loop goes away: users who never call `aclose_shared_http_client` get no
+"unclosed transport" warnings and no sockets left behind."""
+
+
+async def _loop_shared_client() -> httpx.AsyncClient:
+    client = shared_http_client()
+    key = _current_loop()
+    entry = _loop_closers.get(key)
+    if entry is None or entry[0] is not client:
+        closer = _close_at_loop_end(client)
+        _loop_closers[key] = (client, closer)
+        await closer.asend(None)  # runs to its `yield`: from now on the loop will finalize it
+    return client
+
+
+async def _close_at_loop_end(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        if not client.is_closed:
+            with anyio.CancelScope(shield=True):
+                await client.aclose()
 
 
 async def aclose_shared_http_client() -> None:
