@@ -172,8 +172,9 @@ class PartsAssembler:
                 return None
             builder.started = True
             return PartStartEvent(index, builder.build())
-        builder = self._builders[index]
-        assert isinstance(builder, _ToolCallBuilder)
+        found = self._builders[index]
+        assert isinstance(found, _ToolCallBuilder)
+        builder = found
         if tool_name:
             builder.tool_name = (builder.tool_name or '') + tool_name
         if tool_call_id and not builder.tool_call_id:

@@ -42,5 +42,5 @@ class ModelSettings(TypedDict, total=False):
 def merge_model_settings(base: ModelSettings | None, overrides: ModelSettings | None) -> ModelSettings | None:
     """Merge two settings dicts, `overrides` winning key by key."""
     if base and overrides:
-        return base | overrides  # type: ignore[return-value]
+        return base | overrides
     return base or overrides

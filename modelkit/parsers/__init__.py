@@ -10,16 +10,16 @@ from typing import Protocol, TypeVar
 
 __all__ = ('Parser',)
 
-EventT_co = TypeVar('EventT_co', covariant=True)
+EventT = TypeVar('EventT')
 
 
-class Parser(Protocol[EventT_co]):
+class Parser(Protocol[EventT]):
     """A stream parser: feed it chunks as they arrive, close it at end of stream."""
 
-    def feed(self, data: bytes) -> list[EventT_co]:
+    def feed(self, data: bytes) -> list[EventT]:
         """Consume a chunk; return the events it completed (often none or one)."""
         ...
 
-    def close(self) -> list[EventT_co]:
+    def close(self) -> list[EventT]:
         """End of input: return any last event, or raise `StreamProtocolError` for a cut-off frame."""
         ...
