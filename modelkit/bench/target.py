@@ -74,13 +74,21 @@ def _interface_for(model: str) -> tuple[Any, str, str]:
     from .. import models
 
     prefix, sep, model_name = model.partition(':')
-    prefix = models._PREFIX_ALIASES.get(prefix, prefix)
-    entry = models._MODEL_PREFIXES.get(prefix)
-    if not sep or entry is None or not model_name:
-        models.infer_model(model)  # raises the resolver's own UserError, listing the valid prefixes
+    if not sep or not model_name:
         raise UserError(f'--base-url and --api-key-env need a "<prefix>:<model name>" model, got {model!r}')
+    entry = models._MODEL_PREFIXES.get(models._PREFIX_ALIASES.get(prefix, prefix))
+    if entry is None:
+        valid = ', '.join(repr(p) for p in models.known_prefixes())
+        raise UserError(
+            f'Unknown model {model!r}: expected "<prefix>:<model name>" with a prefix from {valid}'
+        )
     module_name, class_name, provider_name = entry
-    module = import_module(f'modelkit.models.{module_name}')
+    try:
+        module = import_module(f'modelkit.models.{module_name}')
+    except ModuleNotFoundError as exc:
+        if exc.name != f'modelkit.models.{module_name}':
+            raise
+        raise UserError(f'The {prefix!r} interface is not in this version of modelkit yet') from None
     return getattr(module, class_name), provider_name, model_name
 
 

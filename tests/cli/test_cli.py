@@ -141,6 +141,19 @@ def test_unknown_model_prefix_names_the_valid_ones() -> None:
     assert_one_error_line(run_cli('chat', '-m', 'nope:model', 'hi'), 2, "'nope:model'", "'openai'")
 
 
+@pytest.mark.parametrize(
+    ('model', 'needles'),
+    [
+        ('nope:model', ["'nope:model'", "'openai'"]),
+        ('gpt-4o', ['"<prefix>:<model name>"']),
+        ('azure:gpt-4o', ["'azure' provider", 'base_url']),
+    ],
+)
+def test_models_that_cannot_take_a_base_url(model: str, needles: list[str]) -> None:
+    result = run_cli('chat', '-m', model, '--base-url', 'http://127.0.0.1:9/v1', 'hi')
+    assert_one_error_line(result, 2, *needles)
+
+
 def test_missing_key_is_one_clear_line() -> None:
     # The proxy is a closed local port: were the key check missing, nothing would leave the machine.
     no_egress = cli_env(
