@@ -307,3 +307,21 @@ async def test_agent_override_with_a_stream_function_streams_a_structured_result
     ]
     assert responses[-1].model_name == 'function::stream'
     assert result.usage().requests == 1
+
+
+@pytest.mark.anyio
+async def test_agent_stream_of_partial_results_from_tool_call_deltas() -> None:
+    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[DeltaToolCalls]:
+        yield {0: DeltaToolCall('final_result', '{"city": "Par', 'r1')}
+        yield {0: DeltaToolCall(json_args='is", "temperature_c": 2')}
+        yield {0: DeltaToolCall(json_args='1.5}')}
+
+    agent: Agent[None, Forecast] = Agent(FunctionModel(stream_function=stream), result_type=Forecast)
+    async with agent.run_stream('Forecast?') as result:
+        partials = [data async for data in result.stream()]
+    # Partial data that does not validate yet (temperature_c missing) is skipped.
+    assert partials == [
+        Forecast(city='Paris', temperature_c=2),
+        Forecast(city='Paris', temperature_c=21.5),
+        Forecast(city='Paris', temperature_c=21.5),
+    ]
