@@ -58,10 +58,12 @@ class _ToolCallBuilder:
     args: list[str] = field(default_factory=list)
     args_dict: dict[str, Any] | None = None
     started: bool = False
+    # Made once, so a call the vendor sent without an id keeps the same id on every read.
+    fallback_id: str = field(default_factory=_generate_tool_call_id)
 
     def build(self) -> ToolCallPart:
         args: str | dict[str, Any] = self.args_dict if self.args_dict is not None else ''.join(self.args)
-        return ToolCallPart(self.tool_name or '', args, self.tool_call_id or _generate_tool_call_id())
+        return ToolCallPart(self.tool_name or '', args, self.tool_call_id or self.fallback_id)
 
 
 _Builder = _TextBuilder | _ThinkingBuilder | _ToolCallBuilder
