@@ -12,12 +12,14 @@ __version__ = '0.1.0'
 if TYPE_CHECKING:
     from .agent import Agent, RunContext
     from .exceptions import ModelRetry, UnexpectedModelBehavior, UserError
+    from .tools import Tool
     from .usage import Usage, UsageLimits
 
 __all__ = (
     'Agent',
     'ModelRetry',
     'RunContext',
+    'Tool',
     'UnexpectedModelBehavior',
     'Usage',
     'UsageLimits',
@@ -27,7 +29,8 @@ __all__ = (
 
 _LAZY = {
     'Agent': 'agent',
-    'RunContext': 'agent',
+    'RunContext': 'tools',
+    'Tool': 'tools',
     'ModelRetry': 'exceptions',
     'UnexpectedModelBehavior': 'exceptions',
     'UserError': 'exceptions',

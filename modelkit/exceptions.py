@@ -22,7 +22,7 @@ Secrets never reach an exception: bodies are trimmed and headers that carry cred
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -215,6 +215,10 @@ class ModelStreamError(UnexpectedModelBehavior):
 
 class FallbackExceptionGroup(ExceptionGroup[Exception]):
     """Every model of a `FallbackModel` failed; `exceptions` holds each model's error in order."""
+
+    def derive(self, excs: Sequence[Exception]) -> FallbackExceptionGroup:  # type: ignore[override]
+        """Keep the type when `except*` or `split` makes a sub-group."""
+        return FallbackExceptionGroup(self.message, excs)
 
 
 class ModelRetry(Exception):
