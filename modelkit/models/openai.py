@@ -482,8 +482,14 @@ def _usage_adapter() -> TypeAdapter[wire.CompletionUsage]:
     return TypeAdapter(CompletionUsage)
 
 
-def _timestamp(created: int | None) -> datetime:
-    return datetime.fromtimestamp(created, tz=UTC) if created is not None else datetime.now(tz=UTC)
+def _timestamp(created: object) -> datetime:
+    """The vendor's `created` (Unix seconds) as a datetime; now, when it is missing or absurd."""
+    if isinstance(created, int | float) and not isinstance(created, bool):
+        try:
+            return datetime.fromtimestamp(created, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            pass  # a bogus timestamp is no reason to lose the answer
+    return datetime.now(tz=UTC)
 
 
 def _summarise(exc: ValidationError) -> str:
@@ -535,6 +541,7 @@ def _stream_error(vendor: str, data: str) -> ModelStreamError:
 # --------------------------------------------------------------------------------------------
 
 _NO_FUNCTION: dict[str, Any] = {}
+_ARGS_TYPES = (str, dict)  # arguments are a JSON string; a few compatible servers send an object
 
 
 @dataclass
@@ -607,19 +614,23 @@ class OpenAIStreamedResponse(StreamedResponse):
                                     for position, call in enumerate(tool_calls):
                                         function = call.get('function') or _NO_FUNCTION
                                         name = function.get('name')
-                                        if name is not None and name.__class__ is not str:
-                                            raise TypeError('tool call name is not a string')
-                                        ev = tool_call_delta(
-                                            call.get('index', position),
-                                            name,
-                                            function.get('arguments'),
-                                            call.get('id'),
-                                        )
+                                        args = function.get('arguments')
+                                        call_id = call.get('id')
+                                        if (
+                                            (name is not None and name.__class__ is not str)
+                                            or (call_id is not None and call_id.__class__ is not str)
+                                            or (args is not None and args.__class__ not in _ARGS_TYPES)
+                                        ):
+                                            raise TypeError('a tool call field has the wrong type')
+                                        ev = tool_call_delta(call.get('index', position), name, args, call_id)
                                         if ev is not None:
                                             yield ev
                                 refusal = delta.get('refusal')
-                                if refusal and (ev := text_delta('refusal', refusal)) is not None:
-                                    yield ev
+                                if refusal:
+                                    if refusal.__class__ is not str:
+                                        raise TypeError('delta.refusal is not a string')
+                                    if (ev := text_delta('refusal', refusal)) is not None:
+                                        yield ev
                         finish_reason = choice.get('finish_reason')
                         if finish_reason is not None:
                             self._finish(finish_reason, chunk, data)
@@ -628,7 +639,7 @@ class OpenAIStreamedResponse(StreamedResponse):
                     usage = chunk.get('usage')
                     if usage:
                         self._usage = _map_usage(_usage_adapter().validate_python(usage))
-                except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+                except (KeyError, TypeError, AttributeError, IndexError, ValueError, OverflowError) as exc:
                     problem = self._chunk_problem(data, exc)
                     if problem is not None:
                         raise problem from exc
@@ -643,11 +654,12 @@ class OpenAIStreamedResponse(StreamedResponse):
             )
 
     def _start(self, chunk: dict[str, Any]) -> None:
-        self._vendor_id = chunk.get('id')
-        if model := chunk.get('model'):
+        if isinstance(vendor_id := chunk.get('id'), str):
+            self._vendor_id = vendor_id
+        if isinstance(model := chunk.get('model'), str) and model:
             self._model_name = model
-        if (created := chunk.get('created')) is not None:
-            self._timestamp = datetime.fromtimestamp(created, tz=UTC)
+        if 'created' in chunk:
+            self._timestamp = _timestamp(chunk['created'])
 
     def _finish(self, finish_reason: str, chunk: dict[str, Any], data: str) -> None:
         self._vendor_finish_reason = finish_reason
