@@ -57,6 +57,7 @@ from ..usage import Usage
 from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
 
 if TYPE_CHECKING:
+    import httpx
     from pydantic import TypeAdapter
 
     from .._transport import HTTPRequest, ResponseStream
@@ -145,7 +146,7 @@ class OpenAIModel(Model):
         api_key: str | None = None,
         base_url: str | None = None,
         openai_client: Any = None,
-        http_client: Any = None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         shorthand = {
             name: value
@@ -333,6 +334,11 @@ class OpenAIModel(Model):
             vendor_id=completion.id,
         )
         return response, _map_usage(completion.usage)
+
+
+# --------------------------------------------------------------------------------------------
+# Mapping our messages to the wire: helpers
+# --------------------------------------------------------------------------------------------
 
 
 def _default_max_tokens_field(provider: Provider) -> Literal['max_tokens', 'max_completion_tokens']:
