@@ -315,11 +315,14 @@ def _leaf(exc: BaseException) -> BaseException:
 
 
 def _describe_error(exc: BaseException) -> tuple[str, int]:
+    from .bench.harness import BenchError
     from .exceptions import ModelkitError, UserError
 
     text = ' '.join(str(exc).split())
     if isinstance(exc, UserError | _UsageError):
         return text, EXIT_USAGE
+    if isinstance(exc, BenchError):
+        return text, EXIT_ERROR
     if isinstance(exc, ModelkitError):
         return f'{type(exc).__name__}: {text}', EXIT_ERROR
     if isinstance(exc, OSError) and exc.filename is not None:
@@ -345,19 +348,21 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     from .bench.target import build_model
 
     model = build_model(args.model, base_url=args.base_url, api_key_env=args.api_key_env)
-    printed = False
+    mid_line = False
 
     def write(text: str) -> None:
-        nonlocal printed
+        nonlocal mid_line
         sys.stdout.write(text)
         sys.stdout.flush()
-        printed = True
+        mid_line = not text.endswith('\n')
 
     try:
         anyio.run(_chat, model, prompt, args, write)
-    except KeyboardInterrupt:
-        if printed:
-            sys.stdout.write('\n')  # keep the shell prompt off the half-printed line
+    except (Exception, KeyboardInterrupt):
+        if mid_line:
+            # End the half-printed answer, so the error line or the shell prompt starts clean.
+            sys.stdout.write('\n')
+            sys.stdout.flush()
         raise
     return 0
 
@@ -544,6 +549,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         seed=args.seed,
     )
+    for flag, path in (('--json', args.json), ('--plot', args.plot)):
+        # Checked now, not after a long run whose figures would then have nowhere to go.
+        if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise _UsageError(f'{flag} {path}: the directory does not exist')
     progress = Progress(sys.stderr, enabled=not args.quiet)
     if args.model is not None:
         model_str: str = args.model

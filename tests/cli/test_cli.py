@@ -131,6 +131,7 @@ def test_no_command_is_a_usage_error() -> None:
         (['chat', 'hello'], '--model'),
         (['chat', '-m', 'openai:gpt-4o', '--nope', 'hi'], '--nope'),
         (['emulate', '--port', '70000'], 'port'),
+        (['bench', '--json', '/nonexistent-dir/run.json'], 'does not exist'),
     ],
 )
 def test_bad_command_lines_exit_2_with_one_line(args: list[str], needle: str) -> None:
@@ -227,6 +228,17 @@ def test_debug_shows_the_traceback_then_the_line(emulate: str) -> None:
     assert '401' in last
 
 
+def test_a_stream_that_drops_keeps_what_arrived_and_ends_the_line(emulate: str) -> None:
+    # The emulator reads faults from the model name: three tokens, then the connection drops.
+    result = run_cli(
+        'chat', '-m', 'openai:gpt-4o+fault=drop+fault-after=3', '--base-url', emulate, 'hi',
+        env=cli_env(OPENAI_API_KEY='emulator-key'),
+    )  # fmt: skip
+    assert_one_error_line(result, 1, 'StreamInterrupted')
+    assert len(result.stdout.split()) == 3
+    assert result.stdout.endswith('\n')
+
+
 @pytest.mark.anyio
 async def test_chat_against_an_in_process_emulator_with_the_readme_command() -> None:
     async with Emulator(EmulatorConfig(tokens=5)) as emu:
@@ -291,6 +303,8 @@ def test_bench_stops_quietly_on_ctrl_c() -> None:
         # The first progress line says the run is under way (stderr is a pipe: whole lines).
         first = proc.stderr.readline()
         assert first.startswith('bench: '), first
+        emulators = child_pids(proc.pid)
+        assert emulators or not Path('/proc').is_dir()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
     finally:
@@ -299,6 +313,21 @@ def test_bench_stops_quietly_on_ctrl_c() -> None:
     assert proc.returncode == 130, err
     assert 'Traceback' not in err
     assert out == ''
+    # The embedded emulator went with it (the bench waits for its child before exiting).
+    assert all(not Path(f'/proc/{pid}').exists() for pid in emulators)
+
+
+def child_pids(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc; empty elsewhere)."""
+    children = []
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,6 +369,16 @@ def test_bench_against_a_running_emulator_by_base_url(emulate: str) -> None:
         f'modelkit bench: emulator (4 tokens unpaced, 50 ms to first token) at {emulate}'
     )
     assert result.stderr == ''
+
+
+def test_bench_where_every_request_fails_prints_the_errors_and_exits_1(emulate: str) -> None:
+    result = run_cli(
+        'bench', '-m', 'openai:gpt-4o+fault=500', '--base-url', emulate, '-n', '3', '--warmup', '0', '-q',
+        env=cli_env(OPENAI_API_KEY='emulator-key'),
+    )  # fmt: skip
+    assert_one_error_line(result, 1, 'every measured request failed')
+    assert '0 ok, 3 failed' in result.stdout
+    assert '3 x ModelHTTPError 500: openai status_code: 500' in result.stdout
 
 
 def test_bench_that_cannot_reach_its_target_says_so_once() -> None:
