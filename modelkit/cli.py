@@ -29,6 +29,11 @@ EXIT_INTERRUPTED = 130
 
 PROG = 'modelkit'
 
+EMULATOR_DEFAULT_TPS = 200.0
+"""The bench's emulator pace: a fast hosted model's decode speed."""
+EMULATOR_DEFAULT_TTFT_MS = 50.0
+"""The bench's emulator time to first token: a short prompt on a warm hosted model."""
+
 # Where each provider reads its credentials, for `modelkit models` while its module is not
 # written yet: the key's environment variable (None where there is no single key) and what else
 # it reads. Providers that exist answer for themselves (`api_key_env`, `base_url_env`).
@@ -246,25 +251,38 @@ def _add_target_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_emulator_flags(group: Any, *, prefix: str) -> None:
-    # The bench names these --emulator-*, because there they describe the server, not the load.
-    if not prefix:
+    # The bench names these --emulator-*, because there they describe the server, not the load;
+    # its defaults are a realistic pace, the emulator's own are "as fast as possible".
+    from .emulator import EmulatorConfig  # a plain dataclass: cheap, and its defaults are the truth
+
+    bench = bool(prefix)
+    own = EmulatorConfig()
+    tps, ttft_ms = (
+        (EMULATOR_DEFAULT_TPS, EMULATOR_DEFAULT_TTFT_MS)
+        if bench
+        else (own.tokens_per_second, own.ttft * 1000)
+    )
+    if not bench:
         group.add_argument(
-            '--tokens', type=_positive_int, metavar='N', help='output tokens per answer (default: 64)'
+            '--tokens',
+            type=_positive_int,
+            metavar='N',
+            help=f'output tokens per answer (default: {own.tokens})',
         )
     group.add_argument(
         f'--{prefix}tps',
         type=_non_negative_float,
         metavar='X',
-        help='tokens per second of each stream; 0 sends them as fast as possible (default: 200)',
+        help=f'tokens per second of each stream; 0 sends them as fast as possible (default: {tps:g})',
     )
     group.add_argument(
         f'--{prefix}ttft-ms',
         type=_non_negative_float,
         metavar='MS',
-        help='milliseconds to the first token (default: 50)',
+        help=f'milliseconds to the first token (default: {ttft_ms:g})',
     )
-    if not prefix:
-        group.add_argument('--seed', type=int, help='seed for the generated text')
+    if not bench:
+        group.add_argument('--seed', type=int, help=f'seed for the generated text (default: {own.seed})')
 
 
 # --------------------------------------------------------------------------------------------
@@ -525,9 +543,6 @@ def _emulator_config_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # modelkit bench
 # --------------------------------------------------------------------------------------------
-
-EMULATOR_DEFAULT_TPS = 200.0
-EMULATOR_DEFAULT_TTFT_MS = 50.0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
