@@ -1,0 +1,356 @@
+"""Server-sent events: a sans-I/O decoder from `text/event-stream` bytes to `SSEEvent`s.
+
+Follows the WHATWG HTML "event stream interpretation" rules
+(https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
+CRLF, LF and CR line ends (a CR ending one chunk and an LF starting the next are one line end);
+one UTF-8 BOM skipped at the start of the stream; `:` comments; `event`, `data` (several lines
+joined with LF), `id` (ignored if it contains NUL; persists across events) and `retry` (ASCII
+digits only); a line without a colon is a field name with an empty value; one space after the
+colon is stripped; unknown fields are ignored; a blank line dispatches the event unless no data
+arrived, and the event type resets after every block.
+
+Where we differ from the spec, on purpose:
+
+- **Invalid UTF-8 raises `StreamProtocolError`** naming the byte offset in the stream, instead
+  of being replaced by U+FFFD: silently corrupting a JSON payload is worse than a clear error.
+  Events completed earlier in the same chunk are still returned; the error is raised by the
+  next `feed()` or `close()`, so nothing already received is lost.
+- **Buffers are bounded** by `MAX_EVENT_BYTES`; a longer line or event raises
+  `StreamProtocolError`.
+- **An event's `id` is `None`** while no last event ID is in force (none sent yet, or cleared
+  by an empty `id` field), where browsers use the empty string.
+- **A `retry` value with more than `MAX_RETRY_DIGITS` significant digits is ignored**, like a
+  non-numeric one: no real delay needs it, and converting a megabyte of digits is a waste.
+- **`close()` never dispatches** the unterminated last event (as the spec says) but sets
+  `truncated` when it discarded data, so callers can say the stream was cut off.
+
+Everything works on bytes: lines are split on bytes and each field value is decoded once.
+The common shape of LLM streams, blocks that are exactly `data: <payload>` and a blank line,
+is split out in C a whole region at a time; anything else goes through the line machine.
+Input that arrives a byte at a time stays O(n): an unterminated line waits in a `bytearray`
+and only the new bytes are searched for a line end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..exceptions import ModelkitError, StreamProtocolError, UserError
+
+__all__ = ('MAX_EVENT_BYTES', 'MAX_RETRY_DIGITS', 'SSEDecoder', 'SSEEvent')
+
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""Longest line, and most data for one event, the decoder buffers (16 MiB). The largest real LLM
+events (a whole base64 image, a long tool-call argument) are a few MiB; this is far above them
+and small enough that a server that never ends its line cannot eat the process's memory."""
+
+MAX_RETRY_DIGITS = 18
+"""Significant digits a `retry` value may have (10**18 ms is 31 million years): enough for any
+real delay, and it keeps `int()` away from megabytes of digits."""
+
+_BOM = b'\xef\xbb\xbf'
+_LF = b'\n'
+_CR = b'\r'
+_DATA_SP = b'data: '
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    """One dispatched server-sent event."""
+
+    event: str = 'message'
+    """The `event` field of the block, or `'message'` when it had none."""
+    data: str = ''
+    """The block's `data` lines joined with `'\\n'`."""
+    id: str | None = None
+    """The last event ID in force when the event was dispatched (it persists across events)."""
+    retry: int | None = None
+    """The reconnection time in milliseconds, only if this event's own block carried a valid one."""
+
+
+def _utf8_error(offset: int) -> StreamProtocolError:
+    return StreamProtocolError(f'invalid UTF-8 in the event stream at byte {offset}')
+
+
+def _too_long(what: str) -> StreamProtocolError:
+    return StreamProtocolError(
+        f'{what} in the event stream is longer than {MAX_EVENT_BYTES} bytes (MAX_EVENT_BYTES)'
+    )
+
+
+class SSEDecoder:
+    """Decodes a `text/event-stream` body: `feed()` it chunks, then `close()` it at the end.
+
+    One decoder reads one stream. After `StreamProtocolError` the stream is broken and every
+    further call raises it again; after `close()` every further `feed()` raises `UserError`.
+    """
+
+    __slots__ = (
+        '_at_start',
+        '_block_retry',
+        '_buf',
+        '_clean',
+        '_closed',
+        '_data',
+        '_data_len',
+        '_error',
+        '_event',
+        '_offset',
+        '_pending',
+        '_skip_lf',
+        'last_event_id',
+        'retry',
+        'truncated',
+    )
+
+    truncated: bool
+    """True once `close()` discarded an event that had data but no blank line to end it."""
+    last_event_id: str | None
+    """The last event ID in force (what a reconnecting client sends as `Last-Event-ID`)."""
+    retry: int | None
+    """The latest valid reconnection time (ms) the stream sent, from any block."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        """The start of an unterminated line: it never contains CR or LF."""
+        self._offset = 0
+        """Stream offset of the first byte not yet consumed, for error messages."""
+        self._at_start = True
+        """Nothing consumed yet, so a leading BOM is still to be skipped."""
+        self._skip_lf = False
+        """The last chunk ended with CR: an LF starting the next chunk belongs to that line end."""
+        self._clean = False
+        """Nothing pending at all, so `feed()` may turn a chunk holding one `data:` event straight
+        into that event."""
+        self._closed = False
+        self._pending = False
+        """The current block has data, an event type or a retry: not yet at a block boundary."""
+        self._data: list[str] = []
+        self._data_len = 0
+        self._event = ''
+        self._block_retry: int | None = None
+        self._error: ModelkitError | None = None
+        self.truncated = False
+        self.last_event_id = None
+        self.retry = None
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """Consume a chunk of the body; return the events it completed (often none or one)."""
+        buf = self._buf
+        if buf:
+            # `int in bytes` is a bare memchr; `bytes in bytes` costs several times more.
+            if 10 not in data and 13 not in data:
+                # Still inside one line (byte-at-a-time input): append in amortised O(1).
+                buf += data
+                if len(buf) > MAX_EVENT_BYTES:
+                    self._fail(_too_long('a line'))
+                return []
+        elif (
+            # One whole `data: <payload>` event per chunk is what a socket mostly delivers.
+            self._clean
+            and data.find(10) == (n := len(data)) - 2
+            and data[-1] == 10
+            and 13 not in data
+            and data.startswith(_DATA_SP)
+            and n <= MAX_EVENT_BYTES
+        ):
+            try:
+                event = SSEEvent('message', data[6:-2].decode(), self.last_event_id, None)
+            except UnicodeDecodeError:
+                pass  # the full path below says where
+            else:
+                self._offset += n
+                return [event]
+        return self._feed(data)
+
+    def close(self) -> list[SSEEvent]:
+        """End of stream: return no further event; set `truncated` if unfinished data was dropped."""
+        if self._closed:
+            return []
+        if self._error is not None:
+            raise self._error
+        # Per WHATWG an event without its blank line is never dispatched, and an unterminated
+        # last line is discarded unread (so a character cut in half there is not an error).
+        line = bytes(self._buf)
+        if self._at_start and line.startswith(_BOM):
+            line = line[3:]
+        self.truncated = bool(self._data) or line.partition(b':')[0] == b'data'
+        self._closed = True
+        self._clean = False
+        self._pending = False
+        self._error = UserError('this SSEDecoder is closed: use a new one for a new stream')
+        self._buf = bytearray()
+        self._data = []
+        self._data_len = 0
+        self._event = ''
+        self._block_retry = None
+        return []
+
+    def _fail(self, exc: ModelkitError) -> None:
+        self._error = exc
+        self._clean = False
+        self._buf = bytearray()
+        raise exc
+
+    def _feed(self, data: bytes) -> list[SSEEvent]:
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        if buf:
+            work = b''.join((buf, data))
+        elif data:
+            work = data
+        else:
+            return []
+        n = len(work)
+        pos = 0
+        if self._at_start:
+            if n < 3 and _BOM.startswith(work):
+                self._buf = bytearray(work)  # may be the start of a BOM: wait for more
+                return []
+            self._at_start = False
+            if work.startswith(_BOM):
+                pos = 3
+        elif self._skip_lf:
+            self._skip_lf = False
+            if work[0] == 10:
+                pos = 1
+        offset = self._offset
+        events: list[SSEEvent] = []
+        try:
+            while pos < n:
+                # The region to parse: all complete lines in the next MAX_EVENT_BYTES + 1 bytes,
+                # so no line in it is over the limit, and a longer line is caught unscanned.
+                limit = pos + MAX_EVENT_BYTES + 1
+                if limit > n:
+                    limit = n
+                end = work.rfind(10, pos, limit)
+                cr = work.rfind(13, pos, limit)
+                if cr > end:
+                    end = cr
+                if end < 0:
+                    if n - pos > MAX_EVENT_BYTES:
+                        raise _too_long('a line')
+                    break
+                end += 1
+                if cr < 0:
+                    raw = region = work[pos:end]
+                else:
+                    if cr == end - 1:
+                        if end < n:
+                            if work[end] == 10:
+                                end += 1
+                        else:
+                            self._skip_lf = True  # its LF, if any, comes with the next chunk
+                    raw = work[pos:end]
+                    region = raw.replace(b'\r\n', _LF).replace(_CR, _LF)
+                if not self._pending and region.startswith(_DATA_SP) and region.endswith(b'\n\n'):
+                    # The common shape, every block exactly `data: <payload>`: split it in C.
+                    parts = region.split(b'\n\ndata: ')
+                    parts[0] = parts[0][6:]
+                    parts[-1] = parts[-1][:-2]
+                    if [p for p in parts if 10 in p]:
+                        self._blocks(region, raw, offset + pos, events)  # a multi-line block
+                    else:
+                        last_id = self.last_event_id
+                        new_event = SSEEvent
+                        try:
+                            events += [new_event('message', p.decode(), last_id, None) for p in parts]
+                        except UnicodeDecodeError:
+                            self._blocks(region, raw, offset + pos, events)  # says where
+                else:
+                    self._blocks(region, raw, offset + pos, events)
+                pos = end
+                if limit == n:
+                    break
+        except StreamProtocolError as exc:
+            self._error = exc
+            self._clean = False
+            self._buf = bytearray()
+            if events:
+                return events  # what arrived before the bad bytes; the next call raises
+            raise
+        self._offset = offset + pos
+        if pos < n:
+            self._buf = bytearray(work[pos:])
+            self._clean = False
+        else:
+            if buf:
+                self._buf = bytearray()
+            self._clean = not (self._skip_lf or self._pending)
+        return events
+
+    def _blocks(self, region: bytes, raw: bytes, offset: int, events: list[SSEEvent]) -> None:
+        """The line machine over `region`: complete lines, LF-only, ending with LF.
+
+        `raw` is the region as received (with its CRs) and `offset` its place in the stream.
+        """
+        append = events.append
+        new_event = SSEEvent
+        last_id = self.last_event_id
+        data_list = self._data
+        data_len = self._data_len
+        event = self._event
+        block_retry = self._block_retry
+        blocks = region.split(b'\n\n')
+        last = len(blocks) - 1
+        try:
+            for i, block in enumerate(blocks):
+                if i == last:
+                    if not block:
+                        break
+                    lines = block[:-1].split(_LF)  # complete lines, their blank line still to come
+                elif (
+                    not data_list
+                    and not event
+                    and block_retry is None
+                    and block.startswith(_DATA_SP)
+                    and 10 not in block
+                ):
+                    append(new_event('message', block[6:].decode(), last_id, None))
+                    continue
+                else:
+                    lines = block.split(_LF)
+                    lines.append(b'')  # the blank line that ended the block
+                for line in lines:
+                    if not line:
+                        if data_list:
+                            append(new_event(event or 'message', '\n'.join(data_list), last_id, block_retry))
+                            data_list = []
+                            data_len = 0
+                        event = ''
+                        block_retry = None
+                        continue
+                    name, colon, value = line.partition(b':')
+                    if colon and value.startswith(b' '):
+                        value = value[1:]
+                    if name == b'data':
+                        data_len += len(value) + 1
+                        if data_len > MAX_EVENT_BYTES:
+                            raise _too_long("an event's data")
+                        data_list.append(value.decode())
+                    elif name == b'event':
+                        event = value.decode()
+                    elif name == b'id' and 0 not in value:
+                        last_id = value.decode() or None
+                    elif name == b'retry' and value.isdigit():
+                        digits = value.lstrip(b'0')
+                        if len(digits) <= MAX_RETRY_DIGITS:
+                            block_retry = self.retry = int(digits or b'0')
+                    else:
+                        # Comments and ignored fields mean nothing, but the stream must be UTF-8.
+                        line.decode()
+        except UnicodeDecodeError:
+            # Every byte before the failing one was decoded, so the first bad byte of the
+            # region as received is the one that failed.
+            try:
+                raw.decode()
+            except UnicodeDecodeError as exc:
+                raise _utf8_error(offset + exc.start) from exc
+            raise
+        self.last_event_id = last_id
+        self._data = data_list
+        self._data_len = data_len
+        self._event = event
+        self._block_retry = block_retry
+        self._pending = bool(data_list or event) or block_retry is not None

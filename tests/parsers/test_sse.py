@@ -1,0 +1,472 @@
+"""The SSE decoder against the WHATWG event-stream rules, one rule (or spec example) per test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelkit.exceptions import StreamProtocolError, UserError
+from modelkit.parsers import Parser
+from modelkit.parsers.sse import MAX_EVENT_BYTES, MAX_RETRY_DIGITS, SSEDecoder, SSEEvent
+
+BOM = b'\xef\xbb\xbf'
+
+
+def decode(chunks: Iterable[bytes]) -> tuple[list[SSEEvent], SSEDecoder]:
+    """Feed every chunk, close, and return all events plus the decoder (for `truncated` etc.)."""
+    decoder = SSEDecoder()
+    events: list[SSEEvent] = []
+    for chunk in chunks:
+        events += decoder.feed(chunk)
+    events += decoder.close()
+    return events, decoder
+
+
+def bytewise(body: bytes) -> list[bytes]:
+    return [body[i : i + 1] for i in range(len(body))]
+
+
+def all_ways(body: bytes) -> list[SSEEvent]:
+    """Decode `body` whole, byte at a time and cut at every position; all must agree."""
+    whole, _ = decode([body])
+    assert decode(bytewise(body))[0] == whole
+    for cut in range(1, len(body)):
+        assert decode([body[:cut], body[cut:]])[0] == whole, f'cut at {cut}'
+    return whole
+
+
+def message(
+    data: str, *, event: str = 'message', id: str | None = None, retry: int | None = None
+) -> SSEEvent:
+    return SSEEvent(event=event, data=data, id=id, retry=retry)
+
+
+def test_decoder_is_a_parser() -> None:
+    parser: Parser[SSEEvent] = SSEDecoder()
+    assert parser.feed(b'data: x\n\n') == [message('x')]
+
+
+def test_event_defaults() -> None:
+    assert SSEEvent(data='x') == SSEEvent('message', 'x', None, None)
+
+
+# The examples of WHATWG HTML section 9.2.6, "Interpreting an event stream".
+
+
+def test_spec_example_three_data_lines_make_one_event() -> None:
+    body = b'data: YHOO\ndata: +2\ndata: 10\n\n'
+    assert all_ways(body) == [message('YHOO\n+2\n10')]
+
+
+def test_spec_example_comment_ids_and_one_stripped_space() -> None:
+    body = b': test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n\n'
+    assert all_ways(body) == [
+        message('first event', id='1'),
+        message('second event', id=None),  # an empty `id` clears the last event ID
+        message(' third event'),
+    ]
+
+
+def test_spec_example_last_block_needs_its_blank_line() -> None:
+    body = b': test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n'
+    events, decoder = decode([body])
+    assert events == [message('first event', id='1'), message('second event')]
+    assert decoder.truncated
+
+
+def test_spec_example_empty_data_fields() -> None:
+    body = b'data\n\ndata\ndata\n\ndata:'
+    events, decoder = decode([body])
+    assert events == [message(''), message('\n')]
+    assert decoder.truncated  # the last `data:` has no blank line after it
+    assert all_ways(body) == events
+
+
+def test_spec_example_space_after_colon_is_optional() -> None:
+    assert all_ways(b'data:test\n\ndata: test\n\n') == [message('test'), message('test')]
+
+
+def test_spec_example_event_types() -> None:
+    body = b'event: add\ndata: 73857293\n\nevent: remove\ndata: 2153\n\nevent: add\ndata: 113411\n\n'
+    assert all_ways(body) == [
+        message('73857293', event='add'),
+        message('2153', event='remove'),
+        message('113411', event='add'),
+    ]
+
+
+# Line ends.
+
+
+@pytest.mark.parametrize('eol', [b'\n', b'\r\n', b'\r'], ids=['LF', 'CRLF', 'CR'])
+def test_every_line_end(eol: bytes) -> None:
+    body = eol.join([b'event: e', b'data: a', b'data: b', b'', b'data: c', b'', b''])
+    assert all_ways(body) == [message('a\nb', event='e'), message('c')]
+
+
+def test_mixed_line_ends() -> None:
+    body = b'data: a\rdata: b\r\ndata: c\n\r\ndata: d\r\r'
+    assert all_ways(body) == [message('a\nb\nc'), message('d')]
+
+
+def test_cr_ending_a_chunk_and_lf_starting_the_next_are_one_line_end() -> None:
+    # Read as two line ends, the LF would be a blank line and dispatch `a` alone.
+    events, _ = decode([b'data: a\r', b'\ndata: b\r', b'\n\r', b'\n'])
+    assert events == [message('a\nb')]
+
+
+def test_cr_at_chunk_end_dispatches_at_once() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'data: a\r\r') == [message('a')]
+    assert decoder.feed(b'\ndata: b\n\n') == [message('b')]  # that LF only ended the CR's line
+
+
+def test_lf_after_cr_is_skipped_only_once() -> None:
+    events, _ = decode([b'data: a\r', b'\n', b'\n'])
+    assert events == [message('a')]
+
+
+def test_gemini_style_crlf_body() -> None:
+    body = b''.join(b'data: {"n": %d}\r\n\r\n' % i for i in range(50))
+    assert all_ways(body) == [message(f'{{"n": {i}}}') for i in range(50)]
+
+
+# Byte order mark.
+
+
+def test_leading_bom_is_skipped() -> None:
+    assert all_ways(BOM + b'data: a\n\n') == [message('a')]
+
+
+def test_bom_split_across_chunks() -> None:
+    assert decode([b'\xef', b'\xbb', b'\xbf', b'data: a\n\n'])[0] == [message('a')]
+    assert decode([b'\xef\xbb', b'\xbfdata: a\n\n'])[0] == [message('a')]
+
+
+def test_only_one_bom_is_skipped() -> None:
+    # The second BOM is part of the first field name, which is then unknown.
+    assert all_ways(BOM + BOM + b'data: a\n\ndata: b\n\n') == [message('b')]
+
+
+def test_bom_after_the_start_is_data() -> None:
+    assert all_ways(b'data: a\n\n' + b'data: ' + BOM + b'b\n\n') == [message('a'), message('\ufeffb')]
+
+
+def test_bom_prefix_that_is_not_a_bom() -> None:
+    with pytest.raises(StreamProtocolError, match='at byte 0'):
+        decode([b'\xef\xbb', b'\n'])
+
+
+def test_lone_bom_and_close() -> None:
+    events, decoder = decode([BOM])
+    assert events == []
+    assert not decoder.truncated
+
+
+def test_bom_then_unterminated_data_is_truncated() -> None:
+    _, decoder = decode([BOM + b'data: x'])
+    assert decoder.truncated
+
+
+# Fields.
+
+
+def test_comments_are_ignored() -> None:
+    assert all_ways(b': hi\ndata: a\n:\n: data: b\n\n') == [message('a')]
+
+
+def test_comment_only_blocks_dispatch_nothing() -> None:
+    assert all_ways(b': keep-alive\n\n: ping\n\n') == []
+
+
+def test_field_without_colon_has_empty_value() -> None:
+    assert all_ways(b'data\n\n') == [message('')]
+    assert all_ways(b'event\ndata: x\n\n') == [message('x')]
+
+
+def test_only_one_leading_space_is_stripped() -> None:
+    assert all_ways(b'data:   a \n\n') == [message('  a ')]
+    assert all_ways(b'data:\ta\n\n') == [message('\ta')]
+
+
+def test_value_may_contain_colons() -> None:
+    assert all_ways(b'data: a: b:c\n\n') == [message('a: b:c')]
+
+
+def test_unknown_fields_are_ignored() -> None:
+    body = b'foo: bar\ndata: a\nDATA: b\ndata : c\nEvent: x\n\n'
+    assert all_ways(body) == [message('a')]
+
+
+def test_block_without_data_dispatches_nothing_and_resets_the_event_type() -> None:
+    assert all_ways(b'event: lost\n\ndata: a\n\n') == [message('a')]
+
+
+def test_event_type_resets_after_each_dispatch() -> None:
+    assert all_ways(b'event: first\ndata: a\n\ndata: b\n\n') == [message('a', event='first'), message('b')]
+
+
+def test_empty_event_field_means_message() -> None:
+    assert all_ways(b'event:\ndata: a\n\n') == [message('a')]
+
+
+def test_last_event_type_wins() -> None:
+    assert all_ways(b'event: a\nevent: b\ndata: x\n\n') == [message('x', event='b')]
+
+
+def test_data_is_utf8() -> None:
+    assert all_ways('data: café 東京 😀\n\n'.encode()) == [message('café 東京 😀')]
+
+
+# id.
+
+
+def test_id_persists_across_events() -> None:
+    decoder = SSEDecoder()
+    events = decoder.feed(b'id: 7\ndata: a\n\ndata: b\n\nid: 8\n\ndata: c\n\n')
+    assert events == [message('a', id='7'), message('b', id='7'), message('c', id='8')]
+    assert decoder.last_event_id == '8'
+
+
+def test_id_set_after_data_in_the_same_block_applies_to_it() -> None:
+    assert all_ways(b'data: a\nid: 1\n\n') == [message('a', id='1')]
+
+
+def test_id_with_nul_is_ignored() -> None:
+    body = b'id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n'
+    assert all_ways(body) == [message('a', id='1'), message('b', id='1')]
+
+
+def test_empty_id_clears_the_last_event_id() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'id: 1\ndata: a\n\nid:\ndata: b\n\n') == [message('a', id='1'), message('b')]
+    assert decoder.last_event_id is None
+
+
+def test_id_keeps_spaces_after_the_first() -> None:
+    assert all_ways(b'id:  x \ndata: a\n\n') == [message('a', id=' x ')]
+
+
+# retry.
+
+
+def test_retry_is_on_its_own_block_only() -> None:
+    decoder = SSEDecoder()
+    events = decoder.feed(b'retry: 1500\ndata: a\n\ndata: b\n\n')
+    assert events == [message('a', retry=1500), message('b')]
+    assert decoder.retry == 1500
+
+
+@pytest.mark.parametrize(
+    'value',
+    [b'', b' 10', b'10 ', b'1.5', b'-1', b'+1', b'1e3', b'1_000', '\u0661\u0662'.encode(), b'0x10', b'10ms'],
+)
+def test_retry_must_be_ascii_digits(value: bytes) -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'retry: ' + value + b'\ndata: a\n\n') == [message('a')]
+    assert decoder.retry is None
+
+
+def test_retry_with_leading_zeros() -> None:
+    assert all_ways(b'retry: 000\ndata: a\n\n') == [message('a', retry=0)]
+    assert all_ways(b'retry: 0012\ndata: a\n\n') == [message('a', retry=12)]
+
+
+def test_retry_too_long_to_be_a_delay_is_ignored() -> None:
+    longest = b'9' * MAX_RETRY_DIGITS
+    assert all_ways(b'retry: ' + longest + b'\ndata: a\n\n') == [message('a', retry=int(longest))]
+    decoder = SSEDecoder()
+    assert decoder.feed(b'retry: 1' + longest + b'\ndata: a\n\n') == [message('a')]
+    assert decoder.feed(b'retry: ' + b'0' * 100 + b'7\ndata: a\n\n') == [message('a', retry=7)]
+
+
+def test_retry_in_a_block_without_data_sets_the_decoder_only() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'retry: 5\n\ndata: a\n\n') == [message('a')]
+    assert decoder.retry == 5
+
+
+def test_last_valid_retry_of_a_block_wins() -> None:
+    assert all_ways(b'retry: 1\nretry: x\nretry: 2\ndata: a\n\n') == [message('a', retry=2)]
+
+
+# End of stream.
+
+
+@pytest.mark.parametrize(
+    ('body', 'truncated'),
+    [
+        (b'data: a\n\n', False),
+        (b'data: a\n\ndata: {"partial', True),
+        (b'data: a\n', True),
+        (b'data: a\r', True),
+        (b'data', True),
+        (b'event: x\ndata: a\ndata: b', True),
+        (b'event: x\n', False),
+        (b'event: x', False),
+        (b'id: 1\n', False),
+        (b': comment', False),
+        (b'dat', False),
+        (b'', False),
+    ],
+)
+def test_close_flags_a_discarded_event(body: bytes, truncated: bool) -> None:
+    for chunks in ([body], bytewise(body)):
+        events, decoder = decode(chunks)
+        assert decoder.truncated is truncated
+        assert events == ([message('a')] if body.startswith(b'data: a\n\n') else [])
+
+
+def test_unterminated_last_line_is_not_parsed() -> None:
+    # Its id never takes effect, and a character cut in half there is not an error.
+    decoder = SSEDecoder()
+    decoder.feed(b'data: a\n\nid: 5')
+    decoder.close()
+    assert decoder.last_event_id is None
+    _, cut = decode([b'data: \xe6\x97'])
+    assert cut.truncated
+
+
+def test_close_is_idempotent_and_ends_the_decoder() -> None:
+    decoder = SSEDecoder()
+    decoder.feed(b'data: a')
+    assert decoder.close() == []
+    assert decoder.close() == []
+    assert decoder.truncated
+    with pytest.raises(UserError, match='closed'):
+        decoder.feed(b'data: b\n\n')
+
+
+# Invalid UTF-8: our documented departure from the spec's replacement characters.
+
+
+@pytest.mark.parametrize(
+    ('body', 'offset'),
+    [
+        (b'data: \xff\n\n', 6),
+        (b'data: ok\n\ndata: \xc3\n\n', 16),  # a character cut short by the line end
+        (b'data: a\ndata: b\xe6\x97\xa5\xe6\n\n', 18),
+        (b'data: ok\r\n\r\ndata: \xff\r\n\r\n', 18),
+        (b'event: \xff\ndata: a\n\n', 7),
+        (b': \xfe comment\ndata: a\n\n', 2),
+        (b'f\xffo: bar\n', 1),
+        (b'id: 1\x00\xff\n', 6),
+        (b'retry: 1\xff\n', 8),
+        (BOM + b'data: \xed\xa0\x80\n\n', 9),  # an encoded surrogate is not UTF-8
+    ],
+)
+def test_invalid_utf8_names_the_byte_offset(body: bytes, offset: int) -> None:
+    for chunks in ([body], bytewise(body)):
+        expected = rf'invalid UTF-8 in the event stream at byte {offset}$'
+        with pytest.raises(StreamProtocolError, match=expected):
+            decode(chunks)
+
+
+def test_events_before_invalid_utf8_are_kept_and_the_error_comes_next() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'data: a\n\ndata: b\n\ndata: \xff\n\n') == [message('a'), message('b')]
+    with pytest.raises(StreamProtocolError, match='byte 24'):
+        decoder.feed(b'data: c\n\n')
+    with pytest.raises(StreamProtocolError, match='byte 24'):
+        decoder.close()
+
+
+def test_invalid_utf8_in_the_first_event_raises_at_once() -> None:
+    decoder = SSEDecoder()
+    with pytest.raises(StreamProtocolError):
+        decoder.feed(b'data: \xff\n\n')
+
+
+def test_invalid_utf8_in_a_one_event_chunk() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'data: a\n\n') == [message('a')]
+    with pytest.raises(StreamProtocolError, match='byte 15'):
+        decoder.feed(b'data: \xff\n\n')
+
+
+def test_utf8_character_split_across_chunks() -> None:
+    body = 'data: 東京😀\n\n'.encode()
+    for cut in range(len(body)):
+        assert decode([body[:cut], body[cut:]])[0] == [message('東京😀')]
+
+
+# Buffer bounds.
+
+
+def test_line_longer_than_the_bound_raises() -> None:
+    body = b'data: ' + b'x' * MAX_EVENT_BYTES + b'\n\n'
+    with pytest.raises(StreamProtocolError, match='MAX_EVENT_BYTES'):
+        decode([body])
+    with pytest.raises(StreamProtocolError, match='MAX_EVENT_BYTES'):
+        decode([body[i : i + (1 << 20)] for i in range(0, len(body), 1 << 20)])
+
+
+def test_unterminated_line_longer_than_the_bound_raises_before_its_end() -> None:
+    decoder = SSEDecoder()
+    decoder.feed(b'data: ')
+    with pytest.raises(StreamProtocolError, match='MAX_EVENT_BYTES'):
+        decoder.feed(b'x' * MAX_EVENT_BYTES)
+
+
+def test_line_at_the_bound_is_fine() -> None:
+    payload = b'x' * (MAX_EVENT_BYTES - len(b'data: '))
+    events, _ = decode([b'data: ' + payload + b'\n\n'])
+    assert len(events) == 1
+    assert len(events[0].data) == len(payload)
+
+
+def test_event_data_over_many_lines_is_bounded() -> None:
+    line = b'data: ' + b'x' * (1 << 20) + b'\n'
+    with pytest.raises(StreamProtocolError, match="an event's data"):
+        decode([line] * 17)
+    events, _ = decode([line] * 15 + [b'\n'])
+    assert len(events) == 1
+
+
+def test_comment_lines_do_not_count_towards_the_event_bound() -> None:
+    comment = b':' + b'x' * (1 << 20) + b'\n'
+    events, _ = decode([b'data: a\n', *([comment] * 20), b'\n'])
+    assert events == [message('a')]
+
+
+def test_long_line_byte_at_a_time() -> None:
+    payload = b'y' * 65536
+    events, _ = decode(bytewise(b'data: ' + payload + b'\n\n'))
+    assert events == [message(payload.decode())]
+
+
+# Recorded vendor traffic: every body decodes the same however it is cut, and every payload is JSON.
+
+
+def _recorded_sse_bodies(root: Path) -> list[tuple[str, bytes]]:
+    bodies: list[tuple[str, bytes]] = []
+    for path in sorted(root.rglob('*.yaml')):
+        cassette = yaml.safe_load(path.read_text(encoding='utf-8'))
+        for interaction in cassette.get('interactions') or []:
+            response = interaction.get('response') or {}
+            headers = {k.lower(): v for k, v in (response.get('headers') or {}).items()}
+            content_type = ' '.join(map(str, headers.get('content-type') or []))
+            body = response.get('body') or {}
+            if 'text/event-stream' in content_type and isinstance(body.get('string'), str):
+                bodies.append((path.name, body['string'].encode()))
+    for path in sorted(root.rglob('*.sse')):
+        bodies.append((path.name, path.read_bytes()))
+    return bodies
+
+
+def test_recorded_vendor_streams(wire_fixtures: Path) -> None:
+    bodies = _recorded_sse_bodies(wire_fixtures)
+    assert len(bodies) >= 10
+    for name, body in bodies:
+        whole, decoder = decode([body])
+        assert whole, name
+        assert not decoder.truncated, name
+        assert decode([body[i : i + 7] for i in range(0, len(body), 7)])[0] == whole, name
+        assert decode(bytewise(body))[0] == whole, name
+        for event in whole:
+            if event.data != '[DONE]':
+                json.loads(event.data)

@@ -1,0 +1,243 @@
+"""Properties of the SSE decoder: chunking never matters, a from-the-spec reference agrees, and any
+bytes either parse or raise `StreamProtocolError`."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelkit.exceptions import StreamProtocolError
+from modelkit.parsers.sse import MAX_RETRY_DIGITS, SSEDecoder
+
+BOM = b'\xef\xbb\xbf'
+
+Event = tuple[str, str, str | None, int | None]
+"""(event, data, id, retry), comparable without the dataclass."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Everything observable about decoding one stream."""
+
+    events: tuple[Event, ...]
+    error_at: int | None = None
+    """Byte offset named by the `StreamProtocolError`, if one was raised (nothing else is then kept)."""
+    truncated: bool = False
+    last_event_id: str | None = None
+    retry: int | None = None
+
+
+def run(chunks: list[bytes]) -> Outcome:
+    decoder = SSEDecoder()
+    events: list[Event] = []
+    try:
+        for chunk in chunks:
+            events += [(e.event, e.data, e.id, e.retry) for e in decoder.feed(chunk)]
+        decoder.close()
+    except StreamProtocolError as exc:
+        found = re.search(r'at byte (\d+)$', str(exc))
+        return Outcome(tuple(events), error_at=int(found.group(1)) if found else -1)
+    return Outcome(tuple(events), None, decoder.truncated, decoder.last_event_id, decoder.retry)
+
+
+def split(body: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({0, len(body), *(min(c, len(body)) for c in cuts)})
+    return [body[a:b] for a, b in itertools.pairwise(points)]
+
+
+def reference(body: bytes) -> Outcome:
+    """WHATWG "event stream interpretation", transcribed step by step on decoded text.
+
+    Our documented departures are applied the same way: invalid UTF-8 is an error (at the first
+    bad byte of the complete lines), an empty last event ID is None, a retry with too many
+    significant digits is ignored, and an unterminated last line is dropped unread.
+    """
+    last_end = max(body.rfind(b'\n'), body.rfind(b'\r'))
+    complete, rest = body[: last_end + 1], body[last_end + 1 :]
+    error_at = None
+    try:
+        text = complete.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        # Lines before the one holding the bad byte are still interpreted.
+        error_at = exc.start
+        valid = complete[: exc.start].decode('utf-8')
+        text = valid[: max(valid.rfind('\n'), valid.rfind('\r')) + 1]
+    if text.startswith('\ufeff'):
+        text = text[1:]
+    lines = re.split(r'\r\n|\r|\n', text)[:-1]
+
+    events: list[Event] = []
+    data_buffer = ''
+    event_type = ''
+    last_event_id = ''
+    block_retry: int | None = None
+    retry: int | None = None
+    for line in lines:
+        if line == '':
+            if data_buffer == '':
+                event_type = ''
+                block_retry = None
+                continue
+            if data_buffer.endswith('\n'):
+                data_buffer = data_buffer[:-1]
+            events.append((event_type or 'message', data_buffer, last_event_id or None, block_retry))
+            data_buffer = ''
+            event_type = ''
+            block_retry = None
+            continue
+        if line.startswith(':'):
+            continue
+        if ':' in line:
+            name, value = line.split(':', 1)
+            if value.startswith(' '):
+                value = value[1:]
+        else:
+            name, value = line, ''
+        if name == 'event':
+            event_type = value
+        elif name == 'data':
+            data_buffer += value + '\n'
+        elif name == 'id':
+            if '\x00' not in value:
+                last_event_id = value
+        elif (
+            name == 'retry'
+            and value
+            and all(c in '0123456789' for c in value)
+            and len(value.lstrip('0')) <= MAX_RETRY_DIGITS
+        ):
+            block_retry = retry = int(value)
+    if error_at is not None:
+        return Outcome(tuple(events), error_at=error_at)
+    if not complete and rest.startswith(BOM):
+        rest = rest[3:]
+    truncated = data_buffer != '' or rest.partition(b':')[0] == b'data'
+    return Outcome(tuple(events), None, truncated, last_event_id or None, retry)
+
+
+# Arbitrary streams built line by line from the pieces the rules care about, sometimes with a bad byte.
+
+_NAMES = ['data', 'data', 'event', 'id', 'retry', '', 'dat', 'foo', 'DATA', '\ufeffdata']
+_SEPARATORS = [':', ': ', ':  ', '']
+_VALUE_TOKENS = ['x', 'é', '東', '😀', '\x00', '0', '7', '42', '\ufeff', '\t', ' ', ':', '{"a": 1}']
+_LINE_ENDS = ['\n', '\n', '\r', '\r\n', '\n\n', '\r\n\r\n', '\r\r', '']
+_BAD = [b'\xff', b'\xc3', b'\xe6\x97', b'\xed\xa0\x80', b'\xf0\x9f\x98', b'\x80']
+
+_lines = st.tuples(
+    st.sampled_from(_NAMES),
+    st.sampled_from(_SEPARATORS),
+    st.lists(st.sampled_from(_VALUE_TOKENS), max_size=4).map(''.join),
+    st.sampled_from(_LINE_ENDS),
+).map(''.join)
+
+
+@st.composite
+def token_streams(draw: st.DrawFn) -> bytes:
+    body = ''.join(draw(st.lists(_lines, max_size=15))).encode()
+    if draw(st.booleans()):
+        body = BOM + body
+    bad = draw(st.none() | st.tuples(st.integers(0, len(body)), st.sampled_from(_BAD)))
+    if bad is not None:
+        at, junk = bad
+        body = body[:at] + junk + body[at:]
+    return body
+
+
+# Well-formed streams: events first, then serialised with every liberty the format allows.
+
+_values = st.text(st.characters(exclude_categories=('Cs',), exclude_characters='\r\n'), max_size=12)
+
+
+@dataclass
+class Generated:
+    event: str
+    data: list[str]
+    id: str | None
+    retry: int | None
+
+
+_generated = st.builds(
+    Generated,
+    event=st.sampled_from(['', 'message', 'add', 'content_block_delta', ' spaced', 'é']),
+    data=st.lists(_values, min_size=1, max_size=3),
+    id=st.none() | _values.filter(lambda v: '\x00' not in v),
+    retry=st.none() | st.integers(0, 10**12),
+)
+
+
+@st.composite
+def well_formed(draw: st.DrawFn) -> tuple[bytes, list[Event]]:
+    def field(name: str, value: str) -> str:
+        if value == '' and draw(st.booleans()):
+            return name  # no colon at all: the value is empty
+        space = value.startswith(' ') or draw(st.booleans())
+        return f'{name}:{" " if space else ""}{value}'
+
+    noise = st.sampled_from([':', ': comment', ':data: not data', 'foo: bar', 'Data: x', 'retry: soon'])
+    lines: list[str] = []
+    expected: list[Event] = []
+    last_id: str | None = None
+    for generated in draw(st.lists(_generated, max_size=6)):
+        block = [field('data', value) for value in generated.data]
+        extras = []
+        if generated.event:
+            extras.append(field('event', generated.event))
+        if generated.id is not None:
+            extras.append(field('id', generated.id))
+            last_id = generated.id or None
+        if generated.retry is not None:
+            extras.append(f'retry:{generated.retry}')
+        extras += draw(st.lists(noise, max_size=2))
+        for extra in extras:
+            block.insert(draw(st.integers(0, len(block))), extra)
+        lines += block
+        lines.append('')
+        lines += [''] * draw(st.integers(0, 1))  # an extra blank line dispatches nothing
+        expected.append((generated.event or 'message', '\n'.join(generated.data), last_id, generated.retry))
+
+    body = ''
+    previous_eol = ''
+    for line in lines:
+        choices = ['\n', '\r\n', '\r']
+        if line == '' and previous_eol == '\r':
+            choices.remove('\n')  # else CR + LF would read as one line end
+        previous_eol = draw(st.sampled_from(choices))
+        body += line + previous_eol
+    raw = body.encode()
+    return (BOM + raw if draw(st.booleans()) else raw), expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=well_formed(), cuts=st.lists(st.integers(0, 4000), max_size=12))
+def test_well_formed_streams_decode_to_their_events_however_cut(
+    stream: tuple[bytes, list[Event]], cuts: list[int]
+) -> None:
+    body, expected = stream
+    whole = run([body])
+    assert whole.events == tuple(expected)
+    assert whole.error_at is None
+    assert not whole.truncated
+    assert run(split(body, cuts)) == whole
+    assert run([body[i : i + 1] for i in range(len(body))]) == whole
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=token_streams(), cuts=st.lists(st.integers(0, 400), max_size=8))
+def test_agrees_with_the_reference(body: bytes, cuts: list[int]) -> None:
+    expected = reference(body)
+    assert run([body]) == expected
+    assert run(split(body, cuts)) == expected
+    assert run([body[i : i + 1] for i in range(len(body))]) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=300), cuts=st.lists(st.integers(0, 300), max_size=8))
+def test_any_bytes_parse_or_raise_our_error(body: bytes, cuts: list[int]) -> None:
+    # `run` lets any exception but StreamProtocolError escape, which fails the test.
+    outcome = run([body])
+    assert run(split(body, cuts)) == outcome
+    assert outcome == reference(body)
