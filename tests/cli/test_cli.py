@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import anyio
 import pytest
@@ -47,6 +50,16 @@ def run_cli(
     )
 
 
+def readline_within(stream: IO[str], timeout: float = CLI_TIMEOUT_S) -> str:
+    """One line from a child's pipe, or a test failure after `timeout` seconds (never a hang)."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        pytest.fail(f'no line from the child process within {timeout:g} s')
+
+
 def assert_one_error_line(result: subprocess.CompletedProcess[str], status: int, *needles: str) -> str:
     """The command failed with `status` and exactly one `modelkit: error:` line naming `needles`."""
     assert result.returncode == status, result.stderr
@@ -71,7 +84,7 @@ def emulate() -> Iterator[str]:
     )
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()
+        line = readline_within(proc.stdout)
         assert 'listening on' in line, line + (proc.stderr.read() if proc.stderr else '')
         base_url = line.split('OpenAI base URL ', 1)[1].split(',', 1)[0]
         yield base_url
@@ -279,7 +292,7 @@ def test_emulate_stops_quietly_on_ctrl_c() -> None:
     )
     try:
         assert proc.stdout is not None
-        assert 'listening on http://127.0.0.1:' in proc.stdout.readline()
+        assert 'listening on http://127.0.0.1:' in readline_within(proc.stdout)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=CLI_TIMEOUT_S)
     finally:
@@ -301,7 +314,7 @@ def test_bench_stops_quietly_on_ctrl_c() -> None:
     try:
         assert proc.stderr is not None
         # The first progress line says the run is under way (stderr is a pipe: whole lines).
-        first = proc.stderr.readline()
+        first = readline_within(proc.stderr)
         assert first.startswith('bench: '), first
         emulators = child_pids(proc.pid)
         assert emulators or not Path('/proc').is_dir()
