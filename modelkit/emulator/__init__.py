@@ -20,8 +20,9 @@ Per-request control, by header or by options after `+` in the model name
 | `ttft-ms` | milliseconds before the first token |
 | `fault` | `429`, `500`, `503`, `slow-first-byte`, `stream-error`, `drop`, `truncate` |
 | `fault-times` | fault only the first N attempts (counted per key or `session` and fault spec) |
-| `fault-after` | tokens sent before a mid-stream fault |
+| `fault-after` | tokens sent before a mid-stream fault (`stream-error`, `drop`, `truncate`) |
 | `retry-after-ms` | what a 429 asks the client to wait |
+| `slow-first-byte-ms` | how long the `slow-first-byte` fault holds back the status line |
 | `session` | counts `fault-times` per session instead of per API key |
 
 This package imports nothing heavy until `Emulator` or `serve_forever` is used.
