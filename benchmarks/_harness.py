@@ -138,8 +138,8 @@ def set_floor(results: Sequence[Result]) -> None:
         r.floor_median = floors.get(r.case)
 
 
-def print_table(title: str, results: Sequence[Result], *, unit: str = 'event') -> None:
-    """A fixed-width table: median, per-unit cost, ratio to floor, target and verdict."""
+def print_table(title: str, results: Sequence[Result], *, unit: str | None = 'event') -> None:
+    """A fixed-width table: median, per-unit cost (unless `unit` is None), ratio to floor, target, verdict."""
     set_floor(results)
     print()
     print(title)
@@ -163,8 +163,11 @@ def print_table(title: str, results: Sequence[Result], *, unit: str = 'event') -
                 r.verdict or ('(floor)' if r.is_floor else ''),
             )
         )
+    if unit is None:
+        headers = headers[:3] + headers[4:]
+        rows = [row[:3] + row[4:] for row in rows]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-    numeric = {2, 3, 4}
+    numeric = {2, 3, 4} if unit is not None else {2, 3}
     lines = [headers, tuple('-' * w for w in widths), *rows]
     for line in lines:
         cells = [

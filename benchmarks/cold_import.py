@@ -25,6 +25,9 @@ FLOOR = 'httpx, pydantic, orjson'
 CASES: tuple[tuple[str, str, float | None], ...] = (
     ('floor: import httpx, pydantic, orjson', FLOOR, None),
     ('import modelkit.models.openai', 'modelkit.models.openai', TARGET_RATIO),
+    # The interface defers the provider and transport (and with them httpx) to first use; this
+    # row is everything a first request needs, for a like-for-like look against the floor.
+    ('  + modelkit.providers.openai', 'modelkit.models.openai, modelkit.providers.openai', None),
     ('import modelkit', 'modelkit', None),
 )
 
@@ -125,12 +128,17 @@ def run(repeats: int) -> list[Result]:
         f'3. Cold import, fresh interpreter each, median of {repeats} '
         f'(target: modelkit.models.openai <= {TARGET_RATIO}x floor)',
         results,
-        unit='import',
+        unit=None,
     )
     for result, (_, modules, _) in zip(results, CASES, strict=True):
-        if result.verdict == 'MISS':
-            print(f'\n`python -X importtime -c "import {modules}"`: modules not paid for by the floor')
-            print(f'{"self ms":>9} {"beyond floor ms":>16}  module')
-            for self_us, extra_us, name in importtime_offenders(modules):
-                print(f'{self_us / 1e3:9.2f} {extra_us / 1e3:16.2f}  {name}')
+        # Informational rows get the breakdown too when they are over the target.
+        ratio = result.ratio
+        if result.is_floor or ratio is None or ratio <= TARGET_RATIO:
+            continue
+        print(
+            f'\n`python -X importtime -c "import {modules}"` ({ratio:.2f}x): modules the floor does not load'
+        )
+        print(f'{"self ms":>9} {"beyond floor ms":>16}  module')
+        for self_us, extra_us, name in importtime_offenders(modules):
+            print(f'{self_us / 1e3:9.2f} {extra_us / 1e3:16.2f}  {name}')
     return results
