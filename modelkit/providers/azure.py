@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote, urlsplit
 
+from .._transport import DEFAULT_MAX_RETRIES
 from ..exceptions import UserError
 from . import Provider
 from ._auth import env, header_signer
@@ -60,6 +61,8 @@ class AzureProvider(Provider):
         api_version: str | None = None,
         api_key: str | None = None,
         http_client: httpx.AsyncClient | None = None,
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         endpoint = azure_endpoint or env('AZURE_OPENAI_ENDPOINT')
         if not endpoint:
@@ -80,6 +83,7 @@ class AzureProvider(Provider):
             signer=header_signer('api-key', key),
             http_client=http_client,
             default_query={'api-version': version},
+            max_retries=max_retries,
         )
         self._deployment_routing = urlsplit(self.base_url).path.endswith('/openai')
 

@@ -61,6 +61,8 @@ class OpenAIProvider(Provider):
         api_key: str | None = None,
         openai_client: Any = None,
         http_client: httpx.AsyncClient | None = None,
+        *,
+        max_retries: int | None = None,
     ) -> None:
         if openai_client is not None:
             if base_url is not None or api_key is not None:
@@ -68,7 +70,7 @@ class OpenAIProvider(Provider):
                     f'{type(self).__name__} takes either `openai_client` or `base_url`/`api_key`, not both: '
                     'the client already says where to send requests and how to authenticate'
                 )
-            self._init_from_client(openai_client, http_client)
+            self._init_from_client(openai_client, http_client, max_retries)
             return
         base_url = base_url or env(self.base_url_env) or self.default_base_url
         api_key = api_key or env(self.api_key_env)
@@ -83,6 +85,7 @@ class OpenAIProvider(Provider):
             signer=bearer_signer(api_key) if api_key else None,
             http_client=http_client,
             default_headers=self._env_headers(),
+            max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
         )
 
     def route(self, path: str, model_name: str | None) -> str:
@@ -103,7 +106,9 @@ class OpenAIProvider(Provider):
             headers['OpenAI-Project'] = project
         return headers
 
-    def _init_from_client(self, client: Any, http_client: httpx.AsyncClient | None) -> None:
+    def _init_from_client(
+        self, client: Any, http_client: httpx.AsyncClient | None, max_retries: int | None
+    ) -> None:
         """Read an openai-python client's settings (never its http client: the SDKs use their own)."""
         base_url = str(getattr(client, 'base_url', '') or '')
         if not base_url:
@@ -115,7 +120,8 @@ class OpenAIProvider(Provider):
                 value = getattr(client, attribute, None)
                 if isinstance(value, str) and value:
                     headers.setdefault(header, value)
-        max_retries = getattr(client, 'max_retries', DEFAULT_MAX_RETRIES)
+        if max_retries is None:
+            max_retries = getattr(client, 'max_retries', DEFAULT_MAX_RETRIES)
         super().__init__(
             name='azure' if azure else self.name,
             base_url=base_url,
@@ -156,11 +162,17 @@ class OpenAICompatibleProvider(OpenAIProvider):
         api_key: str | None = None,
         openai_client: Any = None,
         http_client: httpx.AsyncClient | None = None,
+        *,
+        max_retries: int | None = None,
     ) -> None:
         if not (base_url or openai_client is not None or env(self.base_url_env) or self.default_base_url):
             raise UserError(f'{type(self).__name__} needs a base_url')
         super().__init__(
-            base_url=base_url, api_key=api_key, openai_client=openai_client, http_client=http_client
+            base_url=base_url,
+            api_key=api_key,
+            openai_client=openai_client,
+            http_client=http_client,
+            max_retries=max_retries,
         )
 
     def _env_headers(self) -> dict[str, str]:
