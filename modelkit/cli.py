@@ -234,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     out = bench.add_argument_group('output')
     out.add_argument('--json', metavar='FILE', help='write every request record and the summary as JSON')
     out.add_argument('--plot', metavar='FILE', help='write an SVG of latency distributions and throughput')
+    bench.add_argument(
+        '--max-retries',
+        type=int,
+        default=0,
+        metavar='N',
+        help='retries per request on 429/5xx/connect errors (default: 0, so errors are counted, not hidden)',
+    )
     out.add_argument('-q', '--quiet', action='store_true', help='no progress on stderr')
     emulator = bench.add_argument_group('emulator (when no --model is given)')
     _add_emulator_flags(emulator, prefix='emulator-')
@@ -576,7 +583,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         def make_model() -> Model:
             from .bench.target import build_model
 
-            return build_model(model_str, base_url=args.base_url, api_key_env=args.api_key_env)
+            return build_model(
+                model_str, base_url=args.base_url, api_key_env=args.api_key_env, max_retries=args.max_retries
+            )
 
         return _run_bench(args, config, make_model, target, progress)
 
@@ -602,7 +611,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             'tokens_per_second': tps,
             'ttft_ms': ttft_ms,
         }
-        return _run_bench(args, config, lambda: emulator_model(base_url, key), target, progress)
+        return _run_bench(
+            args,
+            config,
+            lambda: emulator_model(base_url, key, max_retries=args.max_retries),
+            target,
+            progress,
+        )
 
     settings = EmulatorSettings(
         tokens=args.max_tokens, tokens_per_second=tps, ttft_ms=ttft_ms, seed=args.seed
@@ -618,7 +633,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             'ttft_ms': ttft_ms,
         }
         return _run_bench(
-            args, config, lambda: emulator_model(emulator.base_url, emulator.api_key), target, progress
+            args,
+            config,
+            lambda: emulator_model(emulator.base_url, emulator.api_key, max_retries=args.max_retries),
+            target,
+            progress,
         )
 
 

@@ -39,20 +39,25 @@ SHUTDOWN_TIMEOUT_S = 5.0
 """How long the child gets to exit after its stdin closes before it is terminated."""
 
 
-def build_model(model: str, *, base_url: str | None = None, api_key_env: str | None = None) -> Model:
-    """The `Model` for a `vendor:model` string, optionally at another base URL or with another key."""
-    from ..models import infer_model
+def build_model(
+    model: str,
+    *,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    max_retries: int | None = None,
+) -> Model:
+    """The `Model` for a `vendor:model` string, optionally at another base URL, key or retry count."""
+    from ..models import interface_for
+    from ..providers import infer_provider
 
-    if base_url is None and api_key_env is None:
-        return infer_model(model)
     kwargs: dict[str, Any] = {}
+    if max_retries is not None:
+        kwargs['max_retries'] = max_retries
     if base_url is not None:
         kwargs['base_url'] = base_url
     if api_key_env is not None:
         kwargs['api_key'] = read_key(api_key_env)
-    model_cls, provider_name, model_name = _interface_for(model)
-    from ..providers import infer_provider
-
+    model_cls, provider_name, model_name = interface_for(model)
     provider = infer_provider(provider_name, **kwargs)
     result: Model = model_cls(model_name, provider=provider)
     return result
@@ -66,37 +71,15 @@ def read_key(env_var: str) -> str:
     return key
 
 
-def _interface_for(model: str) -> tuple[Any, str, str]:
-    # The resolver's own table, so a --base-url override reaches the same interface class that
-    # `infer_model` would pick, with a provider built from our keyword arguments.
-    from importlib import import_module
-
-    from .. import models
-
-    prefix, sep, model_name = model.partition(':')
-    if not sep or not model_name:
-        raise UserError(f'--base-url and --api-key-env need a "<prefix>:<model name>" model, got {model!r}')
-    entry = models._MODEL_PREFIXES.get(models._PREFIX_ALIASES.get(prefix, prefix))
-    if entry is None:
-        valid = ', '.join(repr(p) for p in models.known_prefixes())
-        raise UserError(
-            f'Unknown model {model!r}: expected "<prefix>:<model name>" with a prefix from {valid}'
-        )
-    module_name, class_name, provider_name = entry
-    try:
-        module = import_module(f'modelkit.models.{module_name}')
-    except ModuleNotFoundError as exc:
-        if exc.name != f'modelkit.models.{module_name}':
-            raise
-        raise UserError(f'The {prefix!r} interface is not in this version of modelkit yet') from None
-    return getattr(module, class_name), provider_name, model_name
-
-
-def emulator_model(base_url: str, api_key: str, model_name: str = EMULATOR_MODEL_NAME) -> Model:
+def emulator_model(
+    base_url: str, api_key: str, model_name: str = EMULATOR_MODEL_NAME, *, max_retries: int = 0
+) -> Model:
     """An OpenAI chat model pointed at an emulator's OpenAI-compatible base URL."""
     from ..models.openai import OpenAIModel
+    from ..providers.openai import OpenAIProvider
 
-    return OpenAIModel(model_name, base_url=base_url, api_key=api_key)
+    provider = OpenAIProvider(base_url=base_url, api_key=api_key, max_retries=max_retries)
+    return OpenAIModel(model_name, provider=provider)
 
 
 @dataclass(frozen=True, slots=True)

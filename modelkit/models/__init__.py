@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +32,7 @@ __all__ = (
     'StreamedResponse',
     'check_allow_model_requests',
     'infer_model',
+    'interface_for',
     'known_prefixes',
     'override_allow_model_requests',
 )
@@ -294,6 +295,16 @@ def infer_model(model: Model | KnownModelName | str) -> Model:
         from .test import TestModel
 
         return TestModel()
+    model_cls, provider, model_name = interface_for(model)
+    result: Model = model_cls(model_name, provider=provider)
+    return result
+
+
+def interface_for(model: str) -> tuple[Callable[..., Model], str, str]:
+    """The interface class, provider name and model name a `prefix:name` string resolves to.
+
+    Use it to build the same interface `infer_model` would, with a provider of your own.
+    """
     prefix, sep, model_name = model.partition(':')
     if not sep:
         model_name = model
@@ -314,9 +325,8 @@ def infer_model(model: Model | KnownModelName | str) -> Model:
         raise UserError(
             f'The {prefix!r} interface (modelkit.models.{module_name}) is not in this version of modelkit yet'
         ) from None
-    model_cls = getattr(module, class_name)
-    result: Model = model_cls(model_name, provider=provider)
-    return result
+    model_cls: Callable[..., Model] = getattr(module, class_name)
+    return model_cls, provider, model_name
 
 
 def _prefix_from_bare_name(name: str) -> str:

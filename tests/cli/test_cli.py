@@ -159,7 +159,6 @@ def test_unknown_model_prefix_names_the_valid_ones() -> None:
     ('model', 'needles'),
     [
         ('nope:model', ["'nope:model'", "'openai'"]),
-        ('gpt-4o', ['"<prefix>:<model name>"']),
         ('azure:gpt-4o', ["'azure' provider", 'base_url']),
     ],
 )
