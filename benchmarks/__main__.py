@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         '--chunks', type=int, default=DEFAULT_CONTENT_CHUNKS, help='content chunks per stream'
     )
     parser.add_argument('--seed', type=int, default=DEFAULT_SEED, help='seed for the stream and its cuts')
+    parser.add_argument(
+        '--no-peers',
+        action='store_true',
+        help='only the floor and modelkit (fast, for iterating on modelkit)',
+    )
     parser.add_argument('--json', type=Path, metavar='FILE', help='save every raw number to FILE')
     args = parser.parse_args(argv)
 
@@ -43,14 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     if 'sse' in chosen:
         from . import sse_decode
 
-        results += sse_decode.run(stream, repeats)
+        results += sse_decode.run(stream, repeats, peers=not args.no_peers)
     if 'e2e' in chosen:
         from . import end_to_end
 
         if args.quick:
-            results += end_to_end.run(stream, repeats, budget_s=5.0, min_runs=1)
+            results += end_to_end.run(stream, repeats, budget_s=5.0, min_runs=1, peers=not args.no_peers)
         else:
-            results += end_to_end.run(stream, repeats)
+            results += end_to_end.run(stream, repeats, peers=not args.no_peers)
     if 'import' in chosen:
         from . import cold_import
 

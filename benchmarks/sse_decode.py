@@ -153,13 +153,17 @@ def _check(name: str, decode: Decode, pieces: list[bytes], stream: OpenAIStream)
     return ''
 
 
-def run(stream: OpenAIStream, repeats: int, chunkings: tuple[str, ...] = CHUNKINGS) -> list[Result]:
-    """Time every contender on every chunking and print the table."""
+def run(
+    stream: OpenAIStream, repeats: int, chunkings: tuple[str, ...] = CHUNKINGS, *, peers: bool = True
+) -> list[Result]:
+    """Time every contender (without `peers`, the floor and modelkit) on every chunking; print the table."""
     # A sink that drops each payload at C speed: what stays measured is decoding and parsing.
     sink: Emit = collections.deque(maxlen=0).append
     units = len(stream.events)
     factories: list[tuple[str, Decode | None, str, float | None]] = []
     for name, factory, target in _CONTENDERS:
+        if not peers and target is None:
+            continue
         try:
             factories.append((name, factory(), '', target))
         except Unavailable as exc:
