@@ -537,23 +537,14 @@ class Agent(Generic[AgentDepsT, ResultDataT]):
         strict: bool | None = None,
     ) -> Any:
         """Register a tool that takes `RunContext[Deps]` as its first parameter."""
-
-        def register(function: _ToolFuncT) -> _ToolFuncT:
-            self._register_tool(
-                Tool(
-                    function,
-                    takes_ctx=True,
-                    max_retries=retries,
-                    name=name,
-                    prepare=prepare,
-                    docstring_format=docstring_format,
-                    require_parameter_descriptions=require_parameter_descriptions,
-                    strict=strict,
-                )
-            )
-            return function
-
-        return register if func is None else register(func)
+        options = dict(name=name, prepare=prepare, docstring_format=docstring_format, strict=strict)
+        return self._tool_decorator(
+            func,
+            takes_ctx=True,
+            max_retries=retries,
+            require_parameter_descriptions=require_parameter_descriptions,
+            **options,
+        )
 
     @overload
     def tool_plain(self, func: ToolFuncPlain[ToolParams], /) -> ToolFuncPlain[ToolParams]: ...
@@ -584,20 +575,18 @@ class Agent(Generic[AgentDepsT, ResultDataT]):
         strict: bool | None = None,
     ) -> Any:
         """Register a tool that does not take the run context."""
+        options = dict(name=name, prepare=prepare, docstring_format=docstring_format, strict=strict)
+        return self._tool_decorator(
+            func,
+            takes_ctx=False,
+            max_retries=retries,
+            require_parameter_descriptions=require_parameter_descriptions,
+            **options,
+        )
 
+    def _tool_decorator(self, func: Any, **tool_options: Any) -> Any:
         def register(function: _ToolFuncT) -> _ToolFuncT:
-            self._register_tool(
-                Tool(
-                    function,
-                    takes_ctx=False,
-                    max_retries=retries,
-                    name=name,
-                    prepare=prepare,
-                    docstring_format=docstring_format,
-                    require_parameter_descriptions=require_parameter_descriptions,
-                    strict=strict,
-                )
-            )
+            self._register_tool(Tool(function, **tool_options))
             return function
 
         return register if func is None else register(func)
