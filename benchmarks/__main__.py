@@ -7,12 +7,35 @@ import json
 import platform
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 from ._harness import Result
 from ._stream import DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED, build_openai_stream
 
 BENCHMARKS = ('sse', 'e2e', 'import')
+PACKAGES = (
+    'modelkit-wire',
+    'httpx',
+    'pydantic',
+    'orjson',
+    'openai',
+    'httpx2',
+    'pydantic-ai-slim',
+    'litellm',
+    'httpx-sse',
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of modelkit, its core dependencies and the peers (`-` when missing)."""
+    versions: dict[str, str] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = '-'
+    return versions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f'unknown benchmark(s) {", ".join(unknown)}; choose from {", ".join(BENCHMARKS)}')
     repeats = args.repeats or (3 if args.quick else 7)
 
+    versions = package_versions()
     print(f'Python {platform.python_version()} on {platform.machine()}, {sys.executable}')
+    print(', '.join(f'{name} {version}' for name, version in versions.items()))
     started = time.perf_counter()
     stream = build_openai_stream(args.chunks, args.seed)
     results: list[Result] = []
@@ -69,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             'seed': args.seed,
             'content_chunks': args.chunks,
             'repeats': repeats,
+            'versions': versions,
             'results': [r.as_json() for r in results],
         }
         args.json.write_text(json.dumps(payload, indent=2))
