@@ -219,3 +219,85 @@ def test_models_page_table_matches_the_contract_test() -> None:
     extra = set(table) - {e.id for e in examples}
     assert not wrong, wrong
     assert not extra, f'the table lists examples the page does not have: {sorted(extra)}'
+
+
+# -- the machinery itself ---------------------------------------------------------------------
+
+SAMPLE_PAGE = """# Sample
+
+```python
+print('a')
+#> a
+for word in ('b', ''):
+    print(word)
+    #> b
+    #>
+```
+
+```bash
+modelkit models
+```
+
+1. A listed example:
+
+    ```py
+    # docs: no-run - needs a GPU
+    print('never')
+    ```
+
+```python
+# docs: no-run
+from modelkit.models.anthropic import AnthropicModel
+```
+"""
+
+
+def test_extraction_reads_blocks_output_and_markers(tmp_path: Path) -> None:
+    page = tmp_path / 'sample.md'
+    page.write_text(SAMPLE_PAGE, encoding='utf-8')
+    examples = page_examples(page)
+    assert [e.id for e in examples] == ['sample.md:3', 'sample.md:18', 'sample.md:23']
+    first, indented, bare = examples
+    assert first.expected_output() == 'a\nb\n'
+    assert (first.no_run_reason, first.pending_vendor) == (None, None)
+    assert indented.code.startswith('# docs: no-run')
+    assert indented.no_run_reason == 'needs a GPU'
+    assert bare.no_run_reason == ''  # a marker without a reason, which the page check refuses
+    assert bare.pending_vendor == 'Anthropic'
+    assert [lang for lang, _, _ in blocks(SAMPLE_PAGE)] == ['python', 'bash', 'py', 'python']
+
+
+def test_an_unclosed_block_is_an_error() -> None:
+    with pytest.raises(ValueError, match='line 1: code block is never closed'):
+        list(blocks('```python\nprint(1)\n'))
+
+
+def test_normalise_replaces_only_what_varies() -> None:
+    printed = (
+        'UserPromptPart(timestamp=datetime.datetime(2025, 1, 1, 0, 0, tzinfo=datetime.timezone.utc), '
+        "tool_call_id='call_0123456789abcdef01234567')   \n"
+    )
+    shown = "UserPromptPart(timestamp=datetime.datetime(...), tool_call_id='call_...')"
+    assert normalise(printed) == normalise(shown)
+    assert normalise('Paris') != normalise('London')
+    assert normalise("tool_call_id='call_63b80e6e9c7e'") != normalise("tool_call_id='call_b7d15c2e1444'")
+
+
+def test_examples_run_against_the_fake_and_nothing_else() -> None:
+    import httpx
+    import respx
+
+    from modelkit import Agent
+    from modelkit.exceptions import ModelHTTPError
+    from modelkit.models.openai import OpenAIModel
+    from tests.docs._examples import fake_services
+
+    agent = Agent(OpenAIModel('gpt-4o', api_key='sk-test'))
+    with fake_services():
+        assert agent.run_sync('What is the capital of France?').data == 'The capital of France is Paris.'
+        with pytest.raises(ModelHTTPError) as info:
+            agent.run_sync('A prompt no page uses')
+        assert info.value.status_code == 400
+        assert 'no answer for the prompt' in str(info.value)
+        with pytest.raises(respx.models.AllMockedAssertionError):
+            httpx.get('https://example.com/')
