@@ -11,6 +11,10 @@ A block marked `# docs: no-run - <reason>` is reported as skipped with its reaso
 needing a vendor interface that is not built yet is expected to fail, strictly, so it is flipped
 when the vendor lands. The checks at the end keep the pages' links, command lines and the models
 page's status table honest.
+
+ruff (0.16 and later) formats the Python blocks of Markdown files too, and would rewrite every
+`#>` line as `# >`; so each page starts with `<!-- fmt: off -->` (invisible once rendered), and
+`test_examples_pass_ruff` formats and lints the examples itself, with their `#>` lines kept.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import importlib.util
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -92,6 +98,35 @@ def test_no_run_blocks_are_rare_and_say_why() -> None:
     assert all(e.no_run_reason for e in no_run), [e.id for e in no_run if not e.no_run_reason]
     total = sum(len(page_examples(page)) for page in pages())
     assert len(no_run) * 10 <= total, f'{len(no_run)} of {total} examples do not run: keep them rare'
+
+
+def test_examples_pass_ruff(tmp_path: Path) -> None:
+    if shutil.which('ruff') is None:
+        pytest.skip('ruff is not installed (it comes with the test extra)')
+    for page in pages():
+        for example in page_examples(page):
+            name = re.sub(r'\W', '_', example.id)
+            # `# >` is how ruff would write an output line; as such it is left alone.
+            code = re.sub(r'(?m)^(\s*)#>', r'\1# >', example.code)
+            (tmp_path / f'{name}.py').write_text(code + '\n', encoding='utf-8')
+    config = str(DOCS_DIR.parent / 'pyproject.toml')
+    for command in (
+        ['ruff', 'format', '--diff', '--config', config, str(tmp_path)],
+        # Long lines are output (`#>`) lines: the formatter already keeps the code within limits.
+        [
+            'ruff',
+            'check',
+            '--ignore',
+            'E501',
+            '--output-format',
+            'concise',
+            '--config',
+            config,
+            str(tmp_path),
+        ],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 # -- links ------------------------------------------------------------------------------------
