@@ -13,7 +13,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import anyio
+
 __all__ = (
+    'RUN_TIMEOUT_S',
     'Result',
     'Unavailable',
     'print_table',
@@ -101,6 +104,10 @@ def time_round_robin(contenders: Sequence[tuple[Result, Callable[[], object] | N
             result.runs.append(time.perf_counter() - start)
 
 
+RUN_TIMEOUT_S = 120.0
+"""One async run longer than this is a hang (LiteLLM, the slowest, needs ~10 s): report, move on."""
+
+
 async def time_round_robin_async(
     contenders: Sequence[tuple[Result, Callable[[], Awaitable[object]] | None]], repeats: int
 ) -> None:
@@ -112,7 +119,8 @@ async def time_round_robin_async(
             _prepare()
             start = time.perf_counter()
             try:
-                await run()
+                with anyio.fail_after(RUN_TIMEOUT_S):
+                    await run()
             except Exception as exc:
                 result.status = _error_status(exc)
                 result.runs.clear()

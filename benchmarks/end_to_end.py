@@ -24,7 +24,7 @@ import anyio
 import httpx
 import orjson
 
-from ._harness import Result, Unavailable, print_table, runs_within, time_round_robin_async
+from ._harness import RUN_TIMEOUT_S, Result, Unavailable, print_table, runs_within, time_round_robin_async
 from ._stream import OpenAIStream, cut
 
 __all__ = ('make_transport', 'run')
@@ -284,7 +284,8 @@ async def _check(
     got: list[str] = []
     start = time.perf_counter()
     try:
-        await contender(got.append)
+        with anyio.fail_after(RUN_TIMEOUT_S):
+            await contender(got.append)
     except Exception as exc:
         result.status = f'error: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
         return
