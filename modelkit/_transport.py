@@ -326,6 +326,7 @@ class Transport:
             raise UserError(f'max_retries must be 0 or more, not {max_retries}')
         # No client is created here: construction may happen outside any event loop.
         self._http_client = http_client
+        self._caller_client_loop: weakref.ref[object] | None = None
         self.max_retries = max_retries
 
     @property
@@ -334,6 +335,20 @@ class Transport:
         if self._http_client is not None:
             return self._http_client
         return shared_http_client()
+
+    def _note_loop_of_caller_client(self) -> None:
+        # A caller's client outlives event loops (one `run_sync` per loop), but its pooled
+        # connections belong to the loop that opened them: reusing one from a new loop fails with
+        # asyncio's bare "Event loop is closed", after the request may already have been written.
+        # So when the loop has changed and the old one has ended, the idle connections are dropped
+        # before anything is sent (they cannot be closed: their loop is gone).
+        key = _current_loop()
+        previous = self._caller_client_loop() if self._caller_client_loop is not None else None
+        if previous is key:
+            return
+        if self._caller_client_loop is not None and (previous is None or _loop_has_ended(previous)):
+            _drop_idle_connections(self._http_client)
+        self._caller_client_loop = weakref.ref(key)
 
     async def aclose(self) -> None:
         """Close the client passed in, if any; the shared client is closed by `aclose_shared_http_client`."""
@@ -382,7 +397,11 @@ class Transport:
         timeout: float | None,
     ) -> httpx.Response:
         """Send until a 2xx response's headers arrive, retrying what is worth retrying."""
-        client = self._http_client if self._http_client is not None else await _loop_shared_client()
+        if self._http_client is not None:
+            client = self._http_client
+            self._note_loop_of_caller_client()
+        else:
+            client = await _loop_shared_client()
         timeout_config = httpx.Timeout(timeout) if timeout is not None else httpx.USE_CLIENT_DEFAULT
         attempts = self.max_retries + 1
         attempt = 0
@@ -566,12 +585,23 @@ def _current_loop() -> object:
     raise UserError(f'modelkit runs on asyncio or trio, not {library}')
 
 
+def _loop_has_ended(key: object) -> bool:
+    return key.is_closed() if isinstance(key, asyncio.AbstractEventLoop) else _trio_run_finished(key)
+
+
+def _drop_idle_connections(client: httpx.AsyncClient | None) -> None:
+    """Forget a client's idle pooled connections (httpcore keeps them in `_pool._connections`)."""
+    pool = getattr(getattr(client, '_transport', None), '_pool', None)
+    connections = getattr(pool, '_connections', None)
+    if isinstance(connections, list):
+        connections[:] = [c for c in connections if not c.is_idle()]
+
+
 def _forget_dead_loops() -> None:
     """Drop clients of loops that have ended but are still referenced (their connections pin them)."""
     for key in list(_shared_clients.keys()):
         # Only trio tokens reach _trio_run_finished, so trio is imported only when it is in use.
-        dead = key.is_closed() if isinstance(key, asyncio.AbstractEventLoop) else _trio_run_finished(key)
-        if dead:
+        if _loop_has_ended(key):
             _shared_clients.pop(key, None)
 
 
