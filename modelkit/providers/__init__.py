@@ -13,13 +13,21 @@ from importlib import import_module
 from inspect import signature
 from typing import TYPE_CHECKING, Any
 
-from .._transport import DEFAULT_MAX_RETRIES, HTTPRequest, HTTPResponse, ResponseStream, Signer, Transport
+from .._transport import (
+    DEFAULT_MAX_RETRIES,
+    HTTPRequest,
+    HTTPResponse,
+    ResponseStream,
+    Signer,
+    Transport,
+    aclose_shared_http_client,
+)
 from ..exceptions import UserError
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ('Provider', 'infer_provider')
+__all__ = ('Provider', 'aclose_shared_http_client', 'infer_provider', 'known_providers')
 
 
 class Provider:
