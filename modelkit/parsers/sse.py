@@ -4,10 +4,10 @@ Follows the WHATWG HTML "event stream interpretation" rules
 (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
 CRLF, LF and CR line ends (a CR ending one chunk and an LF starting the next are one line end);
 one UTF-8 BOM skipped at the start of the stream; `:` comments; `event`, `data` (several lines
-joined with LF), `id` (ignored if it contains NUL; persists across events) and `retry` (ASCII
-digits only); a line without a colon is a field name with an empty value; one space after the
-colon is stripped; unknown fields are ignored; a blank line dispatches the event unless no data
-arrived, and the event type resets after every block.
+joined with LF), `id` (ignored if it contains NUL; takes effect at the end of its block and
+persists across events) and `retry` (ASCII digits only); a line without a colon is a field name
+with an empty value; one space after the colon is stripped; unknown fields are ignored; a blank
+line dispatches the event unless no data arrived, and the event type resets after every block.
 
 Where we differ from the spec, on purpose:
 
@@ -24,11 +24,12 @@ Where we differ from the spec, on purpose:
 - **`close()` never dispatches** the unterminated last event (as the spec says) but sets
   `truncated` when it discarded data, so callers can say the stream was cut off.
 
-Everything works on bytes: lines are split on bytes and each field value is decoded once.
-The common shape of LLM streams, blocks that are exactly `data: <payload>` and a blank line,
-is split out in C a whole region at a time; anything else goes through the line machine.
-Input that arrives a byte at a time stays O(n): an unterminated line waits in a `bytearray`
-and only the new bytes are searched for a line end.
+Everything works on bytes, and each field value is decoded once. This is the streaming hot
+path, so the usual shapes skip the line machine: a chunk holding exactly one `data: <payload>`
+event (or `event: <type>` then `data: <payload>`, as Anthropic sends) becomes that event at
+once, and a region of complete lines whose blocks are all `data: <payload>` is split in C.
+An unterminated line waits in a `bytearray` and a chunk with no line end is only appended, so
+input that arrives a byte at a time stays O(n).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ and small enough that a server that never ends its line cannot eat the process's
 MAX_RETRY_DIGITS = 18
 """Significant digits a `retry` value may have (10**18 ms is 31 million years): enough for any
 real delay, and it keeps `int()` away from megabytes of digits."""
+
+_REGION_BYTES = 64 * 1024
+"""How much of a large chunk is split into events at a time: the pieces, their decoded text and
+the events of one region stay in the CPU cache, which makes a large body decode faster."""
 
 _BOM = b'\xef\xbb\xbf'
 _LF = b'\n'
@@ -78,6 +83,29 @@ def _too_long(what: str) -> StreamProtocolError:
     )
 
 
+def _long_line_end(work: bytes, pos: int) -> int:
+    """Where the line at `pos`, known to be longer than _REGION_BYTES, ends (-1: not in `work`).
+
+    The search windows double, so a long line costs time in proportion to its length however
+    it arrives; past MAX_EVENT_BYTES the line is an error.
+    """
+    n = len(work)
+    size = _REGION_BYTES
+    while True:
+        size *= 2
+        limit = min(n, pos + size, pos + MAX_EVENT_BYTES + 1)
+        lf = work.find(10, pos, limit)
+        cr = work.find(13, pos, limit if lf < 0 else lf)
+        if cr >= 0:
+            return cr
+        if lf >= 0:
+            return lf
+        if limit - pos > MAX_EVENT_BYTES:
+            raise _too_long('a line')
+        if limit == n:
+            return -1
+
+
 class SSEDecoder:
     """Decodes a `text/event-stream` body: `feed()` it chunks, then `close()` it at the end.
 
@@ -95,6 +123,7 @@ class SSEDecoder:
         '_data_len',
         '_error',
         '_event',
+        '_id_buffer',
         '_offset',
         '_pending',
         '_skip_lf',
@@ -106,7 +135,9 @@ class SSEDecoder:
     truncated: bool
     """True once `close()` discarded an event that had data but no blank line to end it."""
     last_event_id: str | None
-    """The last event ID in force (what a reconnecting client sends as `Last-Event-ID`)."""
+    """The last event ID in force (what a reconnecting client sends as `Last-Event-ID`): as WHATWG
+    says, an `id` takes effect at the blank line that ends its block, so a block cut off by the
+    end of the stream does not move it."""
     retry: int | None
     """The latest valid reconnection time (ms) the stream sent, from any block."""
 
@@ -124,7 +155,10 @@ class SSEDecoder:
         into that event."""
         self._closed = False
         self._pending = False
-        """The current block has data, an event type or a retry: not yet at a block boundary."""
+        """Lines of the current block were read: the fast paths must wait for its blank line."""
+        self._id_buffer: str | None = None
+        """The last `id` read; it becomes `last_event_id` at the next blank line (WHATWG's
+        "last event ID buffer")."""
         self._data: list[str] = []
         self._data_len = 0
         self._event = ''
@@ -156,6 +190,25 @@ class SSEDecoder:
         ):
             try:
                 event = SSEEvent('message', data[6:-2].decode(), self.last_event_id, None)
+            except UnicodeDecodeError:
+                pass  # the full path below says where
+            else:
+                self._offset += n
+                return [event]
+        elif (
+            # Or one `event: <type>` + `data: <payload>` event, as Anthropic sends.
+            self._clean
+            and data.startswith(b'event: ')
+            and (first := data.find(10)) > 0
+            and data.startswith(b'\ndata: ', first)
+            and data.find(10, first + 1) == (n := len(data)) - 2
+            and data[-1] == 10
+            and 13 not in data
+            and n <= MAX_EVENT_BYTES
+        ):
+            try:
+                kind = data[7:first].decode() or 'message'
+                event = SSEEvent(kind, data[first + 7 : -2].decode(), self.last_event_id, None)
             except UnicodeDecodeError:
                 pass  # the full path below says where
             else:
@@ -219,22 +272,63 @@ class SSEDecoder:
         events: list[SSEEvent] = []
         try:
             while pos < n:
-                # The region to parse: all complete lines in the next MAX_EVENT_BYTES + 1 bytes,
-                # so no line in it is over the limit, and a longer line is caught unscanned.
-                limit = pos + MAX_EVENT_BYTES + 1
+                # The region to parse now: every complete line in the next _REGION_BYTES.
+                limit = pos + _REGION_BYTES
                 if limit > n:
                     limit = n
+                last = limit == n  # then nothing after this region ends a line yet
                 end = work.rfind(10, pos, limit)
                 cr = work.rfind(13, pos, limit)
                 if cr > end:
                     end = cr
                 if end < 0:
-                    if n - pos > MAX_EVENT_BYTES:
-                        raise _too_long('a line')
-                    break
+                    end = _long_line_end(work, pos)
+                    if end < 0:
+                        break
+                    last = False
+                    cr = end if work[end] == 13 else -1
                 end += 1
+                if not self._pending:
+                    # Exactly one event of the usual shapes, as small chunks mostly hold:
+                    # `data: <payload>` or `event: <type>` + `data: <payload>`, LF or CRLF ended.
+                    first = work.find(10, pos, end)
+                    kind = b'message'
+                    start = pos + 6
+                    stop = -1
+                    if cr < 0:
+                        if first == end - 2:
+                            if work.startswith(_DATA_SP, pos):
+                                stop = first
+                        elif (
+                            work.startswith(b'event: ', pos)
+                            and work.startswith(b'\ndata: ', first)
+                            and work.find(10, first + 1) == end - 2
+                        ):
+                            kind = work[pos + 7 : first]
+                            start = first + 7
+                            stop = end - 2
+                    elif (
+                        cr == end - 2
+                        and first == end - 3
+                        and work.find(13, pos) == end - 4
+                        and work.startswith(_DATA_SP, pos)
+                    ):
+                        stop = end - 4
+                    if stop >= 0:
+                        try:
+                            value = work[start:stop].decode()
+                            type_ = kind.decode() or 'message'
+                        except UnicodeDecodeError:
+                            pass  # the line machine says where
+                        else:
+                            events.append(SSEEvent(type_, value, self.last_event_id, None))
+                            pos = end
+                            if last:
+                                break
+                            continue
                 if cr < 0:
-                    raw = region = work[pos:end]
+                    raw = work[pos:end]
+                    sep = b'\n\ndata: '
                 else:
                     if cr == end - 1:
                         if end < n:
@@ -243,25 +337,33 @@ class SSEDecoder:
                         else:
                             self._skip_lf = True  # its LF, if any, comes with the next chunk
                     raw = work[pos:end]
-                    region = raw.replace(b'\r\n', _LF).replace(_CR, _LF)
-                if not self._pending and region.startswith(_DATA_SP) and region.endswith(b'\n\n'):
-                    # The common shape, every block exactly `data: <payload>`: split it in C.
-                    parts = region.split(b'\n\ndata: ')
+                    sep = b'\r\n\r\ndata: '
+                if not self._pending and raw.startswith(_DATA_SP) and raw.endswith(sep[:-6]):
+                    # The common shape, every block exactly `data: <payload>` with LF or CRLF line
+                    # ends throughout: split it in C, then check no payload hides a line end.
+                    parts = raw.split(sep)
                     parts[0] = parts[0][6:]
-                    parts[-1] = parts[-1][:-2]
-                    if [p for p in parts if 10 in p]:
-                        self._blocks(region, raw, offset + pos, events)  # a multi-line block
+                    parts[-1] = parts[-1][: 6 - len(sep)]
+                    if cr < 0:
+                        bad = [p for p in parts if 10 in p]
                     else:
+                        bad = [p for p in parts if 10 in p or 13 in p]
+                    if not bad:
                         last_id = self.last_event_id
                         new_event = SSEEvent
                         try:
                             events += [new_event('message', p.decode(), last_id, None) for p in parts]
                         except UnicodeDecodeError:
-                            self._blocks(region, raw, offset + pos, events)  # says where
-                else:
-                    self._blocks(region, raw, offset + pos, events)
+                            pass  # the line machine keeps the events before the bad byte
+                        else:
+                            pos = end
+                            if last:
+                                break
+                            continue
+                region = raw if cr < 0 else raw.replace(b'\r\n', _LF).replace(_CR, _LF)
+                self._blocks(region, raw, offset + pos, events)
                 pos = end
-                if limit == n:
+                if last:
                     break
         except StreamProtocolError as exc:
             self._error = exc
@@ -287,11 +389,13 @@ class SSEDecoder:
         """
         append = events.append
         new_event = SSEEvent
+        id_buffer = self._id_buffer
         last_id = self.last_event_id
         data_list = self._data
         data_len = self._data_len
         event = self._event
         block_retry = self._block_retry
+        fresh = not self._pending
         blocks = region.split(b'\n\n')
         last = len(blocks) - 1
         try:
@@ -300,27 +404,36 @@ class SSEDecoder:
                     if not block:
                         break
                     lines = block[:-1].split(_LF)  # complete lines, their blank line still to come
-                elif (
-                    not data_list
-                    and not event
-                    and block_retry is None
-                    and block.startswith(_DATA_SP)
-                    and 10 not in block
-                ):
-                    append(new_event('message', block[6:].decode(), last_id, None))
-                    continue
                 else:
+                    if fresh:
+                        # Blocks of one `data` line, or an `event` line and a `data` line (as
+                        # Anthropic sends), skip the line loop.
+                        if block.startswith(_DATA_SP):
+                            if 10 not in block:
+                                append(new_event('message', block[6:].decode(), last_id, None))
+                                continue
+                        elif block.startswith(b'event: '):
+                            lf = block.find(10)
+                            if lf > 0 and block.startswith(b'\ndata: ', lf) and block.find(10, lf + 1) < 0:
+                                kind = block[7:lf].decode() or 'message'
+                                append(new_event(kind, block[lf + 7 :].decode(), last_id, None))
+                                continue
                     lines = block.split(_LF)
                     lines.append(b'')  # the blank line that ended the block
                 for line in lines:
                     if not line:
+                        # Dispatch. The last event ID takes the buffer's value even when there
+                        # is no data to dispatch.
+                        last_id = id_buffer
                         if data_list:
                             append(new_event(event or 'message', '\n'.join(data_list), last_id, block_retry))
                             data_list = []
                             data_len = 0
                         event = ''
                         block_retry = None
+                        fresh = True
                         continue
+                    fresh = False
                     name, colon, value = line.partition(b':')
                     if colon and value.startswith(b' '):
                         value = value[1:]
@@ -332,7 +445,7 @@ class SSEDecoder:
                     elif name == b'event':
                         event = value.decode()
                     elif name == b'id' and 0 not in value:
-                        last_id = value.decode() or None
+                        id_buffer = value.decode() or None
                     elif name == b'retry' and value.isdigit():
                         digits = value.lstrip(b'0')
                         if len(digits) <= MAX_RETRY_DIGITS:
@@ -348,9 +461,10 @@ class SSEDecoder:
             except UnicodeDecodeError as exc:
                 raise _utf8_error(offset + exc.start) from exc
             raise
+        self._id_buffer = id_buffer
         self.last_event_id = last_id
         self._data = data_list
         self._data_len = data_len
         self._event = event
         self._block_retry = block_retry
-        self._pending = bool(data_list or event) or block_retry is not None
+        self._pending = not fresh

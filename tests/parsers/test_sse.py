@@ -247,6 +247,23 @@ def test_empty_id_clears_the_last_event_id() -> None:
     assert decoder.last_event_id is None
 
 
+def test_id_takes_effect_at_the_end_of_its_block() -> None:
+    # A reconnecting client must not claim an event it never completely received.
+    decoder = SSEDecoder()
+    assert decoder.feed(b'id: 1\ndata: a\n\nid: 2\ndata: b\n') == [message('a', id='1')]
+    assert decoder.last_event_id == '1'
+    decoder.close()
+    assert decoder.last_event_id == '1'
+    assert decoder.truncated
+
+
+def test_id_in_a_block_without_data_still_takes_effect() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'id: 3\n\n') == []
+    assert decoder.last_event_id == '3'
+    assert decoder.feed(b'data: a\n\n') == [message('a', id='3')]
+
+
 def test_id_keeps_spaces_after_the_first() -> None:
     assert all_ways(b'id:  x \ndata: a\n\n') == [message('a', id=' x ')]
 
@@ -322,11 +339,7 @@ def test_close_flags_a_discarded_event(body: bytes, truncated: bool) -> None:
 
 
 def test_unterminated_last_line_is_not_parsed() -> None:
-    # Its id never takes effect, and a character cut in half there is not an error.
-    decoder = SSEDecoder()
-    decoder.feed(b'data: a\n\nid: 5')
-    decoder.close()
-    assert decoder.last_event_id is None
+    # A character cut in half there is not an error.
     _, cut = decode([b'data: \xe6\x97'])
     assert cut.truncated
 
@@ -381,11 +394,63 @@ def test_invalid_utf8_in_the_first_event_raises_at_once() -> None:
         decoder.feed(b'data: \xff\n\n')
 
 
-def test_invalid_utf8_in_a_one_event_chunk() -> None:
+@pytest.mark.parametrize(
+    ('chunk', 'offset'),
+    [
+        (b'data: \xff\n\n', 6),
+        (b'event: \xff\ndata: a\n\n', 7),
+        (b'event: e\ndata: \xff\n\n', 15),
+        (b'data: \xff\r\n\r\n', 6),
+        (b'data: a\n\nevent: \xff\ndata: b\n\n', 16),
+        (b'data: a\n\nevent: e\ndata: \xff\n\n', 24),
+        (b'data: a\n\ndata: b\n\ndata: \xff\n\n', 24),
+        (b'data: a\r\n\r\ndata: \xff\r\n\r\n', 17),
+    ],
+)
+def test_invalid_utf8_in_chunks_of_whole_events(chunk: bytes, offset: int) -> None:
+    # After a first event the decoder is between blocks, where its shortcuts for whole events apply.
     decoder = SSEDecoder()
     assert decoder.feed(b'data: a\n\n') == [message('a')]
-    with pytest.raises(StreamProtocolError, match='byte 15'):
-        decoder.feed(b'data: \xff\n\n')
+    with pytest.raises(StreamProtocolError, match=f'at byte {9 + offset}$'):
+        decode_rest(decoder, [chunk])
+
+
+def decode_rest(decoder: SSEDecoder, chunks: Iterable[bytes]) -> list[SSEEvent]:
+    events: list[SSEEvent] = []
+    for chunk in chunks:
+        events += decoder.feed(chunk)
+    return events + decoder.close()
+
+
+WHOLE_EVENT_CHUNKS = [
+    b'data: b\n\n',
+    b'event: e\ndata: b\n\n',
+    b'event:\ndata: b\n\n',
+    b'event: \ndata: b\n\n',
+    b'data: b\r\n\r\n',
+    b'data: b\n\ndata: c\n\n',
+    b'data: b\r\n\r\ndata: c\r\n\r\n',
+    b'event: e\ndata: b\n\nevent: f\ndata: c\n\n',
+]
+
+
+@pytest.mark.parametrize('chunk', WHOLE_EVENT_CHUNKS)
+def test_chunks_of_whole_events_keep_the_id(chunk: bytes) -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'id: 9\ndata: a\n\n') == [message('a', id='9')]
+    events = decoder.feed(chunk)
+    assert events
+    assert all(event.id == '9' and event.data in 'bc' for event in events)
+    assert events[0].event == ('e' if chunk.startswith(b'event: e') else 'message')
+
+
+@pytest.mark.parametrize('chunk', WHOLE_EVENT_CHUNKS)
+@pytest.mark.parametrize('before', [b'', b'id: 9\n', b': hi\n\n'])
+def test_whole_event_chunks_after_anything(chunk: bytes, before: bytes) -> None:
+    events, _ = decode([before, chunk])
+    assert [event.data for event in events] == (['b', 'c'] if b'c' in chunk else ['b'])
+    assert events[0].event == ('e' if chunk.startswith(b'event: e') else 'message')
+    assert all(event.id == ('9' if before.startswith(b'id') else None) for event in events)
 
 
 def test_utf8_character_split_across_chunks() -> None:
@@ -431,6 +496,15 @@ def test_comment_lines_do_not_count_towards_the_event_bound() -> None:
     comment = b':' + b'x' * (1 << 20) + b'\n'
     events, _ = decode([b'data: a\n', *([comment] * 20), b'\n'])
     assert events == [message('a')]
+
+
+def test_lines_longer_than_a_region() -> None:
+    big = b'z' * 200_000
+    body = b'data: ' + big + b'\r\n\r\nevent: e\ndata: ' + big + b'\n\ndata: ' + big + b'\r\r'
+    expected = [message(big.decode()), message(big.decode(), event='e'), message(big.decode())]
+    assert decode([body])[0] == expected
+    for size in (1000, 65536, 100_003):
+        assert decode([body[i : i + size] for i in range(0, len(body), size)])[0] == expected
 
 
 def test_long_line_byte_at_a_time() -> None:

@@ -73,11 +73,13 @@ def reference(body: bytes) -> Outcome:
     events: list[Event] = []
     data_buffer = ''
     event_type = ''
+    last_event_id_buffer = ''
     last_event_id = ''
     block_retry: int | None = None
     retry: int | None = None
     for line in lines:
         if line == '':
+            last_event_id = last_event_id_buffer
             if data_buffer == '':
                 event_type = ''
                 block_retry = None
@@ -103,7 +105,7 @@ def reference(body: bytes) -> Outcome:
             data_buffer += value + '\n'
         elif name == 'id':
             if '\x00' not in value:
-                last_event_id = value
+                last_event_id_buffer = value
         elif (
             name == 'retry'
             and value
@@ -184,7 +186,7 @@ def well_formed(draw: st.DrawFn) -> tuple[bytes, list[Event]]:
     for generated in draw(st.lists(_generated, max_size=6)):
         block = [field('data', value) for value in generated.data]
         extras = []
-        if generated.event:
+        if generated.event or draw(st.booleans()):
             extras.append(field('event', generated.event))
         if generated.id is not None:
             extras.append(field('id', generated.id))
@@ -199,16 +201,23 @@ def well_formed(draw: st.DrawFn) -> tuple[bytes, list[Event]]:
         lines += [''] * draw(st.integers(0, 1))  # an extra blank line dispatches nothing
         expected.append((generated.event or 'message', '\n'.join(generated.data), last_id, generated.retry))
 
+    # Mostly one line end throughout, as real servers do, sometimes a mix.
+    style = draw(st.sampled_from(['\n', '\r\n', '\r', 'mixed']))
     body = ''
     previous_eol = ''
     for line in lines:
-        choices = ['\n', '\r\n', '\r']
-        if line == '' and previous_eol == '\r':
+        choices = ['\n', '\r\n', '\r'] if style == 'mixed' else [style]
+        if line == '' and previous_eol == '\r' and '\n' in choices:
             choices.remove('\n')  # else CR + LF would read as one line end
         previous_eol = draw(st.sampled_from(choices))
         body += line + previous_eol
     raw = body.encode()
     return (BOM + raw if draw(st.booleans()) else raw), expected
+
+
+def blocks_of(body: bytes) -> list[bytes]:
+    """The body cut after every blank line: one event per chunk, as sockets mostly deliver."""
+    return [piece for piece in re.split(rb'(?<=\n\n|\r\r)|(?<=\r\n\r\n)', body) if piece]
 
 
 @settings(max_examples=150, deadline=None)
@@ -223,6 +232,7 @@ def test_well_formed_streams_decode_to_their_events_however_cut(
     assert not whole.truncated
     assert run(split(body, cuts)) == whole
     assert run([body[i : i + 1] for i in range(len(body))]) == whole
+    assert run(blocks_of(body)) == whole
 
 
 @settings(max_examples=400, deadline=None)
