@@ -21,7 +21,6 @@ Two httpx details shape the code below:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import random
@@ -36,7 +35,6 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-import anyio
 import httpx
 import orjson
 
@@ -300,6 +298,8 @@ class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        import anyio
+
         stream = self._stream
         if stream is not None:
             self._stream = None
@@ -365,6 +365,8 @@ class Transport:
         timeout: float | None = None,
     ) -> HTTPResponse:
         """Send a request and read the whole body; non-2xx raises `ModelHTTPError`."""
+        import anyio
+
         response = await self._open(request, signer, model_name, vendor, timeout)
         try:
             body = await response.aread()
@@ -397,6 +399,8 @@ class Transport:
         timeout: float | None,
     ) -> httpx.Response:
         """Send until a 2xx response's headers arrive, retrying what is worth retrying."""
+        import anyio
+
         if self._http_client is not None:
             client = self._http_client
             self._note_loop_of_caller_client()
@@ -528,6 +532,8 @@ async def _loop_shared_client() -> httpx.AsyncClient:
 
 
 async def _close_at_loop_end(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    import anyio
+
     try:
         yield
     finally:
@@ -538,6 +544,8 @@ async def _close_at_loop_end(client: httpx.AsyncClient) -> AsyncGenerator[None, 
 
 async def aclose_shared_http_client() -> None:
     """Close the running event loop's shared client (run_sync calls this before its loop ends)."""
+    import anyio
+
     key = _current_loop()
     with _shared_lock:
         client = _shared_clients.pop(key, None)
@@ -562,6 +570,8 @@ def _new_client() -> httpx.AsyncClient:
 
 def _current_loop() -> object:
     """The running asyncio loop or trio run, as a hashable, weakly referenceable key."""
+    import asyncio
+
     try:
         import sniffio
     except ModuleNotFoundError:  # pragma: no cover - trio depends on sniffio, so only asyncio is possible
@@ -586,6 +596,8 @@ def _current_loop() -> object:
 
 
 def _loop_has_ended(key: object) -> bool:
+    import asyncio
+
     return key.is_closed() if isinstance(key, asyncio.AbstractEventLoop) else _trio_run_finished(key)
 
 
@@ -626,6 +638,8 @@ def _noop() -> None:
 
 async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     """Read at most `limit` bytes of a body, then release the response either way."""
+    import anyio
+
     chunks = response.aiter_bytes()
     buffer = bytearray()
     try:
