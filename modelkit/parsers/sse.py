@@ -179,6 +179,31 @@ class SSEDecoder:
                 if len(buf) > MAX_EVENT_BYTES:
                     self._fail(_too_long('a line'))
                 return []
+            if (
+                # The rest of a `data: <payload>` line and its blank line, then the start of the
+                # next line: what small network reads mostly bring.
+                (i := data.find(10)) >= 0
+                and i + 1 < (n := len(data))
+                and data[i + 1] == 10
+                and data.find(10, i + 2) < 0
+                and 13 not in data
+                and not self._pending
+                and buf.startswith(_DATA_SP)  # so also past any BOM
+                and len(buf) + i <= MAX_EVENT_BYTES
+            ):
+                try:
+                    value = (buf + data[:i]).decode()  # joined first: a character may span them
+                except UnicodeDecodeError:
+                    pass  # the full path below says where
+                else:
+                    self._offset += len(buf) + i + 2
+                    event = SSEEvent('message', value[6:], self.last_event_id, None)
+                    if i + 2 < n:
+                        self._buf = bytearray(data[i + 2 :])
+                    else:
+                        self._buf = bytearray()
+                        self._clean = True
+                    return [event]
         elif (
             # One whole `data: <payload>` event per chunk is what a socket mostly delivers.
             self._clean

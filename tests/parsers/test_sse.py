@@ -453,6 +453,22 @@ def test_whole_event_chunks_after_anything(chunk: bytes, before: bytes) -> None:
     assert all(event.id == ('9' if before.startswith(b'id') else None) for event in events)
 
 
+@pytest.mark.parametrize(
+    ('chunks', 'offset'),
+    [
+        ([b'data: ab', b'c\n\ndata: d', b'\xff\n\n'], 18),
+        ([b'data: ab', b'c\n\n', b'data: d\xff\n\n'], 18),
+        ([b'data: ab', b'c\n\nda', b'ta: d\xff', b'\n\n'], 18),
+        ([b'data: abc\n', b'\ndata: d\xff\n\n'], 18),
+        ([b'data: abc\r\n', b'\r\ndata: d\xff\r\n\r\n'], 20),
+    ],
+)
+def test_invalid_utf8_offset_after_events_split_across_chunks(chunks: list[bytes], offset: int) -> None:
+    decoder = SSEDecoder()
+    with pytest.raises(StreamProtocolError, match=f'at byte {offset}$'):
+        decode_rest(decoder, chunks)
+
+
 def test_utf8_character_split_across_chunks() -> None:
     body = 'data: 東京😀\n\n'.encode()
     for cut in range(len(body)):
