@@ -214,7 +214,7 @@ class SSEDecoder:
             and data[-2] == 10
             and 10 not in (payload := data[6:-2])
             and 13 not in payload
-            and len(payload) < MAX_EVENT_BYTES
+            and len(data) <= MAX_EVENT_BYTES
         ):
             try:
                 event = SSEEvent('message', payload.decode(), self.last_event_id, None)

@@ -493,6 +493,25 @@ def test_unterminated_line_longer_than_the_bound_raises_before_its_end() -> None
         decoder.feed(b'x' * MAX_EVENT_BYTES)
 
 
+@pytest.mark.parametrize('over', [0, 1])
+def test_the_bound_is_the_same_however_the_line_arrives(over: int) -> None:
+    line = b'data: ' + b'x' * (MAX_EVENT_BYTES - 6 + over)
+    body = b'data: a\n\n' + line + b'\n\n'
+    ways = [
+        [body],
+        [b'data: a\n\n', line + b'\n\n'],
+        [b'data: a\n\n', line, b'\n\n'],
+        [b'data: a\n\n', line[:100], line[100:] + b'\n\n'],
+        [body[i : i + (1 << 20)] for i in range(0, len(body), 1 << 20)],
+    ]
+    for chunks in ways:
+        if over:
+            with pytest.raises(StreamProtocolError, match='MAX_EVENT_BYTES'):
+                decode(chunks)
+        else:
+            assert len(decode(chunks)[0]) == 2
+
+
 def test_line_at_the_bound_is_fine() -> None:
     payload = b'x' * (MAX_EVENT_BYTES - len(b'data: '))
     events, _ = decode([b'data: ' + payload + b'\n\n'])
