@@ -64,24 +64,26 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
+def _number(text: str, kind: type[int] | type[float], *, minimum: float, inclusive: bool) -> float:
+    """Parse an argparse value as `kind`, at least (or above) `minimum` and finite."""
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'expected a number of at least 1, got {value}')
+        noun = 'a whole number' if kind is int else 'a number'
+        raise argparse.ArgumentTypeError(f'expected {noun}, got {text!r}') from None
+    ok = value >= minimum if inclusive else value > minimum
+    if not ok or value == float('inf'):
+        bound = f'at least {minimum:g}' if inclusive else f'above {minimum:g}'
+        raise argparse.ArgumentTypeError(f'expected a number {bound}, got {text}')
     return value
+
+
+def _positive_int(text: str) -> int:
+    return int(_number(text, int, minimum=1, inclusive=True))
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'expected a number of at least 0, got {value}')
-    return value
+    return int(_number(text, int, minimum=0, inclusive=True))
 
 
 def _port(text: str) -> int:
@@ -92,23 +94,11 @@ def _port(text: str) -> int:
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
-    if not value > 0 or value == float('inf'):
-        raise argparse.ArgumentTypeError(f'expected a positive number, got {text}')
-    return value
+    return _number(text, float, minimum=0, inclusive=False)
 
 
 def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
-    if not value >= 0 or value == float('inf'):
-        raise argparse.ArgumentTypeError(f'expected a number of at least 0, got {text}')
-    return value
+    return _number(text, float, minimum=0, inclusive=True)
 
 
 # --------------------------------------------------------------------------------------------
