@@ -49,6 +49,8 @@ class Result:
     is_floor: bool = False
     max_runs: int | None = None
     """Fewer runs than the others, for a contender so slow that it would blow the time budget."""
+    wall_runs: list[float] = field(default_factory=list)
+    """Wall-clock seconds per run, where `runs` holds something else (CPU time); shown when present."""
 
     @property
     def median(self) -> float | None:
@@ -71,10 +73,17 @@ class Result:
             return ''
         return 'PASS' if ratio <= self.target else 'MISS'
 
+    @property
+    def wall_median(self) -> float | None:
+        """Median wall-clock seconds per run, or None when not recorded."""
+        return statistics.median(self.wall_runs) if self.wall_runs else None
+
     def as_json(self) -> dict[str, Any]:
         """Raw numbers plus the derived ones, for `--json`."""
         data = asdict(self)
         data.update(median=self.median, ratio=self.ratio, verdict=self.verdict)
+        if self.wall_runs:
+            data.update(wall_median=self.wall_median)
         return data
 
 
@@ -150,36 +159,59 @@ def set_floor(results: Sequence[Result]) -> None:
         r.floor_median = floors.get(r.case)
 
 
-def print_table(title: str, results: Sequence[Result], *, unit: str | None = 'event') -> None:
-    """A fixed-width table: median, per-unit cost (unless `unit` is None), ratio to floor, target, verdict."""
+def print_table(
+    title: str,
+    results: Sequence[Result],
+    *,
+    unit: str | None = 'event',
+    median_label: str = 'median ms',
+    per_unit_label: str | None = None,
+) -> None:
+    """A fixed-width table: median, per-unit cost (unless `unit` is None), ratio to floor, target, verdict.
+
+    A `wall s` column follows the median when any result recorded wall-clock runs.
+    """
     set_floor(results)
     print()
     print(title)
-    headers = ('case', 'contender', 'median ms', f'µs/{unit}', 'x floor', 'target', 'result')
+    wall = any(r.wall_runs for r in results)
+    per_unit_header = per_unit_label or f'µs/{unit}'
+    headers: tuple[str, ...] = (
+        'case',
+        'contender',
+        median_label,
+        'wall s',
+        per_unit_header,
+        'x floor',
+        'target',
+        'result',
+    )
     rows: list[tuple[str, ...]] = []
     for r in results:
         median = r.median
         if median is None:
-            rows.append((r.case, r.contender, '-', '-', '-', _target(r), r.status or 'not run'))
+            rows.append((r.case, r.contender, '-', '-', '-', '-', _target(r), r.status or 'not run'))
             continue
         per_unit = f'{median / r.units * 1e6:.2f}' if r.units else '-'
         ratio = r.ratio
+        wall_median = r.wall_median
         rows.append(
             (
                 r.case,
                 r.contender,
                 f'{median * 1e3:.1f}',
+                f'{wall_median:.2f}' if wall_median is not None else '-',
                 per_unit,
                 f'{ratio:.2f}' if ratio is not None else '-',
                 _target(r),
                 r.verdict or ('(floor)' if r.is_floor else ''),
             )
         )
-    if unit is None:
-        headers = headers[:3] + headers[4:]
-        rows = [row[:3] + row[4:] for row in rows]
+    keep = [i for i in range(len(headers)) if (i != 3 or wall) and (i != 4 or unit is not None)]
+    headers = tuple(headers[i] for i in keep)
+    rows = [tuple(row[i] for i in keep) for row in rows]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-    numeric = {2, 3, 4} if unit is not None else {2, 3}
+    numeric = set(range(2, len(headers) - 2))
     lines = [headers, tuple('-' * w for w in widths), *rows]
     for line in lines:
         cells = [

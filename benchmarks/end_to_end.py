@@ -27,7 +27,15 @@ import orjson
 from ._harness import RUN_TIMEOUT_S, Result, Unavailable, print_table, runs_within, time_round_robin_async
 from ._stream import OpenAIStream, cut
 
-__all__ = ('make_transport', 'run')
+__all__ = (
+    'floor_over',
+    'make_transport',
+    'modelkit_over',
+    'openai_client',
+    'openai_sdk_over',
+    'pydantic_ai_over',
+    'run',
+)
 
 TARGET_RATIO = 2.0
 """modelkit's `OpenAIModel.request_stream` must stay within this factor of the floor (issue 2)."""
@@ -90,7 +98,11 @@ def _sdk_http() -> ModuleType:
 
 
 def _floor(pieces: list[bytes]) -> Contender:
-    client = httpx.AsyncClient(transport=make_transport(httpx, pieces))
+    return floor_over(httpx.AsyncClient(transport=make_transport(httpx, pieces)), BASE_URL, API_KEY)
+
+
+def floor_over(client: httpx.AsyncClient, base_url: str, api_key: str) -> Contender:
+    """The floor through `client`: stream, split on blank lines, orjson, `choices[0].delta.content`."""
     request_body = orjson.dumps(
         {
             'model': 'gpt-4o',
@@ -99,8 +111,8 @@ def _floor(pieces: list[bytes]) -> Contender:
             'stream_options': {'include_usage': True},
         }
     )
-    headers = {'authorization': f'Bearer {API_KEY}', 'content-type': 'application/json'}
-    url = f'{BASE_URL}/chat/completions'
+    headers = {'authorization': f'Bearer {api_key}', 'content-type': 'application/json'}
+    url = f'{base_url}/chat/completions'
 
     async def run(emit: Emit) -> None:
         loads = orjson.loads
@@ -134,6 +146,11 @@ def _floor(pieces: list[bytes]) -> Contender:
 
 
 def _modelkit(pieces: list[bytes]) -> Contender:
+    return modelkit_over(BASE_URL, API_KEY, httpx.AsyncClient(transport=make_transport(httpx, pieces)))
+
+
+def modelkit_over(base_url: str, api_key: str, http_client: httpx.AsyncClient | None) -> Contender:
+    """`OpenAIModel.request_stream` at `base_url`; with no `http_client`, modelkit's shared one."""
     try:
         # Module imports (not names) keep the import order stable whether or not the vendor
         # modules exist yet in the tree ruff looks at.
@@ -151,8 +168,7 @@ def _modelkit(pieces: list[bytes]) -> Contender:
     except ImportError as exc:
         raise Unavailable(f'not available yet ({exc})') from None
 
-    client = httpx.AsyncClient(transport=make_transport(httpx, pieces))
-    provider = openai_provider.OpenAIProvider(api_key=API_KEY, base_url=BASE_URL, http_client=client)
+    provider = openai_provider.OpenAIProvider(api_key=api_key, base_url=base_url, http_client=http_client)
     model = openai_model.OpenAIModel('gpt-4o', provider=provider)
     messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
     parameters = ModelRequestParameters()
@@ -170,21 +186,25 @@ def _modelkit(pieces: list[bytes]) -> Contender:
 
 
 def _openai_client(pieces: list[bytes]) -> Any:
+    http = _sdk_http()
+    return openai_client(BASE_URL, API_KEY, http.AsyncClient(transport=make_transport(http, pieces)))
+
+
+def openai_client(base_url: str, api_key: str, http_client: Any = None) -> Any:
+    """An `AsyncOpenAI` without retries; with no `http_client`, the SDK's own (real sockets)."""
     try:
         from openai import AsyncOpenAI
     except ImportError:
         raise Unavailable('not installed') from None
-    http = _sdk_http()
-    return AsyncOpenAI(
-        api_key=API_KEY,
-        base_url=BASE_URL,
-        max_retries=0,
-        http_client=http.AsyncClient(transport=make_transport(http, pieces)),
-    )
+    return AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client)
 
 
 def _openai_sdk(pieces: list[bytes]) -> Contender:
-    client = _openai_client(pieces)
+    return openai_sdk_over(_openai_client(pieces))
+
+
+def openai_sdk_over(client: Any) -> Contender:
+    """`chat.completions.create(stream=True)` through the SDK `client`."""
 
     async def run(emit: Emit) -> None:
         stream = await client.chat.completions.create(
@@ -204,6 +224,11 @@ def _openai_sdk(pieces: list[bytes]) -> Contender:
 
 
 def _pydantic_ai(pieces: list[bytes]) -> Contender:
+    return pydantic_ai_over(lambda: _openai_client(pieces))
+
+
+def pydantic_ai_over(make_client: Callable[[], Any]) -> Contender:
+    """pydantic-ai's OpenAI chat model on a provider built on the SDK client `make_client()` returns."""
     try:
         from pydantic_ai.messages import (
             ModelRequest,
@@ -222,7 +247,7 @@ def _pydantic_ai(pieces: list[bytes]) -> Contender:
     except ImportError:  # releases before the Responses API split
         from pydantic_ai.models.openai import OpenAIModel as ChatModel  # type: ignore[attr-defined,no-redef]
 
-    model = ChatModel('gpt-4o', provider=OpenAIProvider(openai_client=_openai_client(pieces)))
+    model = ChatModel('gpt-4o', provider=OpenAIProvider(openai_client=make_client()))
     messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
     parameters = ModelRequestParameters()
 
