@@ -13,7 +13,7 @@ from pathlib import Path
 from ._harness import Result
 from ._stream import DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED, build_openai_stream
 
-BENCHMARKS = ('sse', 'e2e', 'import')
+BENCHMARKS = ('sse', 'e2e', 'import', 'loopback')
 PACKAGES = (
     'modelkit-wire',
     'httpx',
@@ -85,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         from . import cold_import
 
         results += cold_import.run(5 if args.quick else 15)
+    if 'loopback' in chosen:
+        from . import loopback
+
+        results += loopback.run(
+            loopback.QUICK_REQUESTS if args.quick else loopback.REQUESTS,
+            args.repeats or (loopback.QUICK_REPEATS if args.quick else loopback.REPEATS),
+            peers=not args.no_peers,
+        )
     print(f'\nTotal {time.perf_counter() - started:.0f} s.')
 
     if args.json:

@@ -1,0 +1,238 @@
+"""Benchmark 4: the client's CPU per 1,000 streamed tokens over real loopback sockets.
+
+`modelkit bench` promises that the client is never the bottleneck; this is the figure behind that
+promise. modelkit's emulator runs in a child process (so its CPU is not ours) on 127.0.0.1 and
+streams every chat completion at a realistic pace: 50 ms to the first token, then 200 tokens a second.
+Each contender sends the same batch of streamed requests, a fixed number in flight at once, and we
+measure this process's CPU time (`time.process_time()`, all threads) and the wall time of the
+batch. Real sockets mean the real per-chunk work: the event loop waking for each read, h11 parsing
+the chunked body, the client library's byte iterators; the in-memory `e2e` benchmark has none of it.
+
+The floor is the least any client can do over the same sockets: httpx `client.stream`, split on
+blank lines, orjson, `choices[0].delta.content`. Every request of every run must deliver all its
+content tokens, one delta each, spelling the floor's text, or the contender shows `error: ...`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+
+from ._harness import RUN_TIMEOUT_S, Result, Unavailable, _prepare, print_table
+from .end_to_end import Contender, floor_over, modelkit_over, openai_client, openai_sdk_over, pydantic_ai_over
+
+__all__ = ('run',)
+
+TARGET_RATIO = 1.25
+"""modelkit's client CPU per token must stay within this factor of the floor's."""
+
+TOKENS = 64
+"""Content tokens per response, each its own SSE event."""
+TOKENS_PER_SECOND = 200.0
+TTFT_MS = 50.0
+CONCURRENCY = 16
+"""Requests in flight at once: 3,200 tokens a second in all, about a third of a core for the floor.
+A client needing a whole core for it would fall behind and read several events at once, looking
+cheaper per token than it is; its wall time, longer than the floor's, gives that away."""
+
+REQUESTS = 96
+"""Requests per timed run: six waves of `CONCURRENCY`, about 2.3 s of wall time and 6,144 tokens."""
+QUICK_REQUESTS = 48
+REPEATS = 5
+"""Timed runs per contender: each is a whole batch, so fewer are needed than for the other benchmarks."""
+QUICK_REPEATS = 3
+
+LOOPBACK = '127.0.0.1'
+
+Batch = Callable[[], Awaitable[list[list[str]]]]
+
+
+def _contenders(base_url: str, api_key: str) -> tuple[tuple[str, Callable[[], Contender], float | None], ...]:
+    def floor() -> Contender:
+        # The same pool limits as modelkit's shared client, so every connection is kept alive.
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+        return floor_over(httpx.AsyncClient(limits=limits), base_url, api_key)
+
+    return (
+        ('floor: httpx stream + split + orjson', floor, None),
+        # No http_client: the provider's default, modelkit's shared pooled client.
+        ('modelkit OpenAIModel.request_stream', lambda: modelkit_over(base_url, api_key, None), TARGET_RATIO),
+        # No http_client: the SDK's default client over whatever HTTP library it ships with.
+        (
+            'openai SDK chat.completions.create',
+            lambda: openai_sdk_over(openai_client(base_url, api_key)),
+            None,
+        ),
+        (
+            'pydantic-ai OpenAIChatModel.request_stream',
+            lambda: pydantic_ai_over(lambda: openai_client(base_url, api_key)),
+            None,
+        ),
+    )
+
+
+def _batch(contender: Contender, requests: int, concurrency: int) -> Batch:
+    """`requests` streamed requests, `concurrency` at a time; each request's deltas in its own list."""
+
+    async def run() -> list[list[str]]:
+        outputs: list[list[str]] = [[] for _ in range(requests)]
+        # One shared iterator: each worker takes the next request as soon as its last one ends.
+        pending = iter(outputs)
+
+        async def worker() -> None:
+            for deltas in pending:
+                await contender(deltas.append)
+
+        with anyio.fail_after(RUN_TIMEOUT_S):
+            async with anyio.create_task_group() as tg:
+                for _ in range(min(concurrency, requests)):
+                    tg.start_soon(worker)
+        return outputs
+
+    return run
+
+
+def _problem(outputs: list[list[str]], expected: str | None) -> str | None:
+    """Why these outputs are wrong (the first bad request), or None when every request is whole."""
+    for index, deltas in enumerate(outputs):
+        tokens = [d for d in deltas if d]
+        text = ''.join(tokens)
+        if len(tokens) != TOKENS:
+            return f'request {index} got {len(tokens)} content deltas, expected {TOKENS}'
+        if expected is not None and text != expected:
+            return f'request {index} got different text ({len(text)} chars, expected {len(expected)})'
+    return None
+
+
+async def _measure(result: Result, batch: Batch, expected: str | None) -> list[list[str]] | None:
+    """One batch with the CPU and wall clocks running, then checked (untimed).
+
+    Returns the outputs, or None after setting `result.status` when the batch failed or was wrong.
+    """
+    _prepare()
+    cpu_start = time.process_time()
+    wall_start = time.perf_counter()
+    try:
+        outputs = await batch()
+    except Exception as exc:  # a broken contender is reported, never fatal
+        result.status = f'error: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
+        return None
+    cpu = time.process_time() - cpu_start
+    wall = time.perf_counter() - wall_start
+    problem = _problem(outputs, expected)
+    if problem is not None:
+        result.status = f'error: {problem}'
+        return None
+    result.runs.append(cpu)
+    result.wall_runs.append(wall)
+    return outputs
+
+
+async def _run_async(
+    base_url: str, api_key: str, requests: int, concurrency: int, repeats: int, peers: bool
+) -> list[Result]:
+    case_name = f'{requests} x {TOKENS} tokens, {concurrency} at once'
+    expected: str | None = None
+    case: list[tuple[Result, Batch | None]] = []
+    for index, (name, factory, target) in enumerate(_contenders(base_url, api_key)):
+        is_floor = index == 0
+        if not peers and not is_floor and target is None:
+            continue
+        result = Result(
+            'loopback', case_name, name, units=requests * TOKENS, target=target, is_floor=is_floor
+        )
+        batch: Batch | None = None
+        try:
+            contender = factory()
+        except Unavailable as exc:
+            result.status = str(exc)
+        except Exception as exc:
+            result.status = f'error: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
+        else:
+            # An untimed warm-up batch on the same client opens the pooled connections and fills
+            # the caches; the floor's answer is the text every later request must spell.
+            outputs = await _measure(result, _batch(contender, concurrency, concurrency), expected)
+            result.runs.clear()
+            result.wall_runs.clear()
+            if outputs is not None:
+                batch = _batch(contender, requests, concurrency)
+                if is_floor:
+                    expected = ''.join(outputs[0])
+        case.append((result, batch))
+
+    # Round-robin, so drift in a shared machine's speed hits every contender alike.
+    for _ in range(repeats):
+        for result, batch in case:
+            if batch is not None and not result.status:
+                await _measure(result, batch, expected)
+    for result, _ in case:
+        if result.status:
+            result.runs.clear()
+            result.wall_runs.clear()
+    return [result for result, _ in case]
+
+
+@contextlib.contextmanager
+def _no_proxy_for_loopback() -> Iterator[None]:
+    # httpx and the SDK honour HTTP(S)_PROXY; a proxy elsewhere would take our loopback traffic
+    # off the machine, so exempt the emulator's address for the length of the run.
+    saved = {name: os.environ.get(name) for name in ('NO_PROXY', 'no_proxy')}
+    for name, value in saved.items():
+        os.environ[name] = f'{value},{LOOPBACK}' if value else LOOPBACK
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run(requests: int, repeats: int, *, concurrency: int = CONCURRENCY, peers: bool = True) -> list[Result]:
+    """Start the emulator in a child process, time every contender on asyncio, print the table.
+
+    Without `peers`, only the floor and modelkit run. The child is stopped however the run ends;
+    when it cannot start, the table says why and the other benchmarks go on.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            from modelkit.bench.target import EmulatorProcess, EmulatorSettings
+
+            settings = EmulatorSettings(tokens=TOKENS, tokens_per_second=TOKENS_PER_SECOND, ttft_ms=TTFT_MS)
+            stack.enter_context(_no_proxy_for_loopback())
+            emulator = stack.enter_context(EmulatorProcess(settings, host=LOOPBACK))
+            host = urlsplit(emulator.base_url).hostname
+            if host != LOOPBACK:
+                raise RuntimeError(f'it listens on {host}, not {LOOPBACK}')
+        except (ImportError, RuntimeError, OSError) as exc:
+            status = f'error: emulator: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
+            results = [Result('loopback', f'{requests} x {TOKENS} tokens', 'emulator', status=status)]
+        else:
+            results = anyio.run(
+                _run_async,
+                emulator.base_url,
+                emulator.api_key,
+                requests,
+                concurrency,
+                repeats,
+                peers,
+                backend='asyncio',
+            )
+    print_table(
+        f'4. Client CPU over loopback sockets: {requests} streamed requests of {TOKENS} tokens '
+        f'({TOKENS_PER_SECOND:g} tokens/s, {TTFT_MS:g} ms to the first), {concurrency} at once, emulator '
+        f'in a child process; median client CPU of {repeats} round-robin runs '
+        f'(target: modelkit <= {TARGET_RATIO:g}x floor)',
+        results,
+        unit='token',
+        median_label='CPU ms',
+        per_unit_label='CPU ms/1k tok',
+    )
+    return results
