@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import textwrap
 from dataclasses import dataclass
@@ -204,7 +205,11 @@ def test_models_page_example(
     example: Example | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     if example is None:
-        pytest.fail(f'the API contract page is missing: {PAGE}')
+        # Like the wire fixtures: absent on a user's clone, required in CI.
+        reason = f'the API contract page is missing: {PAGE} (clone ../shared beside the repo)'
+        if os.environ.get('CI', '').lower() == 'true':
+            pytest.fail(reason)
+        pytest.skip(reason)
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
