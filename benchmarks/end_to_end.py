@@ -173,13 +173,25 @@ def modelkit_over(base_url: str, api_key: str, http_client: httpx.AsyncClient | 
     messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
     parameters = ModelRequestParameters()
 
+    return _text_from_request_stream(
+        model, messages, parameters, (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
+    )
+
+
+def _text_from_request_stream(
+    model: Any, messages: list[Any], parameters: Any, event_types: tuple[type, type, type, type]
+) -> Contender:
+    """A contender that emits the text of `model.request_stream` (modelkit's and pydantic-ai's
+    event classes share their shape, so one loop serves both)."""
+    part_start, part_delta, text_part, text_delta = event_types
+
     async def run(emit: Emit) -> None:
         async with model.request_stream(messages, None, parameters) as response:
             async for event in response:
-                if isinstance(event, PartDeltaEvent):
-                    if isinstance(event.delta, TextPartDelta):
+                if isinstance(event, part_delta):
+                    if isinstance(event.delta, text_delta):
                         emit(event.delta.content_delta)
-                elif isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+                elif isinstance(event, part_start) and isinstance(event.part, text_part):
                     emit(event.part.content)
 
     return run
@@ -251,16 +263,9 @@ def pydantic_ai_over(make_client: Callable[[], Any]) -> Contender:
     messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
     parameters = ModelRequestParameters()
 
-    async def run(emit: Emit) -> None:
-        async with model.request_stream(messages, None, parameters) as response:
-            async for event in response:
-                if isinstance(event, PartDeltaEvent):
-                    if isinstance(event.delta, TextPartDelta):
-                        emit(event.delta.content_delta)
-                elif isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
-                    emit(event.part.content)
-
-    return run
+    return _text_from_request_stream(
+        model, messages, parameters, (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
+    )
 
 
 def _litellm(pieces: list[bytes]) -> Contender:

@@ -15,6 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 from modelkit.emulator import Emulator, EmulatorConfig
+from tests.emulator.conftest import TOOL_GET_CAPITAL
 
 openai = pytest.importorskip(
     'openai',
@@ -25,20 +26,7 @@ pytestmark = pytest.mark.fidelity
 
 SDK_TIMEOUT_S = 10.0
 
-GET_CAPITAL: Any = {
-    'type': 'function',
-    'function': {
-        'name': 'get_capital',
-        'description': 'The capital of a country',
-        'parameters': {
-            'type': 'object',
-            'properties': {'country': {'type': 'string'}},
-            'required': ['country'],
-            'additionalProperties': False,
-        },
-        'strict': True,
-    },
-}
+GET_CAPITAL: Any = TOOL_GET_CAPITAL
 
 
 @pytest.fixture(scope='module')
