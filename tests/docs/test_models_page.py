@@ -2,7 +2,8 @@
 
 The page (kept in ../shared/seeds/models-page.md) is our API contract. Each example is extracted,
 renamed and executed with the vendors' environment variables set and every base URL answered by
-an OpenAI-protocol mock (respx, so no request leaves the process). Examples that only construct
+a mock of its vendor's protocol (respx, so no request leaves the process; one module per vendor in
+tests/docs/page_mocks/). Examples that only construct
 models and providers must do so without error; the ones that call `run_sync` must complete and
 print what the page shows. Examples for vendors whose interface is not built yet are marked
 expected-to-fail (strict, so they must be flipped when the vendor lands), never skipped.
@@ -16,28 +17,30 @@ import os
 import re
 import textwrap
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 
-import httpx
-import orjson
 import pytest
 import respx
 
 from modelkit.exceptions import UserError
 from tests.conftest import REPO_ROOT
+from tests.docs.page_mocks import install_all
 
 PAGE = REPO_ROOT.parent / 'shared' / 'seeds' / 'models-page.md'
 
-# Interfaces that later issues add; an example needing one is expected to fail until then.
+# Interfaces that later issues add: an example naming one is expected to fail until its module
+# exists. Found with find_spec, so an example flips to "must pass" the moment its vendor lands.
 PENDING_VENDORS = {
-    'anthropic': 'the Anthropic interface (next: Anthropic issue)',
-    'gemini': 'the Gemini GLA/Vertex interface (next: Gemini issue)',
-    'google': 'the Gemini GLA/Vertex interface (next: Gemini issue)',
-    'groq': 'the Groq interface (next: Groq issue)',
-    'mistral': 'the Mistral interface (next: Mistral issue)',
-    'cohere': 'the Cohere interface (next: Cohere issue)',
-    'bedrock': 'the Bedrock interface (next: Bedrock issue)',
+    'anthropic': 'anthropic',
+    'gemini': 'gemini',
+    'google': 'gemini',
+    'groq': 'groq',
+    'mistral': 'mistral',
+    'cohere': 'cohere',
+    'bedrock': 'bedrock',
 }
+
 
 NOT_APPLICABLE = {
     # The page's own alternative for Python < 3.10 users; modelkit requires 3.11, where the
@@ -123,63 +126,12 @@ def _normalise(text: str) -> str:
     return re.sub(r',([\])])', r'\1', text)
 
 
-# -- the mock "model": an OpenAI-protocol server that answers the page's questions ----------------
-
-ANSWERS = {
-    'Where were the olympics held in 2012?': ({'city': 'London', 'country': 'United Kingdom'}, 57, 8),
-    'What is the capital of France?': ('Paris', 12, 1),
-}
-
-
-def _chat_completion(request: httpx.Request) -> httpx.Response:
-    if (
-        request.headers.get('authorization') == 'Bearer not-valid'
-        or request.headers.get('api-key') == 'not-valid'
-    ):
-        error = {
-            'message': 'Incorrect API key provided',
-            'type': 'invalid_request_error',
-            'code': 'invalid_api_key',
-        }
-        return httpx.Response(401, json={'error': error})
-    body = orjson.loads(request.content)
-    prompt = next(m['content'] for m in reversed(body['messages']) if m['role'] == 'user')
-    answer, prompt_tokens, completion_tokens = ANSWERS[prompt]
-    message: dict[str, object] = {'role': 'assistant', 'content': None}
-    if isinstance(answer, dict):
-        tool = next(
-            t['function']['name'] for t in body['tools'] if t['function']['name'].startswith('final_result')
-        )
-        call = {
-            'id': 'call_1',
-            'type': 'function',
-            'function': {'name': tool, 'arguments': orjson.dumps(answer).decode()},
-        }
-        message['tool_calls'] = [call]
-        finish = 'tool_calls'
-    else:
-        message['content'] = answer
-        finish = 'stop'
-    usage = {
-        'prompt_tokens': prompt_tokens,
-        'completion_tokens': completion_tokens,
-        'total_tokens': prompt_tokens + completion_tokens,
-    }
-    payload = {
-        'id': 'chatcmpl-page',
-        'object': 'chat.completion',
-        'created': 1_700_000_000,
-        'model': body['model'],
-        'choices': [{'index': 0, 'message': message, 'finish_reason': finish}],
-        'usage': usage,
-    }
-    return httpx.Response(200, json=payload)
-
-
 def _pending_reason(example: Example) -> str | None:
-    for vendor, reason in PENDING_VENDORS.items():
+    for vendor, module in PENDING_VENDORS.items():
+        if find_spec(f'modelkit.models.{module}') is not None:
+            continue
         if re.search(rf'models\.{vendor}\b|providers\.{vendor}|[\'"]{vendor}[:-]', example.code):
-            return reason
+            return f'the {module} interface (modelkit.models.{module}), not built yet'
     return None
 
 
@@ -216,7 +168,7 @@ def test_models_page_example(
     code = example.code.replace('pydantic_ai', 'modelkit')
     stdout = io.StringIO()
     with respx.mock(assert_all_called=False) as router, contextlib.redirect_stdout(stdout):
-        router.post(url__regex=r'.*/chat/completions(\?.*)?$').mock(side_effect=_chat_completion)
+        install_all(router)
         exec(compile(code, example.title, 'exec'), {'__name__': '__main__'})
     want = expected_output(example.code)
     if want:
