@@ -21,7 +21,7 @@ import itertools
 import random
 import re
 import struct
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Literal
 
 import httpx
@@ -149,7 +149,11 @@ def cut(body: bytes, chunking: str, *, seed: int = 0, framing: Framing = 'sse') 
 
 
 def all_chunkings(
-    body: bytes, *, framing: Framing = 'sse', seeds: range = range(4), bytewise_limit: int = 1 << 16
+    body: bytes,
+    *,
+    framing: Framing = 'sse',
+    seeds: Sequence[int] = range(4),
+    bytewise_limit: int = 1 << 16,
 ) -> Iterator[tuple[str, list[bytes]]]:
     """Every chunking of `body` as `(name, pieces)`; `random` once per seed (`random#0`, ...).
 
