@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m benchmarks [--quick] [--only sse,e2e,import] [--json FILE]`."""
+"""Run the benchmarks: `python -m benchmarks [--quick] [--only sse,e2e,...] [--json FILE]` (see README.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from ._harness import Result
 from ._stream import DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED, build_openai_stream
 
-BENCHMARKS = ('sse', 'e2e', 'import', 'loopback')
+BENCHMARKS = ('sse', 'e2e', 'import', 'loopback', 'structured')
 PACKAGES = (
     'modelkit-wire',
     'httpx',
@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             args.repeats or (loopback.QUICK_REPEATS if args.quick else loopback.REPEATS),
             peers=not args.no_peers,
         )
+    if 'structured' in chosen:
+        from . import structured_stream
+
+        results += structured_stream.run(repeats, args.seed)
     print(f'\nTotal {time.perf_counter() - started:.0f} s.')
 
     if args.json:

@@ -4,9 +4,14 @@ Vendor code translates its wire events into calls here, keyed by the vendor's ow
 choice/tool-call index, Anthropic's content-block index, Bedrock's contentBlockIndex, ...); this
 module decides which part a delta belongs to and emits our `PartStartEvent` / `PartDeltaEvent`.
 
-Text and arguments are kept as lists of fragments and joined once when parts are read: appending
-to a `str` attribute per delta copies the whole text every time, which is quadratic over a long
-stream.
+Reads stay incremental, so a caller that reads the parts after every event (a streamed result
+validating partial data) does work in proportion to what changed, not to everything so far:
+
+- text and arguments are kept as a list of fragments (appending to a `str` attribute per delta
+  would copy the whole text every time); a read joins only the fragments added since the last
+  read onto the text joined then, and keeps the result as the one fragment to extend;
+- each built part is kept until a delta changes it, so a read rebuilds only the parts that
+  changed since the last read and hands back the same objects for the others.
 """
 
 from __future__ import annotations
@@ -32,12 +37,21 @@ from .messages import (
 __all__ = ('PartsAssembler',)
 
 
+def _joined(fragments: list[str]) -> str:
+    """All fragments as one string, kept as the list's only fragment so the next join starts from it."""
+    if len(fragments) > 1:
+        fragments[:] = [''.join(fragments)]
+    return fragments[0] if fragments else ''
+
+
 @dataclass(slots=True)
 class _TextBuilder:
     fragments: list[str]
+    part: TextPart | None = None
+    """The part as last built; None once a delta has changed it."""
 
     def build(self) -> TextPart:
-        return TextPart(''.join(self.fragments))
+        return TextPart(_joined(self.fragments))
 
 
 @dataclass(slots=True)
@@ -45,10 +59,11 @@ class _ThinkingBuilder:
     fragments: list[str]
     signature: list[str] | None = None
     id: str | None = None
+    part: ThinkingPart | None = None
 
     def build(self) -> ThinkingPart:
-        signature = ''.join(self.signature) if self.signature is not None else None
-        return ThinkingPart(''.join(self.fragments), signature=signature, id=self.id)
+        signature = _joined(self.signature) if self.signature is not None else None
+        return ThinkingPart(_joined(self.fragments), signature=signature, id=self.id)
 
 
 @dataclass(slots=True)
@@ -60,9 +75,10 @@ class _ToolCallBuilder:
     started: bool = False
     # Made once, so a call the vendor sent without an id keeps the same id on every read.
     fallback_id: str = field(default_factory=_generate_tool_call_id)
+    part: ToolCallPart | None = None
 
     def build(self) -> ToolCallPart:
-        args: str | dict[str, Any] = self.args_dict if self.args_dict is not None else ''.join(self.args)
+        args: str | dict[str, Any] = self.args_dict if self.args_dict is not None else _joined(self.args)
         return ToolCallPart(self.tool_name or '', args, self.tool_call_id or self.fallback_id)
 
 
@@ -72,26 +88,49 @@ _Builder = _TextBuilder | _ThinkingBuilder | _ToolCallBuilder
 class PartsAssembler:
     """Builds a response's parts from vendor deltas and says what changed as events."""
 
-    __slots__ = ('_builders', '_by_vendor_id', '_cache')
+    __slots__ = ('_builders', '_by_vendor_id', '_cache', '_parts_built')
 
     def __init__(self) -> None:
         self._builders: list[_Builder] = []
         self._by_vendor_id: dict[Hashable, int] = {}
         self._cache: list[ModelResponsePart] | None = None
+        self._parts_built = 0
 
     def get_parts(self) -> list[ModelResponsePart]:
-        """The parts so far, in order; tool calls whose name never arrived are left out."""
+        """The parts so far, in order; tool calls whose name never arrived are left out.
+
+        Only parts changed since the last call are built again; the others are the same objects.
+        """
         if self._cache is None:
-            self._cache = [
-                b.build()
-                for b in self._builders
-                if not (isinstance(b, _ToolCallBuilder) and b.tool_name is None)
-            ]
+            parts: list[ModelResponsePart] = []
+            for builder in self._builders:
+                part = builder.part
+                if part is None:
+                    if isinstance(builder, _ToolCallBuilder) and builder.tool_name is None:
+                        continue
+                    part = builder.part = builder.build()
+                    self._parts_built += 1
+                parts.append(part)
+            self._cache = parts
         return self._cache
+
+    @property
+    def parts_built(self) -> int:
+        """How many times a part has been built from its deltas, over this assembler's life.
+
+        Each build copies that part's text once, so this is the measure tests use to show that
+        reading the parts as a stream goes on costs work for what changed, not for all of it.
+        """
+        return self._parts_built
+
+    def _changed(self, builder: _Builder) -> None:
+        builder.part = None
+        self._cache = None
 
     def _new(self, vendor_part_id: Hashable | None, builder: _Builder) -> int:
         index = len(self._builders)
         self._builders.append(builder)
+        self._cache = None
         if vendor_part_id is not None:
             self._by_vendor_id[vendor_part_id] = index
         return index
@@ -111,13 +150,13 @@ class PartsAssembler:
         """Add text; returns the event to yield, or None for an empty delta."""
         if not content:
             return None
-        self._cache = None
         index = self._find(vendor_part_id, _TextBuilder)
         if index is None:
             index = self._new(vendor_part_id, _TextBuilder([content]))
             return PartStartEvent(index, TextPart(content))
         builder = self._builders[index]
         builder.fragments.append(content)  # type: ignore[union-attr]
+        self._changed(builder)
         return PartDeltaEvent(index, TextPartDelta(content))
 
     def thinking_delta(
@@ -131,7 +170,6 @@ class PartsAssembler:
         """Add reasoning text and/or signature; returns the event to yield, or None if both are empty."""
         if not content and signature is None:
             return None
-        self._cache = None
         index = self._find(vendor_part_id, _ThinkingBuilder)
         if index is None:
             builder = _ThinkingBuilder([content] if content else [], [signature] if signature else None, id)
@@ -139,6 +177,7 @@ class PartsAssembler:
             return PartStartEvent(index, builder.build())
         thinking = self._builders[index]
         assert isinstance(thinking, _ThinkingBuilder)
+        self._changed(thinking)
         if content:
             thinking.fragments.append(content)
         if signature is not None:
@@ -159,7 +198,6 @@ class PartsAssembler:
         Returns `PartStartEvent` once the tool name is known, `PartDeltaEvent` after that, and None
         while only arguments have arrived for a call whose name is still unknown.
         """
-        self._cache = None
         index = self._find(vendor_part_id, _ToolCallBuilder)
         if index is not None:
             existing = self._builders[index]
@@ -177,6 +215,8 @@ class PartsAssembler:
         found = self._builders[index]
         assert isinstance(found, _ToolCallBuilder)
         builder = found
+        if tool_name is not None or args is not None or tool_call_id is not None:
+            self._changed(builder)
         if tool_name:
             builder.tool_name = (builder.tool_name or '') + tool_name
         if tool_call_id and not builder.tool_call_id:
@@ -199,7 +239,6 @@ class PartsAssembler:
         tool_call_id: str | None = None,
     ) -> ModelResponseStreamEvent:
         """Add a whole tool call that arrived in one event (Gemini, Mistral)."""
-        self._cache = None
         builder = _ToolCallBuilder(tool_name, tool_call_id, started=True)
         _add_args(builder, args)
         index = self._new(vendor_part_id, builder)

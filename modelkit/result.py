@@ -28,10 +28,16 @@ if TYPE_CHECKING:
     from .agent._run import RunState
     from .models import StreamedResponse, StreamTiming
 
-__all__ = ('ResultDataT', 'RunResult', 'StreamedRunResult')
+__all__ = ('DEFAULT_DEBOUNCE_S', 'ResultDataT', 'RunResult', 'StreamedRunResult')
 
 ResultDataT = TypeVar('ResultDataT', default=str, covariant=True)
 """The type of a run's result data."""
+
+DEFAULT_DEBOUNCE_S = 0.1
+"""How often, at most, `stream`, `stream_text` and `stream_structured` yield by default (as in
+PydanticAI). Each yield reads the whole response so far (and `stream` validates it), so yielding per
+event would cost time in proportion to the length so far on every event: quadratic over a long
+result. `debounce_by=None` yields after every event, for code that needs each one."""
 
 
 class _MessagesMixin:
@@ -195,9 +201,13 @@ class StreamedRunResult(_MessagesMixin, Generic[ResultDataT]):
         self.is_complete = True
 
     async def stream_text(
-        self, *, delta: bool = False, debounce_by: float | None = None
+        self, *, delta: bool = False, debounce_by: float | None = DEFAULT_DEBOUNCE_S
     ) -> AsyncIterator[str]:
-        """Stream the text of a text result: the whole text so far, or only what is new with `delta=True`."""
+        """Stream the text of a text result: the whole text so far, or only what is new with `delta=True`.
+
+        Yields at most once per `debounce_by` seconds (pieces in between are joined, none is lost);
+        `None` yields after every text event.
+        """
         if self._result_tool_name is not None:
             raise UserError('stream_text() needs a text result; this result arrives through a result tool')
         if self.is_complete:
@@ -230,9 +240,12 @@ class StreamedRunResult(_MessagesMixin, Generic[ResultDataT]):
         await self._complete()
 
     async def stream_structured(
-        self, *, debounce_by: float | None = None
+        self, *, debounce_by: float | None = DEFAULT_DEBOUNCE_S
     ) -> AsyncIterator[tuple[ModelResponse, bool]]:
-        """Stream the response as it is assembled, as `(response, is_last)`; the last one is complete."""
+        """Stream the response as it is assembled, as `(response, is_last)`; the last one is complete.
+
+        Yields at most once per `debounce_by` seconds; `None` yields after every event.
+        """
         if self.is_complete:
             raise UserError('The stream has already been consumed')
         yield self._streamed.get(), False
@@ -240,11 +253,13 @@ class StreamedRunResult(_MessagesMixin, Generic[ResultDataT]):
             yield self._streamed.get(), False
         yield self._streamed.get(), True
 
-    async def stream(self, *, debounce_by: float | None = None) -> AsyncIterator[ResultDataT]:
+    async def stream(self, *, debounce_by: float | None = DEFAULT_DEBOUNCE_S) -> AsyncIterator[ResultDataT]:
         """Stream the result as it arrives: validated partial data (or text so far), then the final data.
 
         Partial data that does not validate yet (a required field still missing) is skipped;
-        result validators run only on the final data.
+        result validators run only on the final data. Partial data is validated at most once per
+        `debounce_by` seconds (each validation reads the whole result so far); `None` validates
+        after every event.
         """
         from pydantic import ValidationError
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.cassettes import require_wire_fixtures
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-WIRE_FIXTURES_ENV = 'MODELKIT_WIRE_FIXTURES'
-"""Overrides where the recorded vendor traffic is read from (default: ../shared/wire-fixtures)."""
 
 
 @pytest.fixture(params=['asyncio', 'trio'])
@@ -77,21 +77,7 @@ def _no_vendor_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv('CO_API_KEY', raising=False)
 
 
-def wire_fixtures_dir() -> Path | None:
-    """Where the recorded vendor traffic is, or None where it is absent (a user's clone)."""
-    path = Path(os.environ.get(WIRE_FIXTURES_ENV) or REPO_ROOT.parent / 'shared' / 'wire-fixtures')
-    return path if path.is_dir() else None
-
-
 @pytest.fixture
 def wire_fixtures() -> Path:
     """The recorded vendor traffic directory; skips where absent, but fails under CI=true."""
-    path = wire_fixtures_dir()
-    if path is None:
-        reason = (
-            f'recorded wire fixtures not found (set {WIRE_FIXTURES_ENV} or clone ../shared beside the repo)'
-        )
-        if os.environ.get('CI', '').lower() == 'true':
-            pytest.fail(f'{reason}; CI must run the conformance tests')
-        pytest.skip(reason)
-    return path
+    return require_wire_fixtures()

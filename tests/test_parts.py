@@ -125,3 +125,72 @@ def test_pydantic_ai_names_are_kept_for_custom_models() -> None:
         ToolCallPart('f', '{}', 'call_1'),
         ToolCallPart('g', {}, 'call_2'),
     ]
+
+
+# Reads stay incremental: a read rebuilds only what changed since the last one.
+
+
+def test_a_read_rebuilds_only_the_parts_changed_since_the_last_read() -> None:
+    parts = PartsAssembler()
+    parts.thinking_delta('r', 'hm')
+    parts.text_delta('t', 'Hel')
+    parts.tool_call_delta(0, 'f', '{"a"', 'call_1')
+    thinking, text, call = parts.get_parts()
+    assert parts.parts_built == 3
+
+    parts.text_delta('t', 'lo')
+    again = parts.get_parts()
+    assert again == [ThinkingPart('hm'), TextPart('Hello'), ToolCallPart('f', '{"a"', 'call_1')]
+    assert again[0] is thinking
+    assert again[2] is call
+    assert again[1] is not text
+    assert parts.parts_built == 4
+
+    parts.tool_call_delta(0, None, ': 1}')
+    parts.thinking_delta('r', signature='sig')
+    final = parts.get_parts()
+    assert final[1] is again[1]
+    assert final == [
+        ThinkingPart('hm', signature='sig'),
+        TextPart('Hello'),
+        ToolCallPart('f', '{"a": 1}', 'call_1'),
+    ]
+    assert parts.parts_built == 6
+
+
+def test_reading_without_a_change_builds_nothing() -> None:
+    parts = PartsAssembler()
+    parts.text_delta('t', 'a')
+    parts.tool_call_delta(0, 'f', '{}', 'call_1')
+    first = parts.get_parts()
+    assert parts.get_parts() is first
+    # A delta that carries nothing changes nothing.
+    assert parts.tool_call_delta(0, None, None) is None
+    assert parts.text_delta('t', '') is None
+    assert parts.get_parts() is first
+    assert parts.parts_built == 2
+
+
+def test_a_nameless_call_is_built_once_its_name_arrives() -> None:
+    parts = PartsAssembler()
+    parts.tool_call_delta(0, None, '{"x": 1}')
+    assert parts.get_parts() == []
+    assert parts.parts_built == 0
+    parts.tool_call_delta(0, 'f', None, 'call_1')
+    assert parts.get_parts() == [ToolCallPart('f', '{"x": 1}', 'call_1')]
+    assert parts.parts_built == 1
+
+
+def test_reading_after_every_delta_builds_one_part_per_delta_however_many_parts() -> None:
+    # Ten finished calls, then one growing text: every read rebuilds the text alone.
+    for deltas in (100, 1000):
+        parts = PartsAssembler()
+        for i in range(10):
+            parts.tool_call(i, 'f', '{}', f'call_{i}')
+        parts.get_parts()
+        before = parts.parts_built
+        for _ in range(deltas):
+            parts.text_delta('t', 'ab')
+            parts.get_parts()
+        assert parts.parts_built - before == deltas
+        assert parts.get_parts()[-1] == TextPart('ab' * deltas)

@@ -57,6 +57,8 @@ class ScriptedModel(Model):
     def __init__(self, *steps: Step, chunk_size: int = 3, usage: Usage | None = None) -> None:
         self.steps = list(steps)
         self.sent: list[Sent] = []
+        self.streams: list[ChunkedStream] = []
+        """Every stream this model opened, for tests that look at its assembler afterwards."""
         self.chunk_size = chunk_size
         self.step_usage = usage or STEP_USAGE
 
@@ -87,6 +89,7 @@ class ScriptedModel(Model):
     ) -> AsyncIterator[StreamedResponse]:
         response = self._next(messages, model_settings, model_request_parameters)
         stream = ChunkedStream(response.parts, self.chunk_size, self.step_usage)
+        self.streams.append(stream)
         yield stream
 
     @property
@@ -129,6 +132,11 @@ class ChunkedStream(StreamedResponse):
     @property
     def model_name(self) -> str:
         return 'scripted'
+
+    @property
+    def parts_built(self) -> int:
+        """How many parts this stream's assembler has built (see `PartsAssembler.parts_built`)."""
+        return self._parts_manager.parts_built
 
     @property
     def timestamp(self) -> datetime:

@@ -33,7 +33,7 @@ async def test_stream_text_cumulative() -> None:
     agent = Agent(ScriptedModel(text('Hello world!'), chunk_size=4))
     async with agent.run_stream('hi') as result:
         assert not result.is_complete
-        chunks = [c async for c in result.stream_text()]
+        chunks = [c async for c in result.stream_text(debounce_by=None)]
         assert result.is_complete
     assert chunks == ['Hell', 'Hello wo', 'Hello world!']
     assert await result.get_data() == 'Hello world!'
@@ -46,7 +46,7 @@ async def test_stream_text_cumulative() -> None:
 async def test_stream_text_delta() -> None:
     agent = Agent(ScriptedModel(text('Hello world!'), chunk_size=4))
     async with agent.run_stream('hi') as result:
-        deltas = [c async for c in result.stream_text(delta=True)]
+        deltas = [c async for c in result.stream_text(delta=True, debounce_by=None)]
     assert deltas == ['Hell', 'o wo', 'rld!']
 
 
@@ -86,7 +86,7 @@ async def test_stream_structured_partials() -> None:
         with pytest.raises(UserError, match='stream_text'):
             async for _ in result.stream_text():
                 pass
-        partials = [p async for p in result.stream()]
+        partials = [p async for p in result.stream(debounce_by=None)]
     # Partials validate only once both required fields have (at least partly) arrived.
     assert partials == [
         Person(name='Anna', age=42),
@@ -107,7 +107,7 @@ async def test_stream_partial_strings_are_kept() -> None:
         result_type=Story,
     )
     async with agent.run_stream('go') as result:
-        partials = [p.text async for p in result.stream()]
+        partials = [p.text async for p in result.stream(debounce_by=None)]
     assert partials[0] == 'on'
     assert partials[-1] == 'once upon a time'
     assert partials == sorted(partials, key=len)
@@ -119,7 +119,7 @@ async def test_stream_structured_responses() -> None:
         result_type=list[int],
     )
     async with agent.run_stream('go') as result:
-        items = [(m, last) async for m, last in result.stream_structured()]
+        items = [(m, last) async for m, last in result.stream_structured(debounce_by=None)]
         assert items[-1][1] is True
         assert all(not last for _, last in items[:-1])
         final_message = items[-1][0]
@@ -270,7 +270,7 @@ async def test_stream_native_mode_partials() -> None:
         result_mode='native',
     )
     async with agent.run_stream('go') as result:
-        partials = [p async for p in result.stream()]
+        partials = [p async for p in result.stream(debounce_by=None)]
     # '{"name": "Bo", "age": 30' already validates; then the closing brace; then the final data.
     assert partials == [Person(name='Bo', age=30)] * 3
 

@@ -13,11 +13,9 @@ simple reading written separately from the interface's own code.
 
 from __future__ import annotations
 
-import gzip
+import dataclasses
 import json
-import random
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-import yaml
 
 from modelkit.exceptions import ModelHTTPError, ModelStreamError
 from modelkit.messages import (
@@ -47,6 +44,16 @@ from modelkit.models.openai import OpenAIModel, OpenAIModelSettings
 from modelkit.providers.openai import OpenAIProvider
 from modelkit.tools import ToolDefinition
 from modelkit.usage import Usage
+from tests.helpers.cassettes import (
+    Interaction,
+    RecordedRequest,
+    interaction_params,
+    load_interactions,
+    load_recording,
+    recording_paths,
+    respx_route,
+)
+from tests.helpers.streams import random_split
 
 pytestmark = pytest.mark.anyio
 
@@ -70,68 +77,6 @@ CHUNK_FILES = ['groq/vercel-ai/groq-tool-call.chunks.txt']
 
 RETRY_SUFFIX = '\n\nFix the errors and try again.'
 RANDOM_SPLITS = 4
-
-
-# --------------------------------------------------------------------------------------------
-# Loading cassettes (F1: pydantic-ai's parsed_body form; F2: stock vcrpy, gzip bodies as !!binary)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Interaction:
-    method: str
-    uri: str
-    request: dict[str, Any]
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def streamed(self) -> bool:
-        return bool(self.request.get('stream'))
-
-
-def _header_map(raw: dict[str, Any] | None) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, value in (raw or {}).items():
-        values = value if isinstance(value, list) else [value]
-        headers[name.lower()] = ', '.join(v.decode() if isinstance(v, bytes) else str(v) for v in values)
-    return headers
-
-
-def _body_bytes(side: dict[str, Any]) -> bytes:
-    if 'parsed_body' in side:
-        # What pydantic-ai's serializer gives back on load: json.dumps of the stored mapping.
-        return json.dumps(side['parsed_body']).encode()
-    body = side.get('body')
-    if isinstance(body, dict):
-        body = body.get('string')
-    if body is None:
-        return b''
-    data = body if isinstance(body, bytes) else body.encode()
-    return gzip.decompress(data) if data[:2] == b'\x1f\x8b' else data
-
-
-def load_cassette(path: Path) -> list[Interaction]:
-    document = yaml.safe_load(path.read_text(encoding='utf-8'))
-    interactions = []
-    for item in document['interactions']:
-        request, response = item['request'], item['response']
-        headers = _header_map(response.get('headers'))
-        headers.pop('content-encoding', None)  # bodies are stored (or made) decompressed
-        headers.pop('content-length', None)
-        headers.pop('transfer-encoding', None)
-        interactions.append(
-            Interaction(
-                method=request['method'],
-                uri=request['uri'],
-                request=json.loads(_body_bytes(request)),
-                status=response['status']['code'],
-                headers=headers,
-                body=_body_bytes(response),
-            )
-        )
-    return interactions
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,44 +288,28 @@ def check_response(response: ModelResponse, expected: Expected) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-class Pieces(httpx.AsyncByteStream):
-    """A body delivered in the given pieces, as a network would."""
-
-    def __init__(self, pieces: list[bytes]) -> None:
-        self.pieces = pieces
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self.pieces:
-            yield piece
-
-    async def aclose(self) -> None:
-        pass
-
-
-def random_pieces(body: bytes, seed: int) -> list[bytes]:
-    rng = random.Random(seed)
-    cuts = sorted(rng.sample(range(1, len(body)), min(len(body) - 1, rng.randint(1, 40))))
-    return [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
-
-
-def provider_for(uri: str, client: httpx.AsyncClient) -> tuple[OpenAIProvider, str]:
+def provider_for(uri: str, client: httpx.AsyncClient) -> OpenAIProvider:
     base_url = uri.removesuffix('/chat/completions')
-    return OpenAIProvider(base_url=base_url, api_key='test-key', http_client=client), uri
+    return OpenAIProvider(base_url=base_url, api_key='test-key', http_client=client)
+
+
+def recorded_request(interaction: Interaction) -> RecordedRequest:
+    assert interaction.request is not None, 'every cassette here records its requests'
+    return interaction.request
 
 
 async def replay(
     interaction: Interaction, call: Call, pieces: list[bytes] | None = None
 ) -> tuple[httpx.Request, ModelResponse | None, Usage | None, Exception | None]:
     """Run the rebuilt call against the recorded response; return what was sent and what came back."""
-    content = pieces if pieces is not None else [interaction.body]
-    answer = httpx.Response(interaction.status, headers=interaction.headers, stream=Pieces(content))
+    recorded = recorded_request(interaction)
     async with httpx.AsyncClient() as client:
-        provider, uri = provider_for(interaction.uri, client)
+        provider = provider_for(recorded.uri, client)
         model = OpenAIModel(
-            interaction.request['model'], provider=provider, system_prompt_role=call.system_prompt_role
+            recorded.json()['model'], provider=provider, system_prompt_role=call.system_prompt_role
         )
         with respx.mock(assert_all_called=False) as router:
-            route = router.route(method=interaction.method, url=uri).mock(return_value=answer)
+            route = respx_route(router, interaction, pieces)
             error: Exception | None = None
             response = usage = None
             try:
@@ -398,46 +327,35 @@ async def replay(
             return route.calls.last.request, response, usage, error
 
 
-def _interaction_params() -> list[Any]:
-    from tests.conftest import wire_fixtures_dir
-
-    root = wire_fixtures_dir()
-    params = []
-    for name in CASSETTES:
-        count = len(load_cassette(root / name)) if root is not None and (root / name).is_file() else 1
-        for index in range(count):
-            params.append(pytest.param(name, index, id=f'{name}#{index}'))
-    return params
-
-
-@pytest.mark.parametrize(('cassette', 'index'), _interaction_params())
+@pytest.mark.parametrize(('cassette', 'index'), interaction_params(CASSETTES))
 async def test_recorded_interaction(wire_fixtures: Path, cassette: str, index: int) -> None:
-    interaction = load_cassette(wire_fixtures / cassette)[index]
-    call = rebuild_call(interaction.request)
+    interaction = load_interactions(wire_fixtures, cassette)[index]
+    recorded = recorded_request(interaction)
+    call = rebuild_call(recorded.json())
     sent, response, usage, error = await replay(interaction, call)
 
     # The request: method, path and query, and the JSON body, compared semantically.
-    assert sent.method == interaction.method
-    assert str(sent.url) == interaction.uri
-    assert normalise_request(json.loads(sent.content)) == normalise_request(interaction.request)
+    assert sent.method == recorded.method
+    assert str(sent.url) == recorded.uri
+    assert normalise_request(json.loads(sent.content)) == normalise_request(recorded.json())
 
-    if interaction.status >= 400:
+    if interaction.response.status >= 400:
         assert isinstance(error, ModelHTTPError)
-        assert error.status_code == interaction.status
-        message = json.loads(interaction.body)['error']['message']
+        assert error.status_code == interaction.response.status
+        message = interaction.response.json()['error']['message']
         assert message[:100] in str(error.body) or message[:100] in str(error)
         return
 
     if not interaction.streamed:
         assert error is None
-        expected = expected_from_completion(interaction.body)
+        expected = expected_from_completion(interaction.response.body)
         assert response is not None
         assert usage is not None
         check_response(response, expected)
         check_usage(usage, expected.usage)
         return
 
-    expected = expected_from_sse(interaction.body)
+    expected = expected_from_sse(interaction.response.body)
     assert response is not None
     assert usage is not None
     if expected.error is not None:
@@ -455,7 +373,7 @@ async def test_recorded_interaction(wire_fixtures: Path, cassette: str, index: i
     # The same bytes, cut into random pieces, give the same result.
     for seed in range(RANDOM_SPLITS):
         _, again, again_usage, again_error = await replay(
-            interaction, call, random_pieces(interaction.body, seed)
+            interaction, call, random_split(interaction.response.body, seed)
         )
         assert again is not None
         assert again.parts == response.parts
@@ -465,19 +383,19 @@ async def test_recorded_interaction(wire_fixtures: Path, cassette: str, index: i
 
 @pytest.mark.parametrize('name', CHUNK_FILES)
 async def test_recorded_chunk_file(wire_fixtures: Path, name: str) -> None:
-    lines = (wire_fixtures / name).read_text(encoding='utf-8').splitlines()
-    body = b''.join(b'data: ' + line.encode() + b'\n\n' for line in lines if line.strip())
+    (recorded,) = load_recording(wire_fixtures / name, wire_fixtures).interactions
+    body = recorded.response.body
     expected = expected_from_sse(body)
-    interaction = Interaction(
-        'POST',
-        'https://api.groq.com/openai/v1/chat/completions',
-        {'model': expected.model, 'messages': [{'role': 'user', 'content': 'Weather?'}], 'stream': True},
-        200,
-        {'content-type': 'text/event-stream'},
-        body,
+    request = {'model': expected.model, 'messages': [{'role': 'user', 'content': 'Weather?'}], 'stream': True}
+    # F4 files record no request: give the one the call below sends.
+    interaction = dataclasses.replace(
+        recorded,
+        request=RecordedRequest(
+            'POST', 'https://api.groq.com/openai/v1/chat/completions', {}, json.dumps(request).encode()
+        ),
     )
-    call = rebuild_call(interaction.request)
-    for pieces in (None, *(random_pieces(body, seed) for seed in range(RANDOM_SPLITS))):
+    call = rebuild_call(request)
+    for pieces in (None, *(random_split(body, seed) for seed in range(RANDOM_SPLITS))):
         _, response, usage, error = await replay(interaction, call, pieces)
         assert error is None
         assert response is not None
@@ -487,10 +405,5 @@ async def test_recorded_chunk_file(wire_fixtures: Path, name: str) -> None:
 
 
 def test_every_openai_protocol_recording_is_replayed(wire_fixtures: Path) -> None:
-    present = {
-        str(path.relative_to(wire_fixtures))
-        for folder in ('openai-chat', 'groq')
-        for path in (wire_fixtures / folder).rglob('*')
-        if path.is_file()
-    }
+    present = set(recording_paths(wire_fixtures, 'openai-chat', 'groq'))
     assert present == set(CASSETTES) | set(CHUNK_FILES)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
+
+from tests.helpers.streams import Pieces
 
 __all__ = ('ANSWERS', 'CREATED', 'Answer', 'Call', 'Exchange', 'chat_completions')
 
@@ -278,17 +280,6 @@ def chat_completions(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json=payload)
 
 
-class _SSEStream(httpx.AsyncByteStream):
-    """One body chunk per event, as a real server flushes them."""
-
-    def __init__(self, events: list[bytes]) -> None:
-        self._events = events
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for event in self._events:
-            yield event
-
-
 def _fragments(text: str) -> list[str]:
     return re.findall(r'\s*\S+', text) or [text]
 
@@ -299,7 +290,7 @@ def _sse(
     calls: list[tuple[str, str, str]],
     finish: str,
     usage: dict[str, int] | None,
-) -> _SSEStream:
+) -> Pieces:
     def chunk(delta: dict[str, Any] | None, finish_reason: str | None = None, **extra: Any) -> bytes:
         choices = [] if delta is None else [{'index': 0, 'delta': delta, 'finish_reason': finish_reason}]
         payload = {
@@ -329,4 +320,4 @@ def _sse(
     if usage is not None:
         events.append(chunk(None, usage=usage))
     events.append(b'data: [DONE]\n\n')
-    return _SSEStream(events)
+    return Pieces(events)  # one body chunk per event, as a real server flushes them

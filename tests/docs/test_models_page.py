@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import textwrap
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import respx
 from modelkit.exceptions import UserError
 from tests.conftest import REPO_ROOT
 from tests.docs.page_mocks import install_all
+from tests.helpers.ci import skip_unless_ci
 
 PAGE = REPO_ROOT.parent / 'shared' / 'seeds' / 'models-page.md'
 
@@ -158,10 +158,7 @@ def test_models_page_example(
 ) -> None:
     if example is None:
         # Like the wire fixtures: absent on a user's clone, required in CI.
-        reason = f'the API contract page is missing: {PAGE} (clone ../shared beside the repo)'
-        if os.environ.get('CI', '').lower() == 'true':
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_unless_ci(f'the API contract page is missing: {PAGE} (clone ../shared beside the repo)')
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)

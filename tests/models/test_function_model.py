@@ -294,7 +294,7 @@ async def test_agent_override_with_a_stream_function_streams_a_structured_result
     agent: Agent[None, Forecast] = Agent('test', result_type=Forecast)
     with agent.override(model=FunctionModel(stream_function=stream)):
         async with agent.run_stream('Forecast?') as result:
-            responses = [response async for response, _ in result.stream_structured()]
+            responses = [response async for response, _ in result.stream_structured(debounce_by=None)]
             data = await result.get_data()
     assert data == Forecast(city='Paris', temperature_c=21.5)
     args = [r.parts[0].args for r in responses]  # type: ignore[union-attr]
@@ -318,7 +318,7 @@ async def test_agent_stream_of_partial_results_from_tool_call_deltas() -> None:
 
     agent: Agent[None, Forecast] = Agent(FunctionModel(stream_function=stream), result_type=Forecast)
     async with agent.run_stream('Forecast?') as result:
-        partials = [data async for data in result.stream()]
+        partials = [data async for data in result.stream(debounce_by=None)]
     # Partial data that does not validate yet (temperature_c missing) is skipped.
     assert partials == [
         Forecast(city='Paris', temperature_c=2),

@@ -37,6 +37,7 @@ from modelkit.providers import infer_provider
 from modelkit.providers.azure import AzureProvider
 from modelkit.providers.openai import OpenAIProvider
 from modelkit.usage import Usage
+from tests.helpers.streams import Pieces, bytewise
 
 pytestmark = pytest.mark.anyio
 
@@ -89,22 +90,6 @@ def sse(*items: dict[str, Any] | str | bytes, done: bool = True) -> bytes:
     if done:
         out += b'data: [DONE]\n\n'
     return bytes(out)
-
-
-class Pieces(httpx.AsyncByteStream):
-    """A response body delivered in the given pieces; remembers whether it was read to the end."""
-
-    def __init__(self, pieces: list[bytes]) -> None:
-        self.pieces = pieces
-        self.exhausted = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self.pieces:
-            yield piece
-        self.exhausted = True
-
-    async def aclose(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -427,7 +412,7 @@ async def test_stream_body_split_byte_by_byte(
     router: respx.MockRouter, http_client: httpx.AsyncClient
 ) -> None:
     body = sse(chunk({'content': 'Olá, '}), chunk({'content': 'café ☕'}), chunk({}, 'stop'))
-    mock_stream(router, [body[i : i + 1] for i in range(len(body))])
+    mock_stream(router, bytewise(body))
     _, response, _, _ = await stream_all(make_model(http_client))
     assert response.parts == [TextPart('Olá, café ☕')]
 

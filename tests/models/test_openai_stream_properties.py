@@ -19,6 +19,7 @@ from modelkit.messages import ModelRequest, ModelResponse, ModelResponseStreamEv
 from modelkit.models import ModelRequestParameters
 from modelkit.models.openai import OpenAIModel
 from modelkit.providers.openai import OpenAIProvider
+from tests.helpers.streams import Pieces
 
 pytestmark = pytest.mark.anyio
 
@@ -30,18 +31,6 @@ HYPOTHESIS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-
-
-class Pieces(httpx.AsyncByteStream):
-    def __init__(self, pieces: list[bytes]) -> None:
-        self.pieces = pieces
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self.pieces:
-            yield piece
-
-    async def aclose(self) -> None:
-        pass
 
 
 @pytest.fixture

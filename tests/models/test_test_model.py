@@ -512,7 +512,7 @@ async def test_agent_run_stream_with_test_model() -> None:
         return 'Paris'
 
     async with agent.run_stream('What is the capital?') as result:
-        chunks = [chunk async for chunk in result.stream_text(delta=True)]
+        chunks = [chunk async for chunk in result.stream_text(delta=True, debounce_by=None)]
     assert chunks == ['The ', 'capital ', 'is ', 'Paris.']
     assert await result.get_data() == 'The capital is Paris.'
     assert result.usage().requests == 2

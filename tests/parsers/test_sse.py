@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from modelkit.exceptions import StreamProtocolError, UserError
 from modelkit.parsers import Parser
 from modelkit.parsers.sse import MAX_EVENT_BYTES, MAX_RETRY_DIGITS, SSEDecoder, SSEEvent
+from tests.helpers.cassettes import load_interactions, recording_paths
+from tests.helpers.streams import bytewise
 
 BOM = b'\xef\xbb\xbf'
 
@@ -24,10 +25,6 @@ def decode(chunks: Iterable[bytes]) -> tuple[list[SSEEvent], SSEDecoder]:
         events += decoder.feed(chunk)
     events += decoder.close()
     return events, decoder
-
-
-def bytewise(body: bytes) -> list[bytes]:
-    return [body[i : i + 1] for i in range(len(body))]
 
 
 def all_ways(body: bytes) -> list[SSEEvent]:
@@ -553,17 +550,11 @@ def test_long_line_byte_at_a_time() -> None:
 
 def _recorded_sse_bodies(root: Path) -> list[tuple[str, bytes]]:
     bodies: list[tuple[str, bytes]] = []
-    for path in sorted(root.rglob('*.yaml')):
-        cassette = yaml.safe_load(path.read_text(encoding='utf-8'))
-        for interaction in cassette.get('interactions') or []:
-            response = interaction.get('response') or {}
-            headers = {k.lower(): v for k, v in (response.get('headers') or {}).items()}
-            content_type = ' '.join(map(str, headers.get('content-type') or []))
-            body = response.get('body') or {}
-            if 'text/event-stream' in content_type and isinstance(body.get('string'), str):
-                bodies.append((path.name, body['string'].encode()))
-    for path in sorted(root.rglob('*.sse')):
-        bodies.append((path.name, path.read_bytes()))
+    for name in recording_paths(root):
+        if name.endswith(('.yaml', '.sse')):
+            for interaction in load_interactions(root, name):
+                if interaction.response.kind == 'sse':
+                    bodies.append((interaction.source, interaction.response.body))
     return bodies
 
 

@@ -3,7 +3,6 @@ bytes either parse or raise `StreamProtocolError`."""
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from modelkit.exceptions import StreamProtocolError
 from modelkit.parsers.sse import MAX_RETRY_DIGITS, SSEDecoder
+from tests.helpers.streams import bytewise, per_event, split_at
 
 BOM = b'\xef\xbb\xbf'
 
@@ -42,11 +42,6 @@ def run(chunks: list[bytes]) -> Outcome:
         found = re.search(r'at byte (\d+)$', str(exc))
         return Outcome(tuple(events), error_at=int(found.group(1)) if found else -1)
     return Outcome(tuple(events), None, decoder.truncated, decoder.last_event_id, decoder.retry)
-
-
-def split(body: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({0, len(body), *(min(c, len(body)) for c in cuts)})
-    return [body[a:b] for a, b in itertools.pairwise(points)]
 
 
 def reference(body: bytes) -> Outcome:
@@ -215,11 +210,6 @@ def well_formed(draw: st.DrawFn) -> tuple[bytes, list[Event]]:
     return (BOM + raw if draw(st.booleans()) else raw), expected
 
 
-def blocks_of(body: bytes) -> list[bytes]:
-    """The body cut after every blank line: one event per chunk, as sockets mostly deliver."""
-    return [piece for piece in re.split(rb'(?<=\n\n|\r\r)|(?<=\r\n\r\n)', body) if piece]
-
-
 @settings(max_examples=150, deadline=None)
 @given(stream=well_formed(), cuts=st.lists(st.integers(0, 4000), max_size=12))
 def test_well_formed_streams_decode_to_their_events_however_cut(
@@ -230,9 +220,9 @@ def test_well_formed_streams_decode_to_their_events_however_cut(
     assert whole.events == tuple(expected)
     assert whole.error_at is None
     assert not whole.truncated
-    assert run(split(body, cuts)) == whole
-    assert run([body[i : i + 1] for i in range(len(body))]) == whole
-    assert run(blocks_of(body)) == whole
+    assert run(split_at(body, cuts)) == whole
+    assert run(bytewise(body)) == whole
+    assert run(per_event(body)) == whole
 
 
 @settings(max_examples=400, deadline=None)
@@ -240,8 +230,8 @@ def test_well_formed_streams_decode_to_their_events_however_cut(
 def test_agrees_with_the_reference(body: bytes, cuts: list[int]) -> None:
     expected = reference(body)
     assert run([body]) == expected
-    assert run(split(body, cuts)) == expected
-    assert run([body[i : i + 1] for i in range(len(body))]) == expected
+    assert run(split_at(body, cuts)) == expected
+    assert run(bytewise(body)) == expected
 
 
 @settings(max_examples=300, deadline=None)
@@ -249,5 +239,5 @@ def test_agrees_with_the_reference(body: bytes, cuts: list[int]) -> None:
 def test_any_bytes_parse_or_raise_our_error(body: bytes, cuts: list[int]) -> None:
     # `run` lets any exception but StreamProtocolError escape, which fails the test.
     outcome = run([body])
-    assert run(split(body, cuts)) == outcome
+    assert run(split_at(body, cuts)) == outcome
     assert outcome == reference(body)
