@@ -259,6 +259,8 @@ class CustomTool(WireRequest):
     description: str | None = None
     input_schema: dict[str, Any]
     cache_control: CacheControl | None = None
+    strict: bool | None = None
+    """Structured outputs (beta): the model's input is guaranteed to match `input_schema`."""
 
 
 class ServerTool(WireResponse):
@@ -415,6 +417,8 @@ class Message(WireResponse):
     stop_reason: str | None = None
     """end_turn, max_tokens, stop_sequence, tool_use, pause_turn, refusal, or a newer value."""
     stop_sequence: str | None = None
+    stop_details: dict[str, Any] | None = None
+    """Newer API versions: more about why the turn stopped (null on a normal stop)."""
     usage: Usage | None = None
 
 
@@ -510,6 +514,7 @@ class MessageDelta(WireResponse):
 
     stop_reason: str | None = None
     stop_sequence: str | None = None
+    stop_details: dict[str, Any] | None = None
 
 
 class MessageDeltaUsage(WireResponse):

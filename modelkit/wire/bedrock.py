@@ -261,6 +261,7 @@ class ConverseRequest(WireRequest):
     performanceConfig: dict[str, Any] | None = None
     serviceTier: dict[str, Any] | None = None
     outputConfig: dict[str, Any] | None = None
+    projectIdentifier: str | None = None
 
 
 # --------------------------------------------------------------------------------------------

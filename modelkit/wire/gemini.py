@@ -214,6 +214,12 @@ class GenerationConfig(WireRequest):
     speechConfig: dict[str, Any] | None = None
     thinkingConfig: ThinkingConfig | None = None
     mediaResolution: str | None = None
+    imageConfig: dict[str, Any] | None = None
+    audioTimestamp: bool | None = None
+    enableAffectiveDialog: bool | None = None
+    routingConfig: dict[str, Any] | None = None
+    """Vertex AI only: model routing preferences."""
+    modelSelectionConfig: dict[str, Any] | None = None
 
 
 class SafetySetting(WireRequest):
