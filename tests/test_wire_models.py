@@ -208,3 +208,14 @@ def test_wire_modules_import_no_vendor_sdk_and_nothing_heavy() -> None:
         timeout=60,
     )
     assert not [name for name in bare.stdout.split() if name.startswith('modelkit.wire.')]
+
+
+def test_the_exported_schema_keeps_known_types_out_of_the_fallback() -> None:
+    # JSON Schema's oneOf needs exactly one match: the fallback must not also match a known event.
+    members = anthropic.MessageStreamEvent.model_json_schema()['oneOf']
+    assert members[-1]['allOf'] == [{'$ref': '#/$defs/OtherStreamEvent'}]
+    assert 'ping' in members[-1]['not']['properties']['type']['enum']
+    assert members[-1]['not']['required'] == ['type']
+    tools = anthropic.CustomTool, anthropic.ServerTool
+    tool_union = anthropic.MessagesRequest.model_json_schema()['$defs']
+    assert all(cls.__name__ in tool_union for cls in tools)
