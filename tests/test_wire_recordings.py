@@ -191,7 +191,7 @@ def recorded_payloads(root: Path, folder: str) -> Iterator[Payload]:
 def _eventstream_events(body: bytes) -> list[dict[str, Any]] | None:
     """`{event-type: payload}` per message of a Bedrock event stream, or None without our decoder."""
     try:
-        from modelkit.parsers.eventstream import EventStreamDecoder  # type: ignore[import-not-found]
+        from modelkit.parsers.eventstream import EventStreamDecoder
     except ImportError:
         return None
     decoder = EventStreamDecoder()

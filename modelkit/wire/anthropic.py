@@ -352,7 +352,10 @@ class RedactedThinkingBlock(WireResponse):
 
 
 class ToolUseBlock(WireResponse):
-    """A call of one of the request's tools (in a stream `input` is `{}` and arrives as deltas)."""
+    """A call of one of the request's tools (in a stream `input` is `{}` and arrives as deltas).
+
+    Recent responses add `caller` (`{"type": "direct"}`, or the server tool that made the call).
+    """
 
     type: Literal['tool_use']
     id: str

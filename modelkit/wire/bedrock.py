@@ -270,7 +270,11 @@ class ConverseRequest(WireRequest):
 
 
 class TokenUsage(WireResponse):
-    """Token counts. `inputTokens` excludes cache reads and writes, reported separately."""
+    """Token counts. `inputTokens` excludes cache reads and writes, reported separately.
+
+    Some models also send older duplicates (`cacheReadInputTokenCount`, `cacheWriteInputTokenCount`)
+    and `serverToolUsage`; they are kept as extras.
+    """
 
     inputTokens: int | None = None
     outputTokens: int | None = None

@@ -2,7 +2,9 @@
 (`/v1beta/models/{m}:generateContent`) and on Vertex AI (`.../publishers/google/models/{m}:generateContent`).
 
 Field names are the wire's camelCase keys, unaliased, so a model dumps to exactly what goes on
-the wire and no caller can forget `by_alias`.
+the wire and no caller can forget `by_alias`. (Google's JSON mapping of protobuf also accepts a
+field's proto name, `include_thoughts` for `includeThoughts`, and google-genai sends some that
+way, as the recordings show; modelkit sends and these models declare the camelCase names.)
 
 - `GenerateContentRequest` and its settings (`GenerationConfig`, `ThinkingConfig`, `ToolConfig`,
   `FunctionDeclaration`, `SafetySetting`) forbid unknown fields: they are what modelkit builds.
