@@ -74,7 +74,8 @@ def _no_vendor_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.endswith(('_API_KEY', '_BASE_URL')) or name.startswith(('AZURE_OPENAI_', 'AWS_', 'OPENAI_')):
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv('CO_API_KEY', raising=False)
+    for name in ('CO_API_KEY', 'CO_API_URL'):  # Cohere's SDK names
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -57,6 +57,32 @@ def test_openai_exports_request_response_chunk_usage_and_error() -> None:
     }
 
 
+VENDOR_EXPORTS = {
+    'anthropic': {'MessagesRequest', 'Message', 'MessageStreamEvent', 'Usage', 'ErrorResponse'},
+    'gemini': {'GenerateContentRequest', 'GenerateContentResponse', 'UsageMetadata', 'ErrorResponse'},
+    'cohere': {'ChatRequest', 'ChatResponse', 'StreamedChatEvent', 'Usage', 'ErrorResponse'},
+    'bedrock': {'ConverseRequest', 'ConverseResponse', 'ConverseStreamOutput', 'TokenUsage', 'ErrorResponse'},
+    'groq': {'GroqChatCompletionRequest', 'GroqChatCompletion', 'GroqStreamPayload', 'GroqErrorResponse'},
+    'mistral': {
+        'MistralChatCompletionRequest',
+        'MistralChatCompletion',
+        'MistralChatCompletionChunk',
+        'MistralErrorResponse',
+    },
+}
+
+
+@pytest.mark.parametrize('vendor', sorted(VENDOR_EXPORTS))
+def test_each_vendor_exports_its_request_response_stream_and_error(vendor: str) -> None:
+    names = {
+        name.split('/', 1)[1].removesuffix('.json')
+        for name in render_schemas()
+        if name.startswith(f'{vendor}/')
+    }
+    assert names == VENDOR_EXPORTS[vendor]
+    assert (SCHEMAS / vendor).is_dir()
+
+
 def test_the_command_writes_updates_and_prunes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path)]) == 0
     written = {f'{p.parent.name}/{p.name}' for p in tmp_path.rglob('*.json')}

@@ -1,8 +1,9 @@
 """Pydantic models of each vendor's wire format, and their export to the JSON Schemas in `schemas/`.
 
-One module per vendor (`modelkit.wire.openai`, ...), each listing the models it exports in
-`SCHEMA_MODELS`. Nothing here is imported by `import modelkit`; interface modules import their
-wire module when they first validate a payload.
+One module per vendor (`modelkit.wire.openai`, `.anthropic`, `.gemini` (GLA and Vertex alike),
+`.cohere`, `.bedrock`; `.groq` and `.mistral` state only what they add to OpenAI's models), each
+listing the models it exports in `SCHEMA_MODELS`. Nothing here is imported by `import modelkit`;
+interface modules import their wire module when they first validate a payload.
 
 `python -m modelkit.wire` rewrites `schemas/<vendor>/<Model>.json`; `tests/test_schemas.py` fails
 when the checked-in files drift from the models.
@@ -18,6 +19,12 @@ __all__ = ('WIRE_MODULES', 'render_schemas', 'write_schemas')
 
 WIRE_MODULES: dict[str, str] = {
     'openai': 'modelkit.wire.openai',
+    'anthropic': 'modelkit.wire.anthropic',
+    'gemini': 'modelkit.wire.gemini',
+    'cohere': 'modelkit.wire.cohere',
+    'bedrock': 'modelkit.wire.bedrock',
+    'groq': 'modelkit.wire.groq',
+    'mistral': 'modelkit.wire.mistral',
 }
 """Vendor folder under `schemas/` -> the wire module whose `SCHEMA_MODELS` it holds."""
 
