@@ -25,9 +25,8 @@ _TIME = r'([0-9]{2}):([0-9]{2}):([0-9]{2})'
 # RFC 9110 section 5.6.7: the IMF-fixdate a sender must use, and the two obsolete forms a recipient
 # must still accept (RFC 850 with a two-digit year, and C's asctime()).
 _IMF_FIXDATE = re.compile(rf'{_DAY}, ([0-9]{{2}}) {_MONTH} ([0-9]{{4}}) {_TIME} GMT')
-_RFC850_DATE = re.compile(
-    rf'(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), ([0-9]{{2}})-{_MONTH}-([0-9]{{2}}) {_TIME} GMT'
-)
+_LONG_DAY = r'(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)'
+_RFC850_DATE = re.compile(rf'{_LONG_DAY}, ([0-9]{{2}})-{_MONTH}-([0-9]{{2}}) {_TIME} GMT')
 _ASCTIME_DATE = re.compile(rf'{_DAY} {_MONTH} ([0-9 ][0-9]) {_TIME} ([0-9]{{4}})')
 
 

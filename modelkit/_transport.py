@@ -673,7 +673,7 @@ class _BodyChunks:
         self._vendor = vendor
         self._error = error
         self._encoding = response.headers.get('content-encoding')
-        self._decoder: ContentDecoder | None | bool = True  # True: not looked at yet
+        self._decoder: ContentDecoder | bool | None = True  # True: not looked at yet
 
     def __aiter__(self) -> _BodyChunks:
         return self
