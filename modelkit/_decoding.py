@@ -33,26 +33,25 @@ class ContentDecodingError(ValueError):
 class ContentDecoder:
     """Inflates one gzip or deflate body; `feed` compressed bytes, `read(limit)` until it is empty."""
 
-    __slots__ = ('_coding', '_done', '_inflater', '_pending', '_started')
+    __slots__ = ('_coding', '_done', '_inflater', '_pending')
 
     def __init__(self, coding: str) -> None:
         self._coding = coding
-        self._inflater = zlib.decompressobj(_GZIP_WBITS if coding == 'gzip' else _ZLIB_WBITS)
+        # "deflate" waits for two bytes to tell zlib-wrapped from raw (see `_choose_deflate`).
+        self._inflater = zlib.decompressobj(_GZIP_WBITS) if coding == 'gzip' else None
         self._pending = b''
-        self._started = False
         self._done = False
 
-    @property
-    def needs_input(self) -> bool:
-        """True when everything fed so far has been inflated and read."""
-        return not self._pending
-
     def feed(self, data: bytes) -> None:
-        """Queue compressed bytes; call only when `needs_input` (read first)."""
+        """Queue compressed bytes; call when `read` returned `b''`."""
         self._pending = self._pending + data if self._pending else data
 
     def read(self, limit: int) -> bytes:
         """Up to `limit` inflated bytes from what was fed; `b''` when more input is needed."""
+        if self._inflater is None:
+            if len(self._pending) < 2:
+                return b''
+            self._inflater = _choose_deflate(self._pending)
         while self._pending:
             data, self._pending = self._pending, b''
             if self._done:
@@ -64,15 +63,7 @@ class ContentDecoder:
             try:
                 out = self._inflater.decompress(data, limit)
             except zlib.error as exc:
-                if self._coding == 'deflate' and not self._started:
-                    # "deflate" is specified as zlib-wrapped (RFC 9110), but some servers send raw
-                    # deflate; retry the first chunk that way, as httpx and browsers do.
-                    self._inflater = zlib.decompressobj(_RAW_DEFLATE_WBITS)
-                    self._started = True
-                    self._pending = data
-                    continue
                 raise ContentDecodingError(f'invalid {self._coding} data ({exc})') from None
-            self._started = True
             if self._inflater.eof:
                 self._done = True
                 self._pending = self._inflater.unused_data
@@ -84,7 +75,13 @@ class ContentDecoder:
 
     def close(self) -> bytes:
         """The last inflated bytes at the end of the body (bounded by zlib's 32 KiB window)."""
-        if self._done or not self._started:
+        if self._inflater is None:
+            if not self._pending:
+                return b''
+            self._inflater = _choose_deflate(self._pending)  # a one-byte body: let zlib judge it
+            out = self.read(64 * 1024)  # from at most one byte of input
+            return out + self.close()
+        if self._done:
             return b''
         try:
             return self._inflater.flush()
@@ -92,6 +89,14 @@ class ContentDecoder:
             raise ContentDecodingError(
                 f'invalid {self._coding} data at the end of the body ({exc})'
             ) from None
+
+
+def _choose_deflate(head: bytes) -> zlib._Decompress:
+    """`deflate` is specified as zlib-wrapped (RFC 9110, RFC 1950), but some servers send raw deflate
+    (RFC 1951); the first two bytes tell them apart: a zlib header names method 8 and is a multiple
+    of 31. httpx and browsers accept both, and so do we."""
+    zlib_wrapped = len(head) >= 2 and head[0] & 0x0F == 8 and ((head[0] << 8) | head[1]) % 31 == 0
+    return zlib.decompressobj(_ZLIB_WBITS if zlib_wrapped else _RAW_DEFLATE_WBITS)
 
 
 def content_decoder(content_encoding: str | None) -> ContentDecoder | None:

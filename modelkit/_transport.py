@@ -125,7 +125,22 @@ connection as we reused it, or no status line and headers within the timeout (`T
 the deadline on the whole wait for them)."""
 
 _logger = logging.getLogger('modelkit.transport')
-_logger.addFilter(RedactingFilter())
+
+_REDACTED_LOGGERS = (
+    'modelkit.transport',
+    'httpx',
+    'httpcore.connection',
+    'httpcore.http11',
+    'httpcore.http2',
+    'httpcore.proxy',
+)
+"""Loggers whose records can quote what a server sent (httpcore's DEBUG trace logs response headers,
+where a gateway may echo a key): each masks registered secrets. A filter only changes a record that
+holds one, so attaching it to httpx's and httpcore's loggers alters nothing else."""
+
+_redacting_filter = RedactingFilter()
+for _name in _REDACTED_LOGGERS:
+    logging.getLogger(_name).addFilter(_redacting_filter)
 
 
 @dataclass(slots=True)

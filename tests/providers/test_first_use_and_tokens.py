@@ -244,7 +244,7 @@ async def test_a_second_401_is_raised_after_one_refresh(client: httpx.AsyncClien
     assert len(server.exchanges) == 2  # 401 is not retried beyond the one refresh
 
 
-async def test_100_concurrent_401s_make_one_refresh(client: httpx.AsyncClient) -> None:
+async def test_concurrent_401s_make_one_refresh(client: httpx.AsyncClient) -> None:
     fetches = 0
 
     async def fetch() -> Token:
@@ -258,9 +258,9 @@ async def test_100_concurrent_401s_make_one_refresh(client: httpx.AsyncClient) -
     async with serve(token_server({'token-generation-2'})) as server:  # type: ignore[arg-type]
         provider = Provider(name='t', base_url=server.url, signer=signer, http_client=client)
         async with anyio.create_task_group() as tg:
-            for _ in range(100):
+            for _ in range(30):
                 tg.start_soon(
                     lambda: provider.send(provider.build_request('POST', '/x', b'{}'), model_name='m')
                 )
     assert fetches == 2
-    assert len(server.exchanges) == 200
+    assert len(server.exchanges) == 60
