@@ -27,16 +27,17 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import httpx
-import orjson
 
-from ._decoding import ACCEPT_ENCODING, ContentDecoder, ContentDecodingError, content_decoder
+from ._body import _abandon, _parse_error_body, _read_bounded, body_chunks
+from ._decoding import ACCEPT_ENCODING
+from ._loops import _current_loop, _loop_has_ended
 from ._redact import RedactingFilter, credential_header, register_secrets, secrets_in_header_value
 from ._retry import retry_after_seconds as _retry_after_seconds
 from ._retry import should_retry as _should_retry
@@ -110,14 +111,6 @@ misconfigured proxy's HTML page or an error status on an endless stream cannot h
 MAX_RESPONSE_BODY_BYTES = 64 * 1024 * 1024
 """The largest non-streamed 2xx body we accept (after decompression): a completion with several
 base64 images fits, a gzip bomb or an endless body does not take the process's memory."""
-
-DECODED_CHUNK_BYTES = 64 * 1024
-"""The most a compressed body inflates to per piece handed on (httpcore's read size): what a
-parser or a bounded read looks at before the next piece is inflated, so a bomb stays a trickle."""
-
-_MAX_PULLS_AFTER_CLOSE = 1000
-"""Bound on the reads `_abandon` makes to unwind httpx's generators: after the connection is closed
-only h11's already-buffered events can come out, then the read fails; this is only a safety net."""
 
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, TimeoutError)
 """Failures before the response began: connecting, sending, a server that closed a pooled keep-alive
@@ -607,39 +600,6 @@ def _new_client() -> httpx.AsyncClient:
     )
 
 
-def _current_loop() -> object:
-    """The running asyncio loop or trio run, as a hashable, weakly referenceable key."""
-    import asyncio
-
-    try:
-        import sniffio
-    except ModuleNotFoundError:  # pragma: no cover - trio depends on sniffio, so only asyncio is possible
-        library = 'asyncio'
-    else:
-        try:
-            library = sniffio.current_async_library()
-        except sniffio.AsyncLibraryNotFoundError:
-            raise UserError(
-                "modelkit's shared HTTP client needs a running event loop (asyncio or trio)"
-            ) from None
-    if library == 'trio':
-        import trio
-
-        return trio.lowlevel.current_trio_token()
-    if library == 'asyncio':
-        try:
-            return asyncio.get_running_loop()
-        except RuntimeError:
-            raise UserError("modelkit's shared HTTP client needs a running event loop") from None
-    raise UserError(f'modelkit runs on asyncio or trio, not {library}')
-
-
-def _loop_has_ended(key: object) -> bool:
-    import asyncio
-
-    return key.is_closed() if isinstance(key, asyncio.AbstractEventLoop) else _trio_run_finished(key)
-
-
 def _drop_idle_connections(client: httpx.AsyncClient | None) -> None:
     """Forget a client's idle pooled connections (httpcore keeps them in `_pool._connections`)."""
     pool = getattr(getattr(client, '_transport', None), '_pool', None)
@@ -656,102 +616,7 @@ def _forget_dead_loops() -> None:
             _shared_clients.pop(key, None)
 
 
-def _trio_run_finished(token: object) -> bool:
-    import trio
-
-    assert isinstance(token, trio.lowlevel.TrioToken)
-    try:
-        # The only public liveness check: a finished run refuses new callbacks.
-        token.run_sync_soon(_noop)
-    except trio.RunFinishedError:
-        return True
-    return False
-
-
-def _noop() -> None:
-    return None
-
-
 # -- helpers: reading, retry hints, error mapping (the one place httpx errors are translated) ------
-
-
-class _BodyChunks:
-    """A response body's chunks, decoded with bounded output; see `body_chunks`.
-
-    A plain async iterator, not a generator, for the reason `_ParsedEvents` gives.
-    """
-
-    __slots__ = ('_decoder', '_encoding', '_error', '_next_raw', '_vendor')
-
-    def __init__(self, response: httpx.Response, vendor: str, error: Callable[[str], ModelkitError]) -> None:
-        self._next_raw = response.aiter_raw().__anext__
-        self._vendor = vendor
-        self._error = error
-        self._encoding = response.headers.get('content-encoding')
-        self._decoder: ContentDecoder | bool | None = True  # True: not looked at yet
-
-    def __aiter__(self) -> _BodyChunks:
-        return self
-
-    async def __anext__(self) -> bytes:
-        decoder = self._decoder
-        if decoder is None:
-            return await self._next_raw()
-        try:
-            if decoder is True:
-                decoder = self._decoder = content_decoder(self._encoding)
-                if decoder is None:
-                    return await self._next_raw()
-            assert isinstance(decoder, ContentDecoder)
-            while True:
-                piece = decoder.read(DECODED_CHUNK_BYTES)
-                if piece:
-                    return piece
-                try:
-                    decoder.feed(await self._next_raw())
-                except StopAsyncIteration:
-                    self._decoder = None  # the next pull ends the iteration, as the raw stream does
-                    last = decoder.close()
-                    if last:
-                        return last
-                    raise
-        except ContentDecodingError as exc:
-            self._decoder = None
-            raise self._error(f'{self._vendor} response body could not be decoded: {exc}') from exc
-
-
-def body_chunks(
-    response: httpx.Response, vendor: str, *, error: Callable[[str], ModelkitError] = StreamProtocolError
-) -> AsyncIterator[bytes]:
-    """A response's body chunks, gzip / deflate decoded, each piece at most `DECODED_CHUNK_BYTES`.
-
-    The chunk source of every body we read (`async for chunk in body_chunks(...)`): a compressed
-    body inflates one bounded piece per pull, so the limits a reader applies hold after
-    decompression and memory stays at one input chunk plus one piece. A corrupt or unsupported
-    coding raises `error(message)` (`StreamProtocolError` unless told).
-    """
-    return _BodyChunks(response, vendor, error)
-
-
-async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
-    """Read at most `limit` bytes of a (decoded) body, then release the response either way."""
-    import anyio
-
-    chunks = _BodyChunks(response, 'the server', StreamProtocolError)
-    buffer = bytearray()
-    try:
-        while len(buffer) < limit:
-            try:
-                buffer += await chunks.__anext__()
-            except StopAsyncIteration:
-                return bytes(buffer)
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await response.aclose()
-        raise
-    with anyio.CancelScope(shield=True):
-        await _abandon(response, chunks)
-    return bytes(buffer[:limit])
 
 
 async def _read_error_body(response: httpx.Response) -> bytes:
@@ -794,32 +659,6 @@ async def _sign(signer: Signer, wire: WireRequest) -> None:
         if before.get(name.lower()) != value and credential_header(name):
             secrets.extend(secrets_in_header_value(value))
     register_secrets(secrets)
-
-
-async def _abandon(response: httpx.Response, chunks: AsyncIterator[bytes]) -> None:
-    """Close a response whose body was not read to the end, and finish httpx's body generators."""
-    await response.aclose()
-    for _ in range(_MAX_PULLS_AFTER_CLOSE):
-        try:
-            await chunks.__anext__()
-        except StopAsyncIteration:
-            return
-        except Exception:  # the closed connection's read error is the point: it ends the chain
-            return
-
-
-def _parse_error_body(content: bytes, content_type: str) -> object | None:
-    """The error body as JSON when it is JSON, else as text; None when empty."""
-    if not content.strip():
-        return None
-    if 'json' in content_type or content.lstrip()[:1] in (b'{', b'['):
-        try:
-            parsed: object = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            pass
-        else:
-            return parsed
-    return content.decode('utf-8', 'replace')
 
 
 def _request_error(

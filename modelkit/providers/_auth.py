@@ -92,7 +92,7 @@ class SingleFlight(Generic[T]):
         """The result of `work()`, run now or by the call already in flight."""
         import anyio
 
-        from .._transport import _current_loop
+        from .._loops import _current_loop
 
         loop = _current_loop()
         while True:
