@@ -70,17 +70,9 @@ async def test_a_failed_hook_reaches_every_waiter_and_the_next_request_tries_aga
 ) -> None:
     async with serve(ok) as server:
         provider = LateProvider(server, client, failures=1)
-        errors: list[BaseException] = []
-
-        async def first_request() -> None:
-            try:
-                await provider.send(provider.build_request('POST', '/x', b'{}'), model_name='m')
-            except UserError as exc:
-                errors.append(exc)
-
-        async with anyio.create_task_group() as tg:
-            for _ in range(10):
-                tg.start_soon(first_request)
+        errors = await failures_of(
+            lambda: provider.send(provider.build_request('POST', '/x', b'{}'), model_name='m'), 10
+        )
         assert len(errors) == 10
         assert all('attempt 1' in str(e) for e in errors)
         assert provider.setups == 1
@@ -130,26 +122,51 @@ class Clock:
         return self.now
 
 
+class CountingFetch:
+    """A token endpoint stand-in: each fetch takes `delay` seconds and issues `{prefix}-{n}`."""
+
+    def __init__(self, prefix: str, delay: float = 0.0) -> None:
+        self.prefix = prefix
+        self.delay = delay
+        self.count = 0
+
+    async def __call__(self) -> Token:
+        self.count += 1
+        await anyio.sleep(self.delay)
+        return Token(f'{self.prefix}-{self.count}', None)
+
+
+async def failures_of(call: object, times: int) -> list[UserError]:
+    """Run `call()` `times` times at once; the `UserError`s they raised."""
+    failures: list[UserError] = []
+
+    async def one() -> None:
+        try:
+            await call()  # type: ignore[operator]
+        except UserError as exc:
+            failures.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(times):
+            tg.start_soon(one)
+    return failures
+
+
+async def send_concurrently(provider: Provider, requests: int) -> None:
+    async with anyio.create_task_group() as tg:
+        for _ in range(requests):
+            tg.start_soon(lambda: provider.send(provider.build_request('POST', '/x', b'{}'), model_name='m'))
+
+
 async def test_100_concurrent_requests_with_no_token_make_exactly_one_fetch(
     client: httpx.AsyncClient,
 ) -> None:
-    fetches = 0
-
-    async def fetch() -> Token:
-        nonlocal fetches
-        fetches += 1
-        await anyio.sleep(0.05)
-        return Token(f'token-number-{fetches}', None)
-
-    signer = TokenSigner(fetch)
+    fetch = CountingFetch('token-number', delay=0.05)
     async with serve(ok) as server:
-        provider = Provider(name='t', base_url=server.url, signer=signer, http_client=client)
-        async with anyio.create_task_group() as tg:
-            for _ in range(100):
-                tg.start_soon(
-                    lambda: provider.send(provider.build_request('POST', '/x', b'{}'), model_name='m')
-                )
-    assert fetches == 1
+        await send_concurrently(
+            Provider(name='t', base_url=server.url, signer=TokenSigner(fetch), http_client=client), 100
+        )
+    assert fetch.count == 1
     assert {e.headers['authorization'] for e in server.exchanges} == {'Bearer token-number-1'}
 
 
@@ -182,17 +199,7 @@ async def test_a_failed_fetch_reaches_every_waiter_and_the_next_call_fetches_aga
         return Token('token-after-failure', None)
 
     signer = TokenSigner(fetch)
-    failures: list[BaseException] = []
-
-    async def get() -> None:
-        try:
-            await signer.token()
-        except UserError as exc:
-            failures.append(exc)
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(20):
-            tg.start_soon(get)
+    failures = await failures_of(signer.token, 20)
     assert len(failures) == 20
     assert calls == 1
     assert await signer.token() == 'token-after-failure'
@@ -228,39 +235,23 @@ async def test_a_401_refreshes_once_and_retries_once(client: httpx.AsyncClient) 
 
 
 async def test_a_second_401_is_raised_after_one_refresh(client: httpx.AsyncClient) -> None:
-    fetches = 0
-
-    async def fetch() -> Token:
-        nonlocal fetches
-        fetches += 1
-        return Token(f'never-accepted-{fetches}', None)
-
+    fetch = CountingFetch('never-accepted')
     async with serve(token_server(set())) as server:  # type: ignore[arg-type]
         provider = Provider(name='t', base_url=server.url, signer=TokenSigner(fetch), http_client=client)
         with pytest.raises(ModelHTTPError) as info:
             await provider.send(provider.build_request('POST', '/x', b'{}'), model_name='m')
     assert info.value.status_code == 401
-    assert fetches == 2
+    assert fetch.count == 2
     assert len(server.exchanges) == 2  # 401 is not retried beyond the one refresh
 
 
 async def test_concurrent_401s_make_one_refresh(client: httpx.AsyncClient) -> None:
-    fetches = 0
-
-    async def fetch() -> Token:
-        nonlocal fetches
-        fetches += 1
-        await anyio.sleep(0.02)
-        return Token(f'token-generation-{fetches}', None)
-
+    fetch = CountingFetch('token-generation', delay=0.02)
     signer = TokenSigner(fetch)
     await signer.token()  # every request starts with generation 1, which the server refuses
     async with serve(token_server({'token-generation-2'})) as server:  # type: ignore[arg-type]
-        provider = Provider(name='t', base_url=server.url, signer=signer, http_client=client)
-        async with anyio.create_task_group() as tg:
-            for _ in range(30):
-                tg.start_soon(
-                    lambda: provider.send(provider.build_request('POST', '/x', b'{}'), model_name='m')
-                )
-    assert fetches == 2
+        await send_concurrently(
+            Provider(name='t', base_url=server.url, signer=signer, http_client=client), 30
+        )
+    assert fetch.count == 2
     assert len(server.exchanges) == 60

@@ -95,32 +95,31 @@ async def test_a_server_trickling_its_headers_cannot_hold_a_request_past_the_tim
 # -- honest wording --------------------------------------------------------------------------------
 
 
+async def failure_before_the_head(
+    client: httpx.AsyncClient, handler: object, timeout: float | None
+) -> Exception:
+    async with serve(handler) as server:  # type: ignore[arg-type]
+        with pytest.raises(ModelConnectionError) as info:
+            await Transport(client, max_retries=0).send(
+                post(server), signer=None, model_name='m', vendor='acme', timeout=timeout
+            )
+    assert 'sending the request' not in str(info.value)
+    return info.value
+
+
 async def test_a_close_before_the_response_head_says_so(client: httpx.AsyncClient) -> None:
     async def hang_up(exchange: Exchange) -> None:
         await exchange.drop()
 
-    async with serve(hang_up) as server:
-        with pytest.raises(ModelConnectionError) as info:
-            await Transport(client, max_retries=0).send(
-                post(server), signer=None, model_name='m', vendor='acme'
-            )
-    message = str(info.value)
-    assert 'the server closed the connection before responding' in message
-    assert 'sending the request' not in message
-    assert not isinstance(info.value, ModelTimeoutError)
+    error = await failure_before_the_head(client, hang_up, None)
+    assert 'the server closed the connection before responding' in str(error)
+    assert not isinstance(error, ModelTimeoutError)
 
 
 async def test_a_read_timeout_before_the_response_head_says_so(client: httpx.AsyncClient) -> None:
-    async def never_answer(exchange: Exchange) -> None:
-        await exchange.wait_client_gone()
-
-    async with serve(never_answer) as server:
-        with pytest.raises(ModelTimeoutError) as info:
-            await Transport(client, max_retries=0).send(
-                post(server), signer=None, model_name='m', vendor='acme', timeout=0.2
-            )
-    assert 'no response within 0.2 s' in str(info.value)
-    assert 'sending the request' not in str(info.value)
+    error = await failure_before_the_head(client, never_answer_stub, 0.2)
+    assert isinstance(error, ModelTimeoutError)
+    assert 'no response within 0.2 s' in str(error)
 
 
 async def test_a_refused_connection_says_so(client: httpx.AsyncClient) -> None:
@@ -283,6 +282,12 @@ async def echo_the_key(exchange: Exchange) -> None:
     await exchange.respond(400, body, headers)
 
 
+def model_for(server: Server, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> OpenAIModel:
+    """An OpenAI model whose key the server echoes; every log record is captured."""
+    caplog.set_level(logging.DEBUG)
+    return OpenAIModel('gpt-x', provider=OpenAIProvider(base_url=server.url, api_key=KEY, http_client=client))
+
+
 def assert_masked(exc: BaseException, caplog: pytest.LogCaptureFixture) -> None:
     texts = [str(exc), repr(exc), ''.join(traceback.format_exception(exc)), caplog.text]
     texts += [repr(getattr(exc, 'body', None)), repr(getattr(exc, 'headers', None))]
@@ -293,11 +298,8 @@ def assert_masked(exc: BaseException, caplog: pytest.LogCaptureFixture) -> None:
 async def test_a_key_echoed_in_an_error_body_and_headers_is_masked_everywhere(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)
     async with serve(echo_the_key) as server:
-        model = OpenAIModel(
-            'gpt-x', provider=OpenAIProvider(base_url=server.url, api_key=KEY, http_client=client)
-        )
+        model = model_for(server, client, caplog)
         with pytest.raises(ModelHTTPError) as info:
             await model.request(MESSAGES, None, ModelRequestParameters())
     error = info.value
@@ -312,11 +314,8 @@ async def test_a_key_echoed_in_an_error_body_and_headers_is_masked_everywhere(
 async def test_a_key_echoed_in_a_stream_error_event_is_masked_everywhere(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)
     async with serve(echo_the_key) as server:
-        model = OpenAIModel(
-            'gpt-x', provider=OpenAIProvider(base_url=server.url, api_key=KEY, http_client=client)
-        )
+        model = model_for(server, client, caplog)
 
         async def stream_it() -> None:
             async with model.request_stream(MESSAGES, None, ModelRequestParameters()) as response:
