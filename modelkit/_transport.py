@@ -126,6 +126,7 @@ _REDACTED_LOGGERS = (
     'httpcore.http11',
     'httpcore.http2',
     'httpcore.proxy',
+    'botocore.auth',  # its DEBUG log quotes the canonical request: headers, session token included
 )
 """Loggers whose records can quote what a server sent (httpcore's DEBUG trace logs response headers,
 where a gateway may echo a key): each masks registered secrets. A filter only changes a record that
@@ -653,6 +654,7 @@ async def _sign(signer: Signer, wire: WireRequest) -> None:
     """Run the signer, then register what it holds and what it set for masking in errors and logs."""
     headers = wire.headers
     before = {name.lower(): value for name, value in headers.items()}
+    register_secrets(signer.secrets())  # before too: a signing library may log while it signs
     await signer.sign(wire)
     secrets = list(signer.secrets())
     for name, value in headers.items():
