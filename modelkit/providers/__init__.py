@@ -74,9 +74,18 @@ class Provider:
 
         Runs once, before the first request, under single flight: concurrent first requests wait
         for the one run; if it raises, every waiting request gets that error and the next request
-        runs it again. It may set `self._signer` (any `Signer`; use `self.set_signer`) and
-        `self._base_url`: requests built before it ran are routed again afterwards. Blocking calls
-        go to a thread (`await anyio.to_thread.run_sync(google.auth.default)`), never the event loop.
+        runs it again. It may replace the signer (`self.set_signer`) and `self._base_url`: requests
+        built before it ran are routed again afterwards. Blocking calls go to a thread, never the
+        event loop:
+
+        ```python
+        async def setup(self) -> None:
+            import google.auth  # the vertex extra, imported only now
+
+            credentials, project = await anyio.to_thread.run_sync(lambda: google.auth.default(scopes=SCOPES))
+            self._base_url = f'https://{region}-aiplatform.googleapis.com/v1/projects/{project}/...'
+            self.set_signer(TokenSigner(fetch_token_from(credentials)))
+        ```
         """
 
     async def ensure_ready(self) -> None:
