@@ -5,8 +5,9 @@ httpx-compatible client is a change to one file. Everything above it speaks `HTT
 `HTTPResponse` and `ResponseStream`.
 
 What lives here: the shared pooled `httpx.AsyncClient` (one per event loop), timeouts, retries
-with backoff, translating httpx errors into `modelkit.exceptions`, and the loop that reads a
-streamed body and feeds a sans-I/O parser.
+with backoff, signing last (see `modelkit._signing`), bounded decompression (`modelkit._decoding`),
+translating httpx errors into `modelkit.exceptions`, and the loop that reads a streamed body and
+feeds a sans-I/O parser.
 
 Two httpx details shape the code below:
 
@@ -22,22 +23,25 @@ Two httpx details shape the code below:
 from __future__ import annotations
 
 import logging
-import math
 import random
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import httpx
-import orjson
 
+from ._body import _abandon, _parse_error_body, _read_bounded, body_chunks
+from ._decoding import ACCEPT_ENCODING
+from ._loops import _current_loop, _loop_has_ended
+from ._redact import RedactingFilter, credential_header, register_secrets, secrets_in_header_value
+from ._retry import retry_after_seconds as _retry_after_seconds
+from ._retry import should_retry as _should_retry
+from ._signing import Signer, SignerFunction, WireRequest, as_signer
 from .exceptions import (
     ModelConnectionError,
     ModelHTTPError,
@@ -45,6 +49,7 @@ from .exceptions import (
     ModelTimeoutError,
     StreamInterrupted,
     StreamProtocolError,
+    UnexpectedModelBehavior,
     UserError,
 )
 
@@ -57,8 +62,11 @@ __all__ = (
     'HTTPResponse',
     'ResponseStream',
     'Signer',
+    'SignerFunction',
     'Transport',
+    'WireRequest',
     'aclose_shared_http_client',
+    'body_chunks',
     'shared_http_client',
 )
 
@@ -100,23 +108,38 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 """How much of an error response we read: every vendor's error object fits many times over, and a
 misconfigured proxy's HTML page or an error status on an endless stream cannot hold us."""
 
-_MAX_PULLS_AFTER_CLOSE = 1000
-"""Bound on the reads `_abandon` makes to unwind httpx's generators: after the connection is closed
-only h11's already-buffered events can come out, then the read fails; this is only a safety net."""
+MAX_RESPONSE_BODY_BYTES = 64 * 1024 * 1024
+"""The largest non-streamed 2xx body we accept (after decompression): a completion with several
+base64 images fits, a gzip bomb or an endless body does not take the process's memory."""
 
-_RETRY_STATUSES = frozenset({408, 409, 429})
-"""Request timeout, conflict (lock contention) and rate limit: worth another try, like every 5xx."""
-
-_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, TimeoutError)
 """Failures before the response began: connecting, sending, a server that closed a pooled keep-alive
-connection as we reused it, or no status line within the timeout."""
+connection as we reused it, or no status line and headers within the timeout (`TimeoutError` is
+the deadline on the whole wait for them)."""
 
 _logger = logging.getLogger('modelkit.transport')
+
+_REDACTED_LOGGERS = (
+    'modelkit.transport',
+    'httpx',
+    'httpcore.connection',
+    'httpcore.http11',
+    'httpcore.http2',
+    'httpcore.proxy',
+    'botocore.auth',  # its DEBUG log quotes the canonical request: headers, session token included
+)
+"""Loggers whose records can quote what a server sent (httpcore's DEBUG trace logs response headers,
+where a gateway may echo a key): each masks registered secrets. A filter only changes a record that
+holds one, so attaching it to httpx's and httpcore's loggers alters nothing else."""
+
+_redacting_filter = RedactingFilter()
+for _name in _REDACTED_LOGGERS:
+    logging.getLogger(_name).addFilter(_redacting_filter)
 
 
 @dataclass(slots=True)
 class HTTPRequest:
-    """A request as the interface built it: signers may add headers or query parameters."""
+    """A request as the interface built it; the transport turns it into the `WireRequest` it signs."""
 
     method: str
     url: str
@@ -125,10 +148,11 @@ class HTTPRequest:
     body: bytes = b''
     params: dict[str, str] = field(default_factory=dict)
     """Query parameters (Azure's `api-version`, Gemini's `alt=sse`, ...)."""
-
-
-Signer = Callable[[HTTPRequest], Awaitable[None]]
-"""Adds credentials to a request in place; called again before every retry (SigV4 signs the time)."""
+    path: str | None = None
+    """The path the interface asked for (`Provider.build_request`), so a provider whose base URL is
+    known only after its first-use hook (Vertex's project) can route the request again then."""
+    model_name: str | None = None
+    """The model the request is for, when the provider routes by model (Azure, Vertex, Bedrock)."""
 
 
 @dataclass(slots=True)
@@ -186,8 +210,8 @@ class ResponseStream:
             raise UserError('iter_parsed() reads the body once; it was already called on this stream')
         if self._closed:
             raise UserError('This stream is closed: iterate it inside its `async with` block')
-        # aiter_bytes (not the raw stream) so a gzip- or deflate-encoded body is decoded.
-        self._chunks = self._response.aiter_bytes()
+        # Decoded (gzip, deflate) with bounded output: see `body_chunks`.
+        self._chunks = body_chunks(self._response, self._vendor)
         return _ParsedEvents(self, self._chunks, parser)
 
     def _interrupted(self, exc: Exception) -> ModelkitError:
@@ -368,15 +392,25 @@ class Transport:
         import anyio
 
         response = await self._open(request, signer, model_name, vendor, timeout)
+        chunks = body_chunks(response, vendor, error=UnexpectedModelBehavior)
+        pieces: list[bytes] = []
+        size = 0
         try:
-            body = await response.aread()
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise _request_error(exc, request, model_name, vendor, 'reading the response') from exc
+            async for piece in chunks:
+                size += len(piece)
+                if size > MAX_RESPONSE_BODY_BYTES:
+                    raise UnexpectedModelBehavior(
+                        f'{vendor} response body for {model_name!r} is larger than '
+                        f'{MAX_RESPONSE_BODY_BYTES} bytes (MAX_RESPONSE_BODY_BYTES)'
+                    )
+                pieces.append(piece)
+        except httpx.TransportError as exc:
+            raise _request_error(exc, request, model_name, vendor, 'reading the response body') from exc
         finally:
             if not response.is_closed:
                 with anyio.CancelScope(shield=True):
-                    await response.aclose()
-        return HTTPResponse(response.status_code, response.headers, body)
+                    await _abandon(response, chunks)
+        return HTTPResponse(response.status_code, response.headers, b''.join(pieces))
 
     def stream(
         self,
@@ -393,7 +427,7 @@ class Transport:
     async def _open(
         self,
         request: HTTPRequest,
-        signer: Signer | None,
+        signer: Signer | SignerFunction | None,
         model_name: str,
         vendor: str,
         timeout: float | None,
@@ -406,56 +440,55 @@ class Transport:
             self._note_loop_of_caller_client()
         else:
             client = await _loop_shared_client()
+        signer = as_signer(signer)
         timeout_config = httpx.Timeout(timeout) if timeout is not None else httpx.USE_CLIENT_DEFAULT
+        # httpx's read timeout restarts at every byte, so a server trickling its headers could hold
+        # us forever: the whole wait for the status line and headers gets one deadline.
+        head_deadline = timeout if timeout is not None else client.timeout.read
         attempts = self.max_retries + 1
         attempt = 0
+        reauthorized = False
         while True:
             attempt += 1
-            sent = request
-            if signer is not None:
-                # A fresh copy per attempt, so a signer never sees its own earlier signature.
-                sent = HTTPRequest(
-                    request.method, request.url, dict(request.headers), request.body, dict(request.params)
-                )
-                await signer(sent)
             try:
-                http_request = client.build_request(
-                    sent.method,
-                    sent.url,
-                    headers=sent.headers,
-                    content=sent.body or None,
-                    params=sent.params or None,
-                    timeout=timeout_config,
-                )
-                response = await client.send(http_request, stream=True)
+                http_request = _wire_request(client, request, timeout_config)
             except httpx.InvalidURL as exc:
-                raise _request_error(exc, sent, model_name, vendor, 'building the request') from exc
-            except httpx.TransportError as exc:
+                raise _request_error(exc, request, model_name, vendor, 'building the request') from exc
+            wire = WireRequest(http_request)
+            if signer is not None:
+                await _sign(signer, wire)
+            try:
+                with anyio.fail_after(head_deadline):
+                    # No client auth and no redirects: either would send something we did not sign.
+                    response = await client.send(http_request, stream=True, auth=None, follow_redirects=False)
+            except (httpx.TransportError, TimeoutError) as exc:
+                if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+                    raise _request_error(exc, request, model_name, vendor, 'building the request') from exc
                 if attempt < attempts and isinstance(exc, _RETRYABLE_ERRORS):
                     backoff = self._backoff(attempt)
-                    _log_retry(sent, type(exc).__name__, backoff, attempt, attempts)
+                    _log_retry(request, _cause(exc), backoff, attempt, attempts)
                     await anyio.sleep(backoff)
                     continue
-                raise _request_error(exc, sent, model_name, vendor, 'sending the request', attempt) from exc
+                raise _request_error(
+                    exc, request, model_name, vendor, 'waiting for the response', attempt, head_deadline
+                ) from exc
 
             status = response.status_code
             if _logger.isEnabledFor(logging.DEBUG):
                 _logger.debug(
-                    '%s %s -> %d (attempt %d of %d)',
-                    sent.method,
-                    _no_query(sent.url),
-                    status,
-                    attempt,
-                    attempts,
+                    '%s %s -> %d (attempt %d of %d)', request.method, request.url, status, attempt, attempts
                 )
             if 200 <= status < 300:
                 return response
 
-            try:
-                content = await _read_bounded(response, MAX_ERROR_BODY_BYTES)
-            except (httpx.TransportError, httpx.DecodingError):
-                # The status says what went wrong; an error body cut off by the network does not.
-                content = b''
+            content = await _read_error_body(response)
+            if status == 401 and signer is not None and not reauthorized and await signer.unauthorized(wire):
+                # A refreshed credential gets one more try, outside the retry budget: a token that
+                # expired early (or was revoked) is not the server failing.
+                reauthorized = True
+                attempt -= 1
+                _log_retry(request, '401, credentials refreshed', 0.0, attempt + 1, attempts)
+                continue
             headers = response.headers
             retry_after = _retry_after_seconds(headers)
             if attempt < attempts and _should_retry(status, headers):
@@ -467,7 +500,7 @@ class Transport:
                 else:
                     delay = None  # too long to wait here: the caller decides
                 if delay is not None:
-                    _log_retry(sent, str(status), delay, attempt, attempts)
+                    _log_retry(request, str(status), delay, attempt, attempts)
                     await anyio.sleep(delay)
                     continue
             raise ModelHTTPError(
@@ -568,39 +601,6 @@ def _new_client() -> httpx.AsyncClient:
     )
 
 
-def _current_loop() -> object:
-    """The running asyncio loop or trio run, as a hashable, weakly referenceable key."""
-    import asyncio
-
-    try:
-        import sniffio
-    except ModuleNotFoundError:  # pragma: no cover - trio depends on sniffio, so only asyncio is possible
-        library = 'asyncio'
-    else:
-        try:
-            library = sniffio.current_async_library()
-        except sniffio.AsyncLibraryNotFoundError:
-            raise UserError(
-                "modelkit's shared HTTP client needs a running event loop (asyncio or trio)"
-            ) from None
-    if library == 'trio':
-        import trio
-
-        return trio.lowlevel.current_trio_token()
-    if library == 'asyncio':
-        try:
-            return asyncio.get_running_loop()
-        except RuntimeError:
-            raise UserError("modelkit's shared HTTP client needs a running event loop") from None
-    raise UserError(f'modelkit runs on asyncio or trio, not {library}')
-
-
-def _loop_has_ended(key: object) -> bool:
-    import asyncio
-
-    return key.is_closed() if isinstance(key, asyncio.AbstractEventLoop) else _trio_run_finished(key)
-
-
 def _drop_idle_connections(client: httpx.AsyncClient | None) -> None:
     """Forget a client's idle pooled connections (httpcore keeps them in `_pool._connections`)."""
     pool = getattr(getattr(client, '_transport', None), '_pool', None)
@@ -617,110 +617,50 @@ def _forget_dead_loops() -> None:
             _shared_clients.pop(key, None)
 
 
-def _trio_run_finished(token: object) -> bool:
-    import trio
-
-    assert isinstance(token, trio.lowlevel.TrioToken)
-    try:
-        # The only public liveness check: a finished run refuses new callbacks.
-        token.run_sync_soon(_noop)
-    except trio.RunFinishedError:
-        return True
-    return False
-
-
-def _noop() -> None:
-    return None
-
-
 # -- helpers: reading, retry hints, error mapping (the one place httpx errors are translated) ------
 
 
-async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
-    """Read at most `limit` bytes of a body, then release the response either way."""
-    import anyio
-
-    chunks = response.aiter_bytes()
-    buffer = bytearray()
+async def _read_error_body(response: httpx.Response) -> bytes:
+    """An error response's body, at most `MAX_ERROR_BODY_BYTES`; empty when it cannot be read."""
     try:
-        while len(buffer) < limit:
-            try:
-                buffer += await chunks.__anext__()
-            except StopAsyncIteration:
-                return bytes(buffer)
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await response.aclose()
-        raise
-    with anyio.CancelScope(shield=True):
-        await _abandon(response, chunks)
-    return bytes(buffer[:limit])
+        return await _read_bounded(response, MAX_ERROR_BODY_BYTES)
+    except (httpx.TransportError, StreamProtocolError):
+        # The status says what went wrong; an error body cut off or garbled on the way does not.
+        return b''
 
 
-async def _abandon(response: httpx.Response, chunks: AsyncIterator[bytes]) -> None:
-    """Close a response whose body was not read to the end, and finish httpx's body generators."""
-    await response.aclose()
-    for _ in range(_MAX_PULLS_AFTER_CLOSE):
-        try:
-            await chunks.__anext__()
-        except StopAsyncIteration:
-            return
-        except Exception:  # the closed connection's read error is the point: it ends the chain
-            return
+def _wire_request(
+    client: httpx.AsyncClient, request: HTTPRequest, timeout: httpx.Timeout | httpx._client.UseClientDefault
+) -> httpx.Request:
+    """The request exactly as it will be sent, every header httpx adds already in place."""
+    http_request = client.build_request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        content=request.body or None,
+        params=request.params or None,
+        timeout=timeout,
+    )
+    headers = http_request.headers
+    # Hop-by-hop, and HTTP/1.1's default anyway; HTTP/2 drops it, so a signature over it would fail.
+    headers.pop('connection', None)
+    if not any(name.lower() == 'accept-encoding' for name in request.headers):
+        # Only the codings we decode with bounded output (httpx would add br/zstd when installed).
+        headers['Accept-Encoding'] = ACCEPT_ENCODING
+    return http_request
 
 
-def _should_retry(status: int, headers: Mapping[str, str]) -> bool:
-    # OpenAI and Anthropic send `x-should-retry` to override the status-based rule either way.
-    hint = headers.get('x-should-retry')
-    if hint == 'true':
-        return True
-    if hint == 'false':
-        return False
-    return status in _RETRY_STATUSES or status >= 500
-
-
-def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """`retry-after-ms` (OpenAI, Anthropic), else `Retry-After` as seconds or an HTTP-date (RFC 9110)."""
-    millis = headers.get('retry-after-ms')
-    if millis is not None:
-        seconds = _finite(millis)
-        if seconds is not None:
-            return max(0.0, seconds / 1000)
-    value = headers.get('retry-after')
-    if value is None:
-        return None
-    seconds = _finite(value)
-    if seconds is not None:
-        return max(0.0, seconds)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _finite(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _parse_error_body(content: bytes, content_type: str) -> object | None:
-    """The error body as JSON when it is JSON, else as text; None when empty."""
-    if not content.strip():
-        return None
-    if 'json' in content_type or content.lstrip()[:1] in (b'{', b'['):
-        try:
-            parsed: object = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            pass
-        else:
-            return parsed
-    return content.decode('utf-8', 'replace')
+async def _sign(signer: Signer, wire: WireRequest) -> None:
+    """Run the signer, then register what it holds and what it set for masking in errors and logs."""
+    headers = wire.headers
+    before = {name.lower(): value for name, value in headers.items()}
+    register_secrets(signer.secrets())  # before too: a signing library may log while it signs
+    await signer.sign(wire)
+    secrets = list(signer.secrets())
+    for name, value in headers.items():
+        if before.get(name.lower()) != value and credential_header(name):
+            secrets.extend(secrets_in_header_value(value))
+    register_secrets(secrets)
 
 
 def _request_error(
@@ -730,17 +670,58 @@ def _request_error(
     vendor: str,
     doing: str,
     attempts: int = 1,
+    head_deadline: float | None = None,
 ) -> ModelkitError:
-    """Translate an httpx error raised before or while reading a response into our tree."""
+    """Translate an httpx error (or the head deadline's `TimeoutError`) into our tree, saying what failed."""
     where = f'{request.method} {_no_query(request.url)}'
     reason = f'{type(exc).__name__}: {exc}' if str(exc) else type(exc).__name__
     tries = f' after {attempts} attempts' if attempts > 1 else ''
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return UserError(f'{vendor}: invalid request URL {where!r} ({reason}); check the base URL')
-    message = f'{vendor} request failed while {doing}{tries} ({reason}): {where}, model {model_name!r}'
-    if isinstance(exc, httpx.TimeoutException):
+    what = _what_failed(exc, doing, head_deadline)
+    message = f'{vendor} request failed: {what}{tries} ({reason}): {where}, model {model_name!r}'
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return ModelTimeoutError(model_name, message)
     return ModelConnectionError(model_name, message)
+
+
+def _what_failed(exc: Exception, doing: str, head_deadline: float | None) -> str:
+    """What went wrong, in the words a user needs: which wait ran out, or who closed the connection."""
+    limits = _timeouts_of(exc)
+    if isinstance(exc, TimeoutError) and not isinstance(exc, httpx.TimeoutException):
+        return f'no response within {head_deadline:g} s (status line and headers)'
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f'could not connect within {limits.get("connect", "the timeout")} s'
+    if isinstance(exc, httpx.ConnectError):
+        return 'could not connect'
+    if isinstance(exc, httpx.PoolTimeout):
+        return f'no free connection in the pool within {limits.get("pool", "the timeout")} s'
+    if isinstance(exc, httpx.WriteTimeout | httpx.WriteError):
+        return 'sending the request did not complete'
+    before = doing == 'waiting for the response'
+    if isinstance(exc, httpx.ReadTimeout):
+        if before:
+            return f'no response within {limits.get("read", "the timeout")} s'
+        return f'the body stopped: no data for {limits.get("read", "the timeout")} s'
+    if isinstance(exc, httpx.RemoteProtocolError) and 'without sending a response' in str(exc):
+        return 'the server closed the connection before responding'
+    if isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError) and before:
+        return 'the connection failed before the server responded'
+    return f'failed while {doing}'
+
+
+def _timeouts_of(exc: Exception) -> dict[str, str]:
+    """The timeouts (seconds, formatted) of the request an httpx error came from, where known."""
+    try:
+        request = exc.request if isinstance(exc, httpx.RequestError) else None
+    except RuntimeError:  # raised outside a request context (respx side effects)
+        request = None
+    timeouts = request.extensions.get('timeout', {}) if request is not None else {}
+    return {name: f'{value:g}' for name, value in timeouts.items() if isinstance(value, int | float)}
+
+
+def _cause(exc: BaseException) -> str:
+    return 'no response in time' if type(exc) is TimeoutError else type(exc).__name__
 
 
 def _no_query(url: str) -> str:

@@ -17,13 +17,18 @@ ModelRetry                          raised by a tool to ask the model to try aga
 ```
 
 httpx exceptions are translated into this tree in one place, the transport, with `raise ... from exc`.
-Secrets never reach an exception: bodies are trimmed and headers that carry credentials are dropped.
+Secrets never reach an exception: every secret a signer used is registered (`modelkit._redact`), and
+each error masks the registered secrets in its message, `body` and `headers` when it is built, even
+when a server echoed them; bodies are trimmed and headers that carry credentials are dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from ._redact import redact, redact_text
+from ._redact import redact_headers as _redact_headers
 
 if TYPE_CHECKING:
     from .messages import ModelResponse
@@ -51,36 +56,22 @@ BODY_PREVIEW_CHARS = 400
 """How much of a response body an error message shows: enough to read a vendor's error object,
 short enough that a megabyte of HTML from a misconfigured proxy does not flood a log."""
 
-_SECRET_HEADERS = frozenset(
-    {
-        'authorization',
-        'proxy-authorization',
-        'api-key',
-        'x-api-key',
-        'x-goog-api-key',
-        'cookie',
-        'set-cookie',
-        'x-amz-security-token',
-    }
-)
-
 
 def trim_body(body: bytes | str | None, limit: int = BODY_PREVIEW_CHARS) -> str:
-    """Decode a body for an error message, cut to `limit` characters."""
+    """Decode a body for an error message, secrets masked, cut to `limit` characters."""
     if body is None:
         return ''
     text = body.decode('utf-8', 'replace') if isinstance(body, bytes) else body
-    text = text.strip()
+    # Masked before cutting, so a cut cannot leave the first half of a secret behind.
+    text = redact_text(text).strip()
     if len(text) > limit:
         return f'{text[:limit]}... ({len(text) - limit} more characters)'
     return text
 
 
 def redact_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
-    """Copy headers, dropping the ones that can carry credentials."""
-    if not headers:
-        return {}
-    return {k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+    """Copy headers, dropping the ones that can carry credentials and masking registered secrets."""
+    return _redact_headers(headers)
 
 
 class ModelkitError(Exception):
@@ -89,6 +80,7 @@ class ModelkitError(Exception):
     message: str
 
     def __init__(self, message: str) -> None:
+        message = redact_text(message)
         self.message = message
         super().__init__(message)
 
@@ -134,7 +126,7 @@ class ModelHTTPError(ModelAPIError):
         vendor: str | None = None,
     ) -> None:
         self.status_code = status_code
-        self.body = body
+        self.body = body = redact(body)
         self.headers = redact_headers(headers)
         self.retry_after = retry_after
         self.vendor = vendor

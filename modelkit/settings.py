@@ -20,7 +20,9 @@ class ModelSettings(TypedDict, total=False):
     top_p: float
     """Nucleus sampling: only tokens in the top `top_p` probability mass are considered."""
     timeout: float
-    """Seconds to wait for connect, each read (streams included) and write; not a total deadline."""
+    """Seconds to wait for connect, each read (streams included) and write, and a deadline on the whole
+    wait for the response's status line and headers (a server trickling them cannot hold a request
+    longer); per attempt, not a total over retries."""
     seed: int
     """Best-effort deterministic sampling, where the vendor supports it."""
     stop_sequences: list[str]

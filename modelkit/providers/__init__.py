@@ -3,26 +3,34 @@
 A provider is a name, a base URL, a signer (adds the API-key header, a Google bearer token, a
 SigV4 signature, ...) and an http client. OpenAI-compatible services are a base URL and an
 environment variable, not new logic.
+
+Work that needs I/O (Google's application default credentials, the AWS credential chain) never
+runs at construction: a provider overrides `setup`, its async first-use hook, which `send` and
+`stream` run once before the first request (see `Provider.setup`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib import import_module
 from inspect import signature
 from typing import TYPE_CHECKING, Any
 
+from .._signing import as_signer
 from .._transport import (
     DEFAULT_MAX_RETRIES,
     HTTPRequest,
     HTTPResponse,
     ResponseStream,
     Signer,
+    SignerFunction,
     Transport,
     aclose_shared_http_client,
 )
 from ..exceptions import UserError
+from ._auth import SingleFlight
 
 if TYPE_CHECKING:
     import httpx
@@ -45,7 +53,7 @@ class Provider:
         *,
         name: str,
         base_url: str,
-        signer: Signer | None = None,
+        signer: Signer | SignerFunction | None = None,
         http_client: httpx.AsyncClient | None = None,
         default_headers: dict[str, str] | None = None,
         default_query: dict[str, str] | None = None,
@@ -53,10 +61,46 @@ class Provider:
     ) -> None:
         self.name = name
         self._base_url = base_url.rstrip('/')
-        self._signer = signer
+        self._signer: Signer | None = as_signer(signer)
         self._default_headers = dict(default_headers or {})
         self._default_query = dict(default_query or {})
         self._transport = Transport(http_client, max_retries=max_retries)
+        self._no_setup = type(self).setup is Provider.setup
+        self._ready = self._no_setup
+        self._first_use: SingleFlight[None] = SingleFlight()
+
+    async def setup(self) -> None:
+        """The first-use hook: override for work that must not happen at construction.
+
+        Runs once, before the first request, under single flight: concurrent first requests wait
+        for the one run; if it raises, every waiting request gets that error and the next request
+        runs it again. It may replace the signer (`self.set_signer`) and `self._base_url`: requests
+        built before it ran are routed again afterwards. Blocking calls go to a thread, never the
+        event loop:
+
+        ```python
+        async def setup(self) -> None:
+            import google.auth  # the vertex extra, imported only now
+
+            credentials, project = await anyio.to_thread.run_sync(lambda: google.auth.default(scopes=SCOPES))
+            self._base_url = f'https://{region}-aiplatform.googleapis.com/v1/projects/{project}/...'
+            self.set_signer(TokenSigner(fetch_token_from(credentials)))
+        ```
+        """
+
+    async def ensure_ready(self) -> None:
+        """Run `setup` if it has not yet succeeded (`send` and `stream` call this first)."""
+        if not self._ready:
+            await self._first_use.run(self._run_setup)
+
+    async def _run_setup(self) -> None:
+        if not self._ready:  # a run that finished just before this one started
+            await self.setup()
+            self._ready = True
+
+    def set_signer(self, signer: Signer | SignerFunction | None) -> None:
+        """Replace the signer (for `setup`, once the credentials are known)."""
+        self._signer = as_signer(signer)
 
     @property
     def base_url(self) -> str:
@@ -87,7 +131,13 @@ class Provider:
         """
         merged = {**self._default_headers, **(headers or {})}
         return HTTPRequest(
-            method, self.url(self.route(path, model_name)), merged, body, dict(self._default_query)
+            method,
+            self.url(self.route(path, model_name)),
+            merged,
+            body,
+            dict(self._default_query),
+            path=path,
+            model_name=model_name,
         )
 
     def route(self, path: str, model_name: str | None) -> str:
@@ -98,6 +148,7 @@ class Provider:
         self, request: HTTPRequest, *, model_name: str, timeout: float | None = None
     ) -> HTTPResponse:
         """Sign and send a request, reading the whole 2xx body."""
+        request = await self._prepared(request)
         return await self._transport.send(
             request, signer=self._signer, model_name=model_name, vendor=self.name, timeout=timeout
         )
@@ -107,10 +158,22 @@ class Provider:
         self, request: HTTPRequest, *, model_name: str, timeout: float | None = None
     ) -> AsyncIterator[ResponseStream]:
         """Sign and open a streamed request; the response is closed when the block exits."""
+        request = await self._prepared(request)
         async with self._transport.stream(
             request, signer=self._signer, model_name=model_name, vendor=self.name, timeout=timeout
         ) as stream:
             yield stream
+
+    async def _prepared(self, request: HTTPRequest) -> HTTPRequest:
+        """`request` after the first-use hook, routed again if the hook moved the base URL."""
+        if self._no_setup:
+            return request
+        await self.ensure_ready()
+        # Also for requests built before a concurrent request finished the hook: route them all.
+        if request.path is None:
+            return request
+        url = self.url(self.route(request.path, request.model_name))
+        return request if url == request.url else replace(request, url=url)
 
     def __repr__(self) -> str:
         # Never show the signer or headers: they hold credentials.
