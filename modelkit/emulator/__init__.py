@@ -7,7 +7,7 @@ the stream, a dropped or truncated stream).
 
 ```python
 async with Emulator() as emu:
-    ...  # OpenAI clients: base_url=emu.openai_base_url, api_key=emu.api_key
+    ...  # OpenAI clients: base_url=emu.base_url('openai'), api_key=emu.api_key
 ```
 
 Per-request control, by header or by options after `+` in the model name

@@ -26,7 +26,7 @@ async def emulator() -> AsyncIterator[Emulator]:
 async def client(emulator: Emulator) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client for the emulator's OpenAI base URL, authenticated."""
     async with httpx.AsyncClient(
-        base_url=emulator.openai_base_url,
+        base_url=emulator.base_url('openai'),
         headers={'authorization': f'Bearer {emulator.api_key}'},
         timeout=TEST_TIMEOUT_S,
     ) as http:

@@ -159,7 +159,7 @@ async def test_shutdown_closes_an_open_stream() -> None:
             async with Emulator(config) as emulator:
                 request = http.build_request(
                     'POST',
-                    f'{emulator.openai_base_url}/chat/completions',
+                    f'{emulator.base_url("openai")}/chat/completions',
                     json=chat_body(stream=True),
                     headers={'authorization': f'Bearer {emulator.api_key}'},
                 )
@@ -182,7 +182,7 @@ async def test_emulator_reports_where_it_listens() -> None:
         _ = emulator.url
     async with emulator:
         assert emulator.url == f'http://127.0.0.1:{emulator.port}'
-        assert emulator.openai_base_url == emulator.url + '/v1'
+        assert emulator.base_url('openai') == emulator.url + '/v1'
         assert emulator.api_key == 'emulator-key'
         assert repr(emulator) == f'Emulator({emulator.url})'
         with pytest.raises(RuntimeError, match='already running'):
@@ -226,7 +226,7 @@ async def test_custom_routes_and_handler_errors(emulator: Emulator, client: http
 def test_sync_context_manager_runs_in_a_thread() -> None:
     with Emulator(EmulatorConfig(tokens=4)) as emulator, httpx.Client(timeout=TEST_TIMEOUT_S) as http:
         response = http.post(
-            f'{emulator.openai_base_url}/chat/completions',
+            f'{emulator.base_url("openai")}/chat/completions',
             json=chat_body(),
             headers={'authorization': f'Bearer {emulator.api_key}'},
         )
@@ -245,7 +245,7 @@ def test_config_rejects_nonsense() -> None:
 
 def test_any_key_mode_still_needs_a_key() -> None:
     with Emulator(EmulatorConfig(api_key=None)) as emulator, httpx.Client(timeout=TEST_TIMEOUT_S) as http:
-        url = f'{emulator.openai_base_url}/chat/completions'
+        url = f'{emulator.base_url("openai")}/chat/completions'
         assert (
             http.post(url, json=chat_body(), headers={'authorization': 'Bearer whatever'}).status_code == 200
         )

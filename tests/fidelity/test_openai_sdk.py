@@ -40,7 +40,7 @@ def emulator() -> Iterator[Emulator]:
 def client(emulator: Emulator) -> Iterator[Any]:
     """An OpenAI SDK client for the emulator."""
     with openai.OpenAI(
-        api_key=emulator.api_key, base_url=emulator.openai_base_url, timeout=SDK_TIMEOUT_S, max_retries=0
+        api_key=emulator.api_key, base_url=emulator.base_url('openai'), timeout=SDK_TIMEOUT_S, max_retries=0
     ) as sdk:
         yield sdk
 
@@ -125,7 +125,7 @@ def test_structured_output(client: Any, stream: bool) -> None:
 
 
 def test_bad_key_raises_authentication_error(emulator: Emulator) -> None:
-    sdk = openai.OpenAI(api_key='sk-wrong-key', base_url=emulator.openai_base_url, max_retries=0)
+    sdk = openai.OpenAI(api_key='sk-wrong-key', base_url=emulator.base_url('openai'), max_retries=0)
     with sdk, pytest.raises(openai.AuthenticationError) as info:
         sdk.chat.completions.create(model='gpt-4o', messages=_user('hi'))
     assert info.value.status_code == 401
@@ -136,7 +136,7 @@ def test_429_is_retried_after_retry_after(emulator: Emulator) -> None:
     model = 'gpt-4o+fault=429+fault-times=1+session=sdk-retry'
     before = len(emulator.requests)
     with openai.OpenAI(
-        api_key=emulator.api_key, base_url=emulator.openai_base_url, max_retries=2, timeout=SDK_TIMEOUT_S
+        api_key=emulator.api_key, base_url=emulator.base_url('openai'), max_retries=2, timeout=SDK_TIMEOUT_S
     ) as sdk:
         completion = sdk.chat.completions.create(model=model, messages=_user('hi'))
     assert completion.choices[0].message.content
