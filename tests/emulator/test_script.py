@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, TypeAdapter
 
+from modelkit._schema_values import WORDS, generate_from_schema
 from modelkit.emulator import EmulatorConfig
 from modelkit.emulator._script import (
     ControlError,
@@ -25,7 +26,6 @@ from modelkit.emulator._script import (
     plan_reply,
     seeded_rng,
 )
-from modelkit._schema_values import WORDS, generate_from_schema
 from modelkit.exceptions import UserError
 
 
@@ -116,7 +116,8 @@ def test_plan_reply_with_thinking_and_stop_sequences() -> None:
     plain = plan_reply(Conversation(prompt='hi'), tokens=6, seed=0)
     thinking = plan_reply(Conversation(prompt='hi', thinking_budget=1024), tokens=6, seed=0)
     assert thinking.text == plain.text  # thinking leaves the answer as it was
-    assert thinking.thinking and thinking.signature
+    assert thinking.thinking
+    assert thinking.signature
     assert thinking.deltas == len(thinking.thinking) + 6
     stop = plain.text[2].strip()
     cut = plan_reply(Conversation(prompt='hi', stop_sequences=(stop,)), tokens=6, seed=0)

@@ -1,0 +1,1 @@
+"""Shared test helpers: byte-piece streams, cassettes, and the emulator's fixtures."""
