@@ -4,8 +4,10 @@ Routes: `POST /v1/messages` (plain and streamed) and `POST /v1/messages/count_to
 URL is the emulator's root, since Anthropic's SDK and our provider append `/v1/messages`.
 
 Shapes follow Anthropic's API reference and recorded traffic:
-- auth by the `x-api-key` header (401 `authentication_error`), and an `anthropic-version` header
-  is required (400 `invalid_request_error` without it or with a version the API does not know);
+- auth by the `x-api-key` header, or the key as a bearer token, which the 2.x SDKs send
+  (401 `authentication_error`); an `anthropic-version` header is required (400
+  `invalid_request_error` without it, or with anything but a release date from `FIRST_API_VERSION`
+  to today: the emulator speaks the shape every version shares);
 - errors are `{"type": "error", "error": {"type", "message"}, "request_id"}` with Anthropic's types
   (`invalid_request_error`, `authentication_error`, `not_found_error`, `rate_limit_error`,
   `api_error`, `overloaded_error` with status 529);
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 import orjson
@@ -49,7 +51,7 @@ from ._vendor import (
 
 __all__ = (
     'ANTHROPIC',
-    'API_VERSIONS',
+    'FIRST_API_VERSION',
     'IMAGE_TOKENS',
     'MESSAGE_TOKENS',
     'REQUEST_TOKENS',
@@ -58,8 +60,8 @@ __all__ = (
     'count_input_tokens',
 )
 
-API_VERSIONS = frozenset({'2023-06-01', '2023-01-01'})
-"""The `anthropic-version` values the Messages API accepts."""
+FIRST_API_VERSION = date(2023, 1, 1)
+"""The oldest `anthropic-version` accepted (versions are release dates: `2023-06-01`, ...)."""
 MIN_THINKING_BUDGET = 1024
 """Smallest `thinking.budget_tokens` Anthropic accepts."""
 REQUEST_TOKENS = 7
@@ -112,8 +114,8 @@ class AnthropicVendor(Vendor):
         yield 'POST', r'/v1/messages/count_tokens', self._count_tokens
 
     def api_key(self, request: Request) -> str | None:
-        """The `x-api-key` header."""
-        return request.headers.get('x-api-key', '').strip() or None
+        """The `x-api-key` header, else a bearer token (how the 2.x SDKs send the key)."""
+        return request.headers.get('x-api-key', '').strip() or super().api_key(request)
 
     def claims(self, request: Request) -> bool:
         """Requests carrying Anthropic's key or version header."""
@@ -168,7 +170,11 @@ class AnthropicVendor(Vendor):
         version = request.headers.get('anthropic-version')
         if version is None:
             raise self.refuse('invalid_request', 'anthropic-version: header is required')
-        if version not in API_VERSIONS:
+        try:
+            released = date.fromisoformat(version)
+        except ValueError:
+            released = None
+        if released is None or not FIRST_API_VERSION <= released <= datetime.now(UTC).date():
             raise self.refuse('invalid_request', f'anthropic-version: invalid version {version!r}')
 
     async def _count_tokens(self, request: Request, state: EmulatorState) -> Response:

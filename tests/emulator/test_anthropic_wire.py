@@ -227,13 +227,16 @@ async def test_missing_and_wrong_keys_are_401(emulator: Emulator) -> None:
         )
         assert _error(wrong, 401, 'authentication_error') == 'invalid x-api-key'
         assert wrong_key not in wrong.text
-        # A bearer token is not Anthropic's key header.
+        # The 2.x SDKs send the key as a bearer token; a wrong one is refused the same way.
         bearer = {**ANTHROPIC_HEADERS, 'authorization': f'Bearer {emulator.api_key}'}
-        assert (await http.post(url, json=messages_body(), headers=bearer)).status_code == 401
+        assert (await http.post(url, json=messages_body(), headers=bearer)).status_code == 200
+        bearer['authorization'] = f'Bearer {wrong_key}'
+        assert _error(await http.post(url, json=messages_body(), headers=bearer), 401, 'authentication_error')
 
 
 @pytest.mark.parametrize(
-    ('version', 'message'), [(None, 'header is required'), ('2099-01-01', 'invalid version')]
+    ('version', 'message'),
+    [(None, 'header is required'), ('2099-01-01', 'invalid version'), ('latest', 'invalid version')],
 )
 async def test_anthropic_version_is_required(emulator: Emulator, version: str | None, message: str) -> None:
     headers = {'x-api-key': emulator.api_key, **({'anthropic-version': version} if version else {})}
