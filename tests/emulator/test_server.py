@@ -190,6 +190,51 @@ async def test_emulator_reports_where_it_listens() -> None:
     assert repr(emulator) == 'Emulator(not running)'
 
 
+async def test_base_url_per_vendor_and_only_for_vendors_present() -> None:
+    async with Emulator() as emulator:
+        assert emulator.prefixes == ['openai', 'azure', 'anthropic']
+        assert emulator.base_url('anthropic') == emulator.url  # the SDK appends /v1/messages
+        assert emulator.base_url('azure') == emulator.url
+        with pytest.raises(ValueError, match=r"does not speak 'bedrock'.*openai, azure, anthropic"):
+            emulator.base_url('bedrock')
+
+
+async def test_startup_lines_name_each_vendor_and_its_environment() -> None:
+    async with Emulator() as emulator:
+        lines = emulator.startup_lines()
+        assert lines[0] == (
+            f'modelkit emulator listening on {emulator.url} (OpenAI base URL {emulator.url}/v1, '
+            'API key emulator-key); Ctrl-C stops it'
+        )
+        listed = [line.split() for line in lines[1:4]]
+        assert listed == [[prefix, emulator.base_url(prefix)] for prefix in emulator.prefixes]
+        assert lines[4].startswith('#')
+        exports = lines[5:]
+        assert exports[0] == f'export OPENAI_BASE_URL={emulator.url}/v1 OPENAI_API_KEY=emulator-key'
+        assert exports[2] == f'export ANTHROPIC_BASE_URL={emulator.url} ANTHROPIC_API_KEY=emulator-key'
+    async with Emulator(EmulatorConfig(api_key=None)) as any_key:
+        assert 'any API key' in any_key.startup_lines()[0]
+
+
+def test_environment_names_match_what_the_providers_read() -> None:
+    # Where the provider module exists, the emulator's lines must set the variables it reads.
+    import importlib
+
+    from modelkit.emulator.anthropic import ANTHROPIC
+    from modelkit.emulator.openai import OPENAI
+
+    for vendor, module, cls in [
+        (OPENAI, 'openai', 'OpenAIProvider'),
+        (ANTHROPIC, 'anthropic', 'AnthropicProvider'),
+    ]:
+        try:
+            provider = getattr(importlib.import_module(f'modelkit.providers.{module}'), cls)
+        except ModuleNotFoundError:
+            continue
+        declared = {getattr(provider, 'api_key_env', None), getattr(provider, 'base_url_env', None)} - {None}
+        assert declared <= set(vendor.env), (vendor.prefix, declared)
+
+
 async def test_caller_exceptions_propagate_unwrapped() -> None:
     # On trio a task group would wrap the body's exception in an ExceptionGroup; the emulator must not.
     with pytest.raises(KeyError):
