@@ -47,12 +47,16 @@ __all__ = (
     'Frame',
     'FrameKind',
     'Handler',
+    'Json',
     'Refusal',
     'SSEEncoder',
     'StreamEncoder',
     'Vendor',
     'stream_frames',
 )
+
+Json = dict[str, Any]
+"""A JSON object as vendor modules build them."""
 
 ErrorKind = Literal[
     'invalid_request',
@@ -203,6 +207,10 @@ class Vendor:
         the request field at fault, for vendors whose errors say which."""
         raise NotImplementedError
 
+    def error_envelope(self, payload: Any) -> tuple[Any, list[tuple[str, str]]]:
+        """What an HTTP error adds to `error_payload` (not the in-stream event): a request id, say."""
+        return payload, []
+
     def rate_limit_headers(self, wait_ms: int) -> list[tuple[str, str]]:
         """Headers a 429 carries besides `retry-after` and `retry-after-ms` (the vendor's own)."""
         return []
@@ -260,7 +268,8 @@ class Vendor:
     ) -> Response:
         """An error in this vendor's shape, with the kind's status unless `status` is given."""
         code = status if status is not None else ERROR_STATUS[kind]
-        return Response.json(code, self.error_payload(kind, message, code, param=param), headers)
+        payload, extra = self.error_envelope(self.error_payload(kind, message, code, param=param))
+        return Response.json(code, payload, [*headers, *extra])
 
     def refuse(
         self, kind: ErrorKind, message: str, *, status: int | None = None, param: str | None = None

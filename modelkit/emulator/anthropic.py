@@ -36,7 +36,6 @@ from ._script import Conversation, Reply, ToolSpec, count_tokens, plan_reply
 from ._server import EmulatorState, Request, Response
 from ._vendor import (
     CLOSE,
-    ERROR_STATUS,
     HEAD,
     HTTP_FAULTS,
     OPEN,
@@ -45,6 +44,7 @@ from ._vendor import (
     ErrorKind,
     Frame,
     Handler,
+    Json,
     SSEEncoder,
     Vendor,
 )
@@ -70,8 +70,6 @@ MESSAGE_TOKENS = 3
 """Input tokens each message (and the system prompt) costs on top of its text."""
 IMAGE_TOKENS = 85
 """Input tokens charged per image or document block."""
-
-_Json = dict[str, Any]
 
 _ERROR_TYPES: dict[ErrorKind, str] = {
     'invalid_request': 'invalid_request_error',
@@ -125,20 +123,10 @@ class AnthropicVendor(Vendor):
         """Anthropic's error object (an HTTP error body, and the data of `event: error`)."""
         return {'type': 'error', 'error': {'type': _ERROR_TYPES[kind], 'message': message}}
 
-    def error_response(
-        self,
-        kind: ErrorKind,
-        message: str,
-        *,
-        status: int | None = None,
-        headers: Iterable[tuple[str, str]] = (),
-        param: str | None = None,
-    ) -> Response:
-        """An HTTP error, which (unlike the in-stream event) carries a request id, as Anthropic's do."""
-        code = status if status is not None else ERROR_STATUS[kind]
+    def error_envelope(self, payload: Any) -> tuple[Any, list[tuple[str, str]]]:
+        """HTTP errors (unlike the in-stream event) carry a request id, in the body and a header."""
         request_id = _request_id()
-        payload = {**self.error_payload(kind, message, code), 'request_id': request_id}
-        return Response.json(code, payload, [*headers, ('request-id', request_id)])
+        return {**payload, 'request_id': request_id}, [('request-id', request_id)]
 
     def rate_limit_headers(self, wait_ms: int) -> list[tuple[str, str]]:
         """Anthropic's request-limit headers, exhausted, resetting after the wait."""
@@ -213,7 +201,7 @@ class AnthropicVendor(Vendor):
 
     # -- reading the request --------------------------------------------------------------------
 
-    def _parse_body(self, raw: bytes, *, needs_max_tokens: bool) -> _Json:
+    def _parse_body(self, raw: bytes, *, needs_max_tokens: bool) -> Json:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -245,8 +233,8 @@ class AnthropicVendor(Vendor):
                 raise self.refuse('invalid_request', f'messages.{i}.content: Field required')
         return body
 
-    def _conversation(self, body: _Json) -> Conversation:
-        messages: list[_Json] = body['messages']
+    def _conversation(self, body: Json) -> Conversation:
+        messages: list[Json] = body['messages']
         tools = self._tool_specs(body.get('tools'))
         conv = Conversation(prompt='', tools=tools, max_tokens=body['max_tokens'])
         self._apply_tool_choice(conv, body.get('tool_choice'), {tool.name for tool in tools})
@@ -309,7 +297,7 @@ class AnthropicVendor(Vendor):
             raise self.refuse('invalid_request', "tool_choice: 'any' requires tools")
         conv.parallel_tool_calls = choice.get('disable_parallel_tool_use') is not True
 
-    def _apply_thinking(self, conv: Conversation, body: _Json) -> None:
+    def _apply_thinking(self, conv: Conversation, body: Json) -> None:
         thinking = body.get('thinking')
         if thinking is None:
             return
@@ -346,7 +334,7 @@ def _request_id() -> str:
     return f'req_emu{time.monotonic_ns() % 10**20:020d}'
 
 
-def _content_blocks(content: Any) -> list[_Json]:
+def _content_blocks(content: Any) -> list[Json]:
     if isinstance(content, str):
         return [{'type': 'text', 'text': content}]
     return [block for block in content if isinstance(block, dict)] if isinstance(content, list) else []
@@ -358,7 +346,7 @@ def _text_of(content: Any) -> str:
     )
 
 
-def count_input_tokens(body: _Json) -> int:
+def count_input_tokens(body: Json) -> int:
     """The input tokens the emulator reports for a Messages request body.
 
     `REQUEST_TOKENS`, plus for the system prompt and each message `MESSAGE_TOKENS` and
@@ -379,7 +367,7 @@ def count_input_tokens(body: _Json) -> int:
     return total
 
 
-def _block_tokens(block: _Json) -> int:
+def _block_tokens(block: Json) -> int:
     kind = block.get('type')
     if kind in ('image', 'document'):
         return IMAGE_TOKENS
@@ -397,7 +385,7 @@ def _block_tokens(block: _Json) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _usage(input_tokens: int, output_tokens: int) -> _Json:
+def _usage(input_tokens: int, output_tokens: int) -> Json:
     return {
         'input_tokens': input_tokens,
         'cache_creation_input_tokens': 0,
@@ -406,9 +394,9 @@ def _usage(input_tokens: int, output_tokens: int) -> _Json:
     }
 
 
-def _blocks(reply: Reply) -> list[tuple[_Json, list[_Json]]]:
+def _blocks(reply: Reply) -> list[tuple[Json, list[Json]]]:
     """Each content block of the reply, whole, with the deltas that stream it."""
-    blocks: list[tuple[_Json, list[_Json]]] = []
+    blocks: list[tuple[Json, list[Json]]] = []
     if reply.thinking:
         thinking = {'type': 'thinking', 'thinking': ''.join(reply.thinking), 'signature': reply.signature}
         blocks.append((thinking, [{'type': 'thinking_delta', 'thinking': part} for part in reply.thinking]))
@@ -426,16 +414,16 @@ def _blocks(reply: Reply) -> list[tuple[_Json, list[_Json]]]:
     return blocks
 
 
-def _empty(block: _Json) -> _Json:
+def _empty(block: Json) -> Json:
     """A block as `content_block_start` opens it: text, thinking and signature empty, input `{}`."""
     if block['type'] == 'tool_use':
         return {**block, 'input': {}}
     return {key: value if key == 'type' else '' for key, value in block.items()}
 
 
-def _frames(reply: Reply, message_id: str, model: str, usage: _Json) -> list[Frame]:
+def _frames(reply: Reply, message_id: str, model: str, usage: Json) -> list[Frame]:
     """The named events of a streamed message; each delta but the leading empty one is a token."""
-    message: _Json = {
+    message: Json = {
         'id': message_id,
         'type': 'message',
         'role': 'assistant',

@@ -26,7 +26,7 @@ import orjson
 
 from ._script import Conversation, Reply, ToolCallPlan, ToolSpec, count_tokens, plan_reply
 from ._server import EmulatorState, Request, Response
-from ._vendor import CLOSE, OPEN, TOKEN, ErrorKind, Frame, Handler, SSEEncoder, Vendor
+from ._vendor import CLOSE, OPEN, TOKEN, ErrorKind, Frame, Handler, Json, SSEEncoder, Vendor
 
 __all__ = (
     'AZURE',
@@ -50,8 +50,6 @@ MAX_CHOICES = 8
 AZURE_API_VERSION = '2024-10-21'
 """The `api-version` the environment lines suggest (any non-empty value is accepted)."""
 _SYSTEM_FINGERPRINT = 'fp_emulator'
-
-_Json = dict[str, Any]
 
 _OPENAI_TYPES: dict[ErrorKind, str] = {
     'rate_limit': 'requests',
@@ -161,7 +159,7 @@ class OpenAIVendor(Vendor):
         ]
         forced = conversation.forced_tool is not None
         completion_id = f'chatcmpl-emu{state.next_id():024d}'
-        meta: _Json = {
+        meta: Json = {
             'id': completion_id,
             'created': int(time.time()),
             'model': model,
@@ -232,7 +230,7 @@ VENDORS: tuple[Vendor, ...] = (AZURE, OPENAI)
 # --------------------------------------------------------------------------------------------
 
 
-def _parse_body(raw: bytes, deployment: str | None) -> _Json:
+def _parse_body(raw: bytes, deployment: str | None) -> Json:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -269,7 +267,7 @@ def _text_of(content: Any) -> str:
     return ''
 
 
-def _tool_specs(body: _Json) -> list[ToolSpec]:
+def _tool_specs(body: Json) -> list[ToolSpec]:
     tools = body.get('tools') or []
     if not isinstance(tools, list):
         raise _BadRequest("Invalid type for 'tools': expected an array of objects.", 'tools')
@@ -284,8 +282,8 @@ def _tool_specs(body: _Json) -> list[ToolSpec]:
     return specs
 
 
-def _conversation(body: _Json) -> Conversation:
-    messages: list[_Json] = body['messages']
+def _conversation(body: Json) -> Conversation:
+    messages: list[Json] = body['messages']
     tools = _tool_specs(body)
     names = {tool.name for tool in tools}
     conv = Conversation(prompt='', tools=tools)
@@ -345,7 +343,7 @@ def _conversation(body: _Json) -> Conversation:
     return conv
 
 
-def count_prompt_tokens(body: _Json) -> int:
+def count_prompt_tokens(body: Json) -> int:
     """The prompt tokens the emulator reports for a chat completions request body.
 
     Every message costs `PER_MESSAGE_TOKENS` plus `count_tokens` of its text and tool calls (names
@@ -379,7 +377,7 @@ def count_prompt_tokens(body: _Json) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> _Json:
+def _usage(prompt_tokens: int, completion_tokens: int) -> Json:
     return {
         'prompt_tokens': prompt_tokens,
         'completion_tokens': completion_tokens,
@@ -398,10 +396,10 @@ def _finish_reason(reply: Reply, forced: bool) -> str:
     return 'stop' if reply.finish == 'tool_calls' and forced else reply.finish
 
 
-def _completion(replies: list[Reply], meta: _Json, usage: _Json, forced: bool) -> _Json:
+def _completion(replies: list[Reply], meta: Json, usage: Json, forced: bool) -> Json:
     choices = []
     for index, reply in enumerate(replies):
-        message: _Json = {
+        message: Json = {
             'role': 'assistant',
             'content': ''.join(reply.text) if not reply.tool_calls else None,
             'refusal': None,
@@ -436,7 +434,7 @@ def _completion(replies: list[Reply], meta: _Json, usage: _Json, forced: bool) -
     }
 
 
-def _frames(replies: list[Reply], meta: _Json, usage: _Json | None, forced: bool) -> list[Frame]:
+def _frames(replies: list[Reply], meta: Json, usage: Json | None, forced: bool) -> list[Frame]:
     """The SSE chunks of a streamed completion: per choice a role chunk, deltas, a finish chunk.
 
     A tool call opens with its index, id and name (with the role chunk for the first call), then
@@ -444,16 +442,16 @@ def _frames(replies: list[Reply], meta: _Json, usage: _Json | None, forced: bool
     """
     head = _chunk_meta(meta)
 
-    def chunk(index: int, delta: _Json, finish: str | None = None) -> _Json:
+    def chunk(index: int, delta: Json, finish: str | None = None) -> Json:
         choice = {'index': index, 'delta': delta, 'logprobs': None, 'finish_reason': finish}
-        payload: _Json = {**head, 'choices': [choice]}
+        payload: Json = {**head, 'choices': [choice]}
         if usage is not None:
             payload['usage'] = None  # as OpenAI: present but null until the usage chunk
         return payload
 
     frames: list[Frame] = []
     for index, reply in enumerate(replies):
-        opening: _Json = {'role': 'assistant', 'content': '', 'refusal': None}
+        opening: Json = {'role': 'assistant', 'content': '', 'refusal': None}
         deltas: list[Frame] = [Frame(TOKEN, chunk(index, {'content': text}), 1) for text in reply.text]
         for position, call in enumerate(reply.tool_calls):
             start = {'tool_calls': [_call_start(position, call)]}
@@ -476,7 +474,7 @@ def _frames(replies: list[Reply], meta: _Json, usage: _Json | None, forced: bool
     return frames
 
 
-def _chunk_meta(meta: _Json) -> _Json:
+def _chunk_meta(meta: Json) -> Json:
     return {
         'id': meta['id'],
         'object': 'chat.completion.chunk',
@@ -487,6 +485,6 @@ def _chunk_meta(meta: _Json) -> _Json:
     }
 
 
-def _call_start(position: int, call: ToolCallPlan) -> _Json:
+def _call_start(position: int, call: ToolCallPlan) -> Json:
     function = {'name': call.name, 'arguments': ''}
     return {'index': position, 'id': call.id, 'type': 'function', 'function': function}

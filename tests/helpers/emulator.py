@@ -3,7 +3,8 @@
 Fixtures (import them into a `conftest.py`: `from tests.helpers.emulator import emulator, client`):
 - `emulator`: a fresh emulator per test (fault counters at zero), short answers, quick 429s;
 - `client`: an httpx client at the emulator's OpenAI base URL with the key set;
-- `anthropic_client`: the same at Anthropic's base URL, with `x-api-key` and `anthropic-version`.
+- `anthropic_client`: the same at Anthropic's base URL, with `x-api-key` and `anthropic-version`;
+- `emulator_thread`: one emulator per test module in a background thread, for sync SDK clients.
 
 Helpers: request bodies (`chat_body`, `messages_body`), SSE parsing for unnamed (`parse_sse`) and
 named events (`parse_named_sse`), and a few tool definitions.
@@ -11,7 +12,8 @@ named events (`parse_named_sse`), and a few tool definitions.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -29,15 +31,20 @@ __all__ = (
     'chat_body',
     'client',
     'emulator',
+    'emulator_thread',
     'messages_body',
     'parse_named_sse',
     'parse_sse',
     'read_stream',
+    'sdk_client',
     'streamed_text',
+    'user_turn',
 )
 
 TEST_TIMEOUT_S = 10.0
 """Client-side bound on every request, far under pytest's 60 s: a hang fails fast and says where."""
+SDK_TIMEOUT_S = 10.0
+"""The same bound for an official SDK's client."""
 
 ANTHROPIC_HEADERS = {'anthropic-version': '2023-06-01'}
 """What every Anthropic request carries besides its key."""
@@ -47,6 +54,13 @@ ANTHROPIC_HEADERS = {'anthropic-version': '2023-06-01'}
 async def emulator() -> AsyncIterator[Emulator]:
     """A fresh emulator (fault counters start at zero) with short answers."""
     async with Emulator(EmulatorConfig(tokens=8, retry_after_ms=10)) as emu:
+        yield emu
+
+
+@pytest.fixture(scope='module')
+def emulator_thread() -> Iterator[Emulator]:
+    """One emulator in a background thread for the module (the fidelity tests' SDK clients are sync)."""
+    with Emulator(EmulatorConfig(tokens=6, retry_after_ms=20)) as emu:
         yield emu
 
 
@@ -70,6 +84,20 @@ async def anthropic_client(emulator: Emulator) -> AsyncIterator[httpx.AsyncClien
         timeout=TEST_TIMEOUT_S,
     ) as http:
         yield http
+
+
+@contextmanager
+def sdk_client(sdk_class: Any, emulator: Emulator, prefix: str, **kwargs: Any) -> Iterator[Any]:
+    """An official SDK's client (`openai.OpenAI`, `anthropic.Anthropic`, ...) at the emulator's base
+    URL for `prefix`, with its key and no retries unless `kwargs` say otherwise."""
+    options = {'api_key': emulator.api_key, 'base_url': emulator.base_url(prefix), 'timeout': SDK_TIMEOUT_S}
+    with sdk_class(**{**options, 'max_retries': 0, **kwargs}) as sdk:
+        yield sdk
+
+
+def user_turn(text: str) -> list[dict[str, Any]]:
+    """One user message, as the OpenAI and Anthropic SDKs both take it."""
+    return [{'role': 'user', 'content': text}]
 
 
 def chat_body(prompt: str = 'Tell me about rivers', **extra: Any) -> dict[str, Any]:
