@@ -67,7 +67,13 @@ PREFIX_ORDER: tuple[str, ...] = (
     'cohere',
     'bedrock',
 )
-"""The order `modelkit emulate` lists vendors in; a prefix not named here comes after these."""
+"""The order `modelkit emulate` lists vendors in; a prefix not named here comes after these.
+
+Each vendor's base URL is the root plus its `base_path`, what its official SDK and our provider
+take: openai `/v1`; azure, anthropic, google-gla, google-vertex, cohere and bedrock the root (their
+clients append `/v1/messages`, `/v1beta/models/...`, `/v1/projects/...`, `/v2/chat`,
+`/model/{id}/converse`); groq `/openai/v1`; mistral `/mistral/v1`, because Mistral's real path
+`/v1/chat/completions` is OpenAI's (the mistralai SDK's `server_url` is then `{root}/mistral`)."""
 
 READ_CHUNK_BYTES = 64 * 1024
 """Bytes asked of the socket per read: one read takes a typical request whole."""

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from ._script import Conversation, Reply, ToolSpec, count_tokens, plan_reply
+from ._script import Controls, Conversation, Reply, ToolSpec, count_tokens, plan_reply
 from ._server import EmulatorState, Request, Response
 from ._vendor import (
     CLOSE,
@@ -140,7 +140,7 @@ class AnthropicVendor(Vendor):
             ),
         ]
 
-    def fault_message(self, kind: ErrorKind, controls: Any) -> str:
+    def fault_message(self, kind: ErrorKind, controls: Controls) -> str:
         """Anthropic's wording of each fault (`Overloaded`, as the API says it)."""
         return _FAULT_MESSAGES.get(kind, super().fault_message(kind, controls))
 

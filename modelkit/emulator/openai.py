@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from ._script import Conversation, Reply, ToolCallPlan, ToolSpec, count_tokens, plan_reply
+from ._script import Controls, Conversation, Reply, ToolCallPlan, ToolSpec, count_tokens, plan_reply
 from ._server import EmulatorState, Request, Response
 from ._vendor import CLOSE, OPEN, TOKEN, ErrorKind, Frame, Handler, Json, SSEEncoder, Vendor
 
@@ -107,7 +107,7 @@ class OpenAIVendor(Vendor):
             ('x-ratelimit-reset-requests', f'{wait_ms}ms'),
         ]
 
-    def fault_message(self, kind: ErrorKind, controls: Any) -> str:
+    def fault_message(self, kind: ErrorKind, controls: Controls) -> str:
         """OpenAI's wording of each fault."""
         if kind == 'rate_limit':
             wait_ms = controls.retry_after_ms
