@@ -514,10 +514,8 @@ async def _emulate(args: argparse.Namespace) -> None:
 
     config = EmulatorConfig(**_emulator_config_kwargs(args))
     async with Emulator(config, host=args.host, port=args.port) as emulator:
-        sys.stdout.write(
-            f'modelkit emulator listening on {emulator.url} '
-            f'(OpenAI base URL {emulator.openai_base_url}, API key {emulator.api_key}); Ctrl-C stops it\n'
-        )
+        # The ready line, each vendor's base URL and its environment lines (emulator/_server.py).
+        sys.stdout.write('\n'.join(emulator.startup_lines()) + '\n')
         sys.stdout.flush()
         await anyio.sleep_forever()
 

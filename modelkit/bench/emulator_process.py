@@ -26,11 +26,8 @@ async def _serve(spec: dict[str, Any]) -> None:
         seed=int(spec.get('seed') or 0),
     )
     async with Emulator(config, host=str(spec.get('host', '127.0.0.1')), port=0) as emulator:
-        ready = {
-            'url': emulator.url,
-            'openai_base_url': emulator.openai_base_url,
-            'api_key': emulator.api_key,
-        }
+        base_urls = {prefix: emulator.base_url(prefix) for prefix in emulator.prefixes}
+        ready = {'url': emulator.url, 'base_urls': base_urls, 'api_key': emulator.api_key}
         sys.stdout.write(READY_MARKER + json.dumps(ready) + '\n')
         sys.stdout.flush()
         # Blocks in a worker thread until end-of-file; abandoned on cancel so shutdown never waits on it.

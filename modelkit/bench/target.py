@@ -102,7 +102,9 @@ class EmulatorProcess:
     """
 
     base_url: str
-    """The OpenAI-compatible base URL (ending `/v1`)."""
+    """The OpenAI base URL (ending `/v1`), which the bench's model uses."""
+    base_urls: dict[str, str]
+    """Every vendor's base URL by model-string prefix (`Emulator.base_url` in the child)."""
     api_key: str
 
     def __init__(self, settings: EmulatorSettings, *, host: str = '127.0.0.1') -> None:
@@ -133,7 +135,8 @@ class EmulatorProcess:
         except BaseException:
             self._stop()
             raise
-        self.base_url = ready['openai_base_url']
+        self.base_urls = dict(ready['base_urls'])
+        self.base_url = self.base_urls['openai']
         self.api_key = ready['api_key']
         return self
 
@@ -142,7 +145,7 @@ class EmulatorProcess:
     ) -> None:
         self._stop()
 
-    def _wait_ready(self, proc: subprocess.Popen[bytes]) -> dict[str, str]:
+    def _wait_ready(self, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
         assert proc.stdout is not None
         lines: queue.Queue[bytes] = queue.Queue()
         stdout = proc.stdout
@@ -173,7 +176,7 @@ class EmulatorProcess:
                 )
             text = line.decode('utf-8', 'replace')
             if text.startswith(READY_MARKER):
-                ready: dict[str, str] = json.loads(text[len(READY_MARKER) :])
+                ready: dict[str, Any] = json.loads(text[len(READY_MARKER) :])
                 return ready
 
     def _last_stderr_line(self) -> str:

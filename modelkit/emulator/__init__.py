@@ -7,8 +7,12 @@ the stream, a dropped or truncated stream).
 
 ```python
 async with Emulator() as emu:
-    ...  # OpenAI clients: base_url=emu.openai_base_url, api_key=emu.api_key
+    ...  # OpenAI clients: base_url=emu.base_url('openai'), api_key=emu.api_key
+    ...  # Anthropic clients: base_url=emu.base_url('anthropic'), api_key=emu.api_key
 ```
+
+`emu.prefixes` lists the vendor protocols served (by model-string prefix); `emu.startup_lines()`
+is what `modelkit emulate` prints: each vendor's base URL and the environment lines to paste.
 
 Per-request control, by header or by options after `+` in the model name
 (`gpt-4o+tokens=5+fault=429+fault-times=1`):
@@ -18,12 +22,16 @@ Per-request control, by header or by options after `+` in the model name
 | `tokens` | tokens in a text answer |
 | `tps` | tokens per second (0: no pacing) |
 | `ttft-ms` | milliseconds before the first token |
-| `fault` | `429`, `500`, `503`, `slow-first-byte`, `stream-error`, `drop`, `truncate` |
+| `fault` | `429`, `500`, `503`, `slow-first-byte`, `stream-error`, `drop`, `truncate` (*) |
 | `fault-times` | fault only the first N attempts (counted per key or `session` and fault spec) |
-| `fault-after` | tokens sent before a mid-stream fault (`stream-error`, `drop`, `truncate`) |
+| `fault-after` | tokens sent before a mid-stream fault (0: before any content) |
 | `retry-after-ms` | what a 429 asks the client to wait |
 | `slow-first-byte-ms` | how long the `slow-first-byte` fault holds back the status line |
 | `session` | counts `fault-times` per session instead of per API key |
+
+(*) plus each vendor's own: Anthropic's `529` (HTTP 529 `overloaded_error`) and `overloaded` (an
+in-stream `overloaded_error` event). Mid-stream faults are `stream-error`, `overloaded`, `drop`
+and `truncate`.
 
 This package imports nothing heavy until `Emulator` or `serve_forever` is used.
 """

@@ -11,8 +11,8 @@ model name (`gpt-4o+tokens=5+fault=429`); `parse_controls` reads both, the model
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import math
 import random
 import re
 import string
@@ -24,6 +24,8 @@ import anyio
 import anyio.lowlevel
 import orjson
 
+from .._schema_values import WORDS as _WORDS
+from .._schema_values import generate_from_schema
 from ._config import EmulatorConfig
 
 __all__ = (
@@ -42,21 +44,23 @@ __all__ = (
     'fragments',
     'parse_controls',
     'plan_reply',
-    'schema_value',
     'seeded_rng',
 )
 
 CONTROL_HEADER_PREFIX = 'x-emulator-'
 FAULTS = frozenset({'429', '500', '503', 'slow-first-byte', 'stream-error', 'drop', 'truncate'})
+"""The faults every vendor module answers (a vendor adds its own through `Vendor.extra_faults`)."""
 MID_STREAM_FAULTS = frozenset({'stream-error', 'drop', 'truncate'})
+"""Faults that strike inside a stream, after `fault-after` tokens."""
 MAX_TOKENS_OPTION = 1_000_000
 """Upper bound on `tokens`: a typo must not make the emulator generate for an hour."""
 MAX_FAULT_COUNTERS = 10_000
 """Distinct (key, fault spec) counters kept; the oldest are forgotten past this so a long-running
 `modelkit emulate` cannot grow without bound."""
-MAX_SCHEMA_DEPTH = 8
-"""Nesting depth past which generated JSON keeps only required properties and minimum items, so
-recursive schemas (a tree node referring to itself) still terminate."""
+THINKING_TOKENS = 12
+"""Thinking deltas in a reply when the request enables thinking (cut to the budget if smaller)."""
+SIGNATURE_BYTES = 48
+"""Length of the opaque signature planned for a thinking block, before base64."""
 
 _OPTION_NAMES = frozenset(
     {
@@ -76,18 +80,6 @@ _FRAGMENT_RE = re.compile(r'\s*\w+|\s*[^\w\s]+|\s+')
 _ASKS_FOR_TOOL_RE = re.compile(
     r'\b(?:use|call|invoke|run)\b[^.?!\n]*\b(?:tools?|functions?)\b', re.IGNORECASE
 )
-
-# Plain words the answers are made of; ours, chosen to be readable in a terminal.
-_WORD_LIST = (
-    'alpha amber anchor apple arrow atlas autumn badge basket beacon birch blossom breeze bridge '
-    'canyon cedar chalk cinder clover comet copper coral cotton crystal delta desert drift echo '
-    'ember falcon feather fern field flint forest fountain garden glacier granite harbor hazel '
-    'horizon island ivory jasmine juniper kettle lagoon lantern laurel lemon linen maple marble '
-    'meadow mesa mint mirror harvest nectar north oak ocean olive orbit orchid pebble pepper pine '
-    'planet prairie quartz quill rain raven reef ridge river saffron sage shadow silver slate '
-    'spruce stone summit sunrise thistle thunder timber topaz tulip valley velvet willow winter zephyr'
-)
-_WORDS = tuple(_WORD_LIST.split())
 
 
 class ControlError(ValueError):
@@ -153,11 +145,14 @@ def _float_option(name: str, value: str) -> float:
     return number
 
 
-def parse_controls(model: str, headers: Mapping[str, str], config: EmulatorConfig) -> tuple[str, Controls]:
+def parse_controls(
+    model: str, headers: Mapping[str, str], config: EmulatorConfig, faults: frozenset[str] = FAULTS
+) -> tuple[str, Controls]:
     """Split `model` into the bare model name and the request's effective `Controls`.
 
     Headers are `x-emulator-<option>` (names lower-case); options after `+` in the model name
     override headers, because a model name is chosen per call while headers are often client-wide.
+    `faults` are the fault names the answering vendor knows.
     """
     base, from_model = _split_model(model)
     options = {
@@ -173,8 +168,8 @@ def parse_controls(model: str, headers: Mapping[str, str], config: EmulatorConfi
     fault = options.get('fault') or None
     if fault is not None:
         fault = fault.lower()
-        if fault not in FAULTS:
-            raise ControlError('fault', f'unknown fault {fault!r}; valid faults: {", ".join(sorted(FAULTS))}')
+        if fault not in faults:
+            raise ControlError('fault', f'unknown fault {fault!r}; valid faults: {", ".join(sorted(faults))}')
     times = options.get('fault-times')
     controls = Controls(
         tokens=_int_option('tokens', options['tokens']) if 'tokens' in options else config.tokens,
@@ -252,213 +247,6 @@ def fragments(text: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# JSON values that satisfy a JSON schema
-# --------------------------------------------------------------------------------------------
-
-
-class _SchemaFaker:
-    def __init__(self, root: Any, rng: random.Random) -> None:
-        self.root = root
-        self.rng = rng
-
-    def word(self) -> str:
-        return self.rng.choice(_WORDS)
-
-    def resolve(self, ref: str) -> Any:
-        if not ref.startswith('#'):
-            return {}
-        node = self.root
-        for token in ref[1:].split('/'):
-            if not token:
-                continue
-            token = token.replace('~1', '/').replace('~0', '~')
-            if isinstance(node, dict) and token in node:
-                node = node[token]
-            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-                node = node[int(token)]
-            else:
-                return {}
-        return node
-
-    def value(self, schema: Any, depth: int = 0) -> Any:
-        if schema is True or not isinstance(schema, dict):
-            return self.word()
-        if '$ref' in schema:
-            target = self.resolve(str(schema['$ref']))
-            extra = {k: v for k, v in schema.items() if k != '$ref'}
-            if extra and isinstance(target, dict):
-                target = {**target, **extra}
-            return self.value(target, depth + 1)
-        if 'const' in schema:
-            return schema['const']
-        if isinstance(schema.get('enum'), list) and schema['enum']:
-            return self.rng.choice(schema['enum'])
-        for key in ('anyOf', 'oneOf'):
-            options = schema.get(key)
-            if isinstance(options, list) and options:
-                return self.value(self._pick_option(options, depth), depth + 1)
-        if isinstance(schema.get('allOf'), list):
-            return self.value(self._merge_all_of(schema), depth + 1)
-        kind = schema.get('type')
-        if isinstance(kind, list):
-            kinds = [k for k in kind if k != 'null'] or ['null']
-            kind = 'null' if depth >= MAX_SCHEMA_DEPTH and 'null' in kind else kinds[0]
-        if kind is None:
-            kind = 'object' if 'properties' in schema else 'array' if 'items' in schema else 'string'
-        maker = getattr(self, f'make_{kind}', None)
-        if maker is None:
-            return self.word()
-        return maker(schema, depth)
-
-    def _pick_option(self, options: list[Any], depth: int) -> Any:
-        def is_null(option: Any) -> bool:
-            return isinstance(option, dict) and option.get('type') == 'null'
-
-        if depth >= MAX_SCHEMA_DEPTH and any(is_null(o) for o in options):
-            return {'type': 'null'}
-        return next((o for o in options if not is_null(o)), options[0])
-
-    def _merge_all_of(self, schema: dict[str, Any]) -> dict[str, Any]:
-        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != 'allOf'}
-        properties: dict[str, Any] = dict(merged.get('properties', {}))
-        required: list[str] = list(merged.get('required', []))
-        for part in schema['allOf']:
-            if isinstance(part, dict) and '$ref' in part:
-                part = self.resolve(str(part['$ref']))
-            if not isinstance(part, dict):
-                continue
-            for key, value in part.items():
-                if key == 'properties' and isinstance(value, dict):
-                    properties.update(value)
-                elif key == 'required' and isinstance(value, list):
-                    required.extend(r for r in value if r not in required)
-                else:
-                    merged.setdefault(key, value)
-        if properties:
-            merged['properties'] = properties
-            merged.setdefault('type', 'object')
-        if required:
-            merged['required'] = required
-        return merged
-
-    def make_null(self, schema: dict[str, Any], depth: int) -> None:
-        return None
-
-    def make_boolean(self, schema: dict[str, Any], depth: int) -> bool:
-        return self.rng.random() < 0.5
-
-    def make_object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
-        properties = schema.get('properties')
-        result: dict[str, Any] = {}
-        if isinstance(properties, dict) and depth <= 2 * MAX_SCHEMA_DEPTH:
-            # Past twice the depth limit even required properties go: only an infinite value
-            # satisfies a schema that requires itself, and a truncated one beats a RecursionError.
-            required = schema.get('required') or []
-            for name, sub in properties.items():
-                if depth < MAX_SCHEMA_DEPTH or name in required:
-                    result[name] = self.value(sub, depth + 1)
-        extra = schema.get('additionalProperties')
-        if not result and isinstance(extra, dict) and depth < MAX_SCHEMA_DEPTH:
-            result[self.word()] = self.value(extra, depth + 1)
-        return result
-
-    def make_array(self, schema: dict[str, Any], depth: int) -> list[Any]:
-        prefix = schema.get('prefixItems')
-        items: list[Any] = []
-        if isinstance(prefix, list):
-            items = [self.value(sub, depth + 1) for sub in prefix]
-        low = int(schema.get('minItems', 0))
-        high = int(schema.get('maxItems', max(low, 2)))
-        count = max(low, min(high, 1 if depth < MAX_SCHEMA_DEPTH else 0))
-        item_schema = schema.get('items', {'type': 'string'})
-        if item_schema is False:
-            return items
-        unique = bool(schema.get('uniqueItems'))
-        attempts = 0
-        while len(items) < count and attempts < count * 10 + 10:
-            attempts += 1
-            item = self.value(item_schema, depth + 1)
-            if unique and item in items:
-                continue
-            items.append(item)
-        return items
-
-    def make_string(self, schema: dict[str, Any], depth: int) -> str:
-        text = self._formatted(schema.get('format'))
-        if text is None:
-            text = ' '.join(self.word() for _ in range(self.rng.randint(1, 3)))
-            low = int(schema.get('minLength', 0))
-            while len(text) < low:
-                text = f'{text} {self.word()}'
-            high = schema.get('maxLength')
-            if isinstance(high, int):
-                text = text[:high].rstrip() if high >= low else text[:high]
-                text = text if len(text) >= low else text.ljust(low, 'x')
-        return text
-
-    def _formatted(self, fmt: Any) -> str | None:
-        rng = self.rng
-        if fmt == 'date-time':
-            return f'2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z'
-        if fmt == 'date':
-            return f'2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}'
-        if fmt == 'time':
-            return f'{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00'
-        if fmt == 'email':
-            return f'{self.word()}@example.com'
-        if fmt in ('uri', 'url', 'uri-reference'):
-            return f'https://example.com/{self.word()}'
-        if fmt == 'uuid':
-            hexits = f'{rng.getrandbits(128):032x}'
-            return f'{hexits[:8]}-{hexits[8:12]}-4{hexits[13:16]}-a{hexits[17:20]}-{hexits[20:]}'
-        if fmt == 'ipv4':
-            return f'192.0.2.{rng.randint(1, 254)}'
-        if fmt == 'hostname':
-            return f'{self.word()}.example.com'
-        return None
-
-    def make_integer(self, schema: dict[str, Any], depth: int) -> int:
-        lows = [math.ceil(schema['minimum'])] if _is_number(schema.get('minimum')) else []
-        if _is_number(schema.get('exclusiveMinimum')):
-            lows.append(math.floor(schema['exclusiveMinimum']) + 1)
-        highs = [math.floor(schema['maximum'])] if _is_number(schema.get('maximum')) else []
-        if _is_number(schema.get('exclusiveMaximum')):
-            highs.append(math.ceil(schema['exclusiveMaximum']) - 1)
-        high_bound = min(highs) if highs else None
-        low = max(lows) if lows else min(0, high_bound) if high_bound is not None else 0
-        high = max(low, min(high_bound if high_bound is not None else low + 100, low + 100))
-        step = schema.get('multipleOf')
-        if isinstance(step, int) and step > 0:
-            first = -(-low // step) * step
-            return first + step * self.rng.randint(0, max(0, (high - first) // step))
-        return self.rng.randint(low, high)
-
-    def make_number(self, schema: dict[str, Any], depth: int) -> float | int:
-        if isinstance(schema.get('multipleOf'), int):
-            return self.make_integer(schema, depth)
-        lows = [schema[k] for k in ('minimum', 'exclusiveMinimum') if _is_number(schema.get(k))]
-        highs = [schema[k] for k in ('maximum', 'exclusiveMaximum') if _is_number(schema.get(k))]
-        high = float(min(highs)) if highs else None
-        low = float(max(lows)) if lows else min(0.0, high - 100.0) if high is not None else 0.0
-        high = low + 100.0 if high is None else high
-        # Strictly inside the interval, so exclusive bounds hold too.
-        value = round(low + (high - low) * (0.25 + self.rng.random() / 2), 2)
-        return value if low < value < high or low == high else (low + high) / 2
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def schema_value(schema: Any, rng: random.Random) -> Any:
-    """A JSON value satisfying `schema` (types, enum/const, $ref, anyOf/allOf, bounds, formats).
-
-    `pattern` is not honoured: no general regex inverse is worth its weight here.
-    """
-    return _SchemaFaker(schema, rng).value(schema)
-
-
-# --------------------------------------------------------------------------------------------
 # Deciding the reply
 # --------------------------------------------------------------------------------------------
 
@@ -490,6 +278,10 @@ class Conversation:
     """Any JSON object will do (OpenAI's `json_object` mode)."""
     parallel_tool_calls: bool = True
     max_tokens: int | None = None
+    thinking_budget: int | None = None
+    """When set, the request enabled thinking: the reply thinks first (at most this many tokens)."""
+    stop_sequences: tuple[str, ...] = ()
+    """Text the answer stops before (finish reason `stop_sequence`, naming which one matched)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,13 +300,23 @@ class Reply:
 
     text: list[str] = field(default_factory=list)
     tool_calls: list[ToolCallPlan] = field(default_factory=list)
-    finish: Literal['stop', 'length', 'tool_calls'] = 'stop'
+    finish: Literal['stop', 'length', 'tool_calls', 'stop_sequence'] = 'stop'
     is_json: bool = False
+    thinking: list[str] = field(default_factory=list)
+    """Thinking deltas that come before the answer (empty unless the request enabled thinking)."""
+    signature: str = ''
+    """The opaque signature of the thinking (base64, deterministic), for vendors that sign it."""
+    stop_sequence: str | None = None
+    """Which of the request's stop sequences ended the text, when `finish` is `stop_sequence`."""
 
     @property
     def deltas(self) -> int:
-        """How many content or argument deltas a stream of this reply carries (its completion tokens)."""
-        return len(self.text) + sum(len(call.argument_fragments) for call in self.tool_calls)
+        """Thinking, content and argument deltas a stream of this reply carries (its output tokens)."""
+        return (
+            len(self.thinking)
+            + len(self.text)
+            + sum(len(call.argument_fragments) for call in self.tool_calls)
+        )
 
 
 def _mentions(prompt: str, name: str) -> bool:
@@ -557,20 +359,35 @@ def plan_reply(conv: Conversation, *, tokens: int, seed: int | str, salt: str = 
     Tools are called when the request forces one (`tool_choice` naming it, or `required`), or when
     the last user message names a tool or asks to use/call a tool or function. After a tool result
     the reply is text mentioning the result, unless a call is required. Text is `tokens` words
-    chosen from `seed` and the prompt; `max_tokens` below that cuts it with finish reason `length`.
+    chosen from `seed` and the prompt; `max_tokens` below that cuts it with finish reason `length`,
+    and a stop sequence found in it ends it before the match. With `thinking_budget` set, thinking
+    deltas and their signature come first, whatever the answer.
+    A tool schema no value satisfies raises `UserError` (the vendor module answers 400).
     """
-    rng = seeded_rng(seed, conv.prompt, salt)
+    reply = _plan_answer(conv, tokens=tokens, rng=seeded_rng(seed, conv.prompt, salt))
+    if conv.thinking_budget is not None:
+        # A generator of its own, so enabling thinking leaves the answer's words as they were.
+        rng = seeded_rng(seed, conv.prompt, salt, 'thinking')
+        count = max(1, min(THINKING_TOKENS, conv.thinking_budget))
+        reply.thinking = _text_tokens(['thinking', 'about', *(rng.choice(_WORDS) for _ in range(count - 2))])
+        reply.thinking = reply.thinking[:count]
+        reply.signature = base64.b64encode(rng.randbytes(SIGNATURE_BYTES)).decode()
+    return reply
+
+
+def _plan_answer(conv: Conversation, *, tokens: int, rng: random.Random) -> Reply:
     calls = _tools_to_call(conv)
     if calls:
         plans = []
         for tool in calls:
-            arguments = orjson.dumps(schema_value(tool.parameters or {'type': 'object'}, rng)).decode()
+            value = generate_from_schema(tool.parameters or {'type': 'object'}, rng=rng)
+            arguments = orjson.dumps(value).decode()
             call_id = 'call_' + ''.join(rng.choices(string.ascii_letters + string.digits, k=24))
             plans.append(ToolCallPlan(call_id, tool.name, arguments, fragments(arguments)))
         return Reply(tool_calls=plans, finish='tool_calls')
     if conv.json_schema is not None or conv.json_object:
         schema = conv.json_schema if conv.json_schema is not None else {'type': 'object'}
-        value = schema_value(schema, rng)
+        value = generate_from_schema(schema, rng=rng)
         if conv.json_schema is None and not value:
             value = {'answer': ' '.join(rng.choice(_WORDS) for _ in range(max(1, min(tokens, 12))))}
         return Reply(text=fragments(orjson.dumps(value).decode()), is_json=True)
@@ -580,9 +397,32 @@ def plan_reply(conv: Conversation, *, tokens: int, seed: int | str, salt: str = 
         words = ['tool', name, 'returned', *result.split()[:40]][: max(tokens, 4)]
     words += [rng.choice(_WORDS) for _ in range(tokens - len(words))]
     text = _text_tokens(words)
+    finish: Literal['stop', 'length'] = 'stop'
     if conv.max_tokens is not None and conv.max_tokens < len(text):
-        return Reply(text=text[: conv.max_tokens], finish='length')
-    return Reply(text=text)
+        text, finish = text[: conv.max_tokens], 'length'
+    stopped = _cut_at_stop_sequence(text, conv.stop_sequences)
+    if stopped is not None:
+        return Reply(text=stopped[0], finish='stop_sequence', stop_sequence=stopped[1])
+    return Reply(text=text, finish=finish)
+
+
+def _cut_at_stop_sequence(text: list[str], stops: Sequence[str]) -> tuple[list[str], str] | None:
+    """The tokens before the earliest stop sequence in the joined text, and which one matched."""
+    joined = ''.join(text)
+    found = [(joined.find(stop), stop) for stop in stops if stop and stop in joined]
+    if not found:
+        return None
+    at, stop = min(found)
+    kept: list[str] = []
+    length = 0
+    for token in text:
+        if length + len(token) > at:
+            if at > length:
+                kept.append(token[: at - length])
+            break
+        kept.append(token)
+        length += len(token)
+    return kept, stop
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,27 +1,28 @@
 """The emulator's HTTP/1.1 server: h11 for the protocol, anyio for sockets (asyncio and trio).
 
-Vendor modules (`modelkit.emulator.openai`, ...) register `(method, path regex) -> handler`
-routes on a `Router`; a handler turns a `Request` into a `Response` whose body is either bytes
-(sent with Content-Length) or an async iterator of chunks (sent with chunked transfer encoding,
-one chunk per item, so every SSE event leaves as soon as it is made). Connections are kept alive
-between requests, as vendors' servers do.
+Vendor modules (`modelkit.emulator.openai`, ...) each list their protocols in `VENDORS` (see
+`_vendor.Vendor`), whose `(method, path regex) -> handler` routes go on a `Router`; a handler
+turns a `Request` into a `Response` whose body is either bytes (sent with Content-Length) or an
+async iterator of chunks (sent with chunked transfer encoding, one chunk per item, so every event
+leaves as soon as it is made). Connections are kept alive between requests, as vendors' servers do.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import shlex
 import signal
 import sys
 import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager, aclosing, suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from email.utils import formatdate
 from importlib import import_module
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
@@ -33,6 +34,9 @@ import orjson
 from ._config import EmulatorConfig
 from ._script import FaultCounter
 
+if TYPE_CHECKING:
+    from ._vendor import Vendor
+
 __all__ = (
     'VENDOR_MODULES',
     'DropConnection',
@@ -42,13 +46,34 @@ __all__ = (
     'Request',
     'Response',
     'Router',
+    'load_vendors',
     'serve_forever',
 )
 
 logger = logging.getLogger('modelkit.emulator')
 
-VENDOR_MODULES: tuple[str, ...] = ('openai',)
-"""Modules of this package whose `register(router)` adds their routes, in matching order."""
+VENDOR_MODULES: tuple[str, ...] = ('anthropic', 'openai')
+"""Modules of this package whose `VENDORS` the emulator serves, in matching order: a route, and
+the choice of error shape for an unknown path, goes to the first that matches. `openai` comes last
+because its chat route takes any path prefix (`/openai/v1`, `/api/v1`, ...)."""
+PREFIX_ORDER: tuple[str, ...] = (
+    'openai',
+    'azure',
+    'anthropic',
+    'google-gla',
+    'google-vertex',
+    'groq',
+    'mistral',
+    'cohere',
+    'bedrock',
+)
+"""The order `modelkit emulate` lists vendors in; a prefix not named here comes after these.
+
+Each vendor's base URL is the root plus its `base_path`, what its official SDK and our provider
+take: openai `/v1`; azure, anthropic, google-gla, google-vertex, cohere and bedrock the root (their
+clients append `/v1/messages`, `/v1beta/models/...`, `/v1/projects/...`, `/v2/chat`,
+`/model/{id}/converse`); groq `/openai/v1`; mistral `/mistral/v1`, because Mistral's real path
+`/v1/chat/completions` is OpenAI's (the mistralai SDK's `server_url` is then `{root}/mistral`)."""
 
 READ_CHUNK_BYTES = 64 * 1024
 """Bytes asked of the socket per read: one read takes a typical request whole."""
@@ -123,11 +148,19 @@ class Router:
         return None
 
 
-def default_router() -> Router:
-    """A router with every vendor module of `VENDOR_MODULES` registered."""
-    router = Router()
+def load_vendors() -> list[Vendor]:
+    """The vendor protocols of every module in `VENDOR_MODULES`, in matching order."""
+    vendors: list[Vendor] = []
     for name in VENDOR_MODULES:
-        import_module(f'{__package__}.{name}').register(router)
+        vendors.extend(import_module(f'{__package__}.{name}').VENDORS)
+    return vendors
+
+
+def default_router(vendors: Iterable[Vendor] | None = None) -> Router:
+    """A router with the routes of `vendors` (by default every module's) registered."""
+    router = Router()
+    for vendor in load_vendors() if vendors is None else vendors:
+        vendor.register(router)
     return router
 
 
@@ -145,16 +178,10 @@ class EmulatorState:
         return self._next_id
 
 
-def _not_found(request: Request) -> Response:
-    # OpenAI's shape: the most common wire among the emulated vendors and what most clients parse.
-    message = f'Invalid URL ({request.method} {request.path})'
-    error = {'message': message, 'type': 'invalid_request_error', 'param': None, 'code': None}
-    return Response.json(404, {'error': error})
-
-
-def _server_error(message: str, status: int = 500) -> Response:
-    error = {'message': message, 'type': 'server_error', 'param': None, 'code': None}
-    return Response.json(status, {'error': error})
+def _vendor_for(emulator: Emulator, request: Request) -> Vendor:
+    """Whose error shape an unroutable or failed request gets: the first vendor claiming it, else the last
+    (OpenAI's, the most common wire among the emulated vendors)."""
+    return next((v for v in emulator.vendors if v.claims(request)), emulator.vendors[-1])
 
 
 class _Connection:
@@ -181,6 +208,10 @@ class _Connection:
                 data = b''
             self.conn.receive_data(data)
 
+    def _server_error(self, request: Request, message: str, status: int = 500) -> Response:
+        vendor = _vendor_for(self.emulator, request)
+        return vendor.error_response('too_large' if status == 413 else 'server', message, status=status)
+
     async def _read_request(self) -> Request | Response | None:
         """The next request, a ready error response (body too large), or None when the client left."""
         event = await self._next_event()
@@ -196,30 +227,34 @@ class _Connection:
             text = value.decode('latin-1')
             headers[key] = f'{headers[key]}, {text}' if key in headers else text
         target = urlsplit(event.target.decode('latin-1'))
+        request = Request(
+            method=event.method.decode('ascii').upper(),
+            path=target.path or '/',
+            query=dict(parse_qsl(target.query, keep_blank_values=True)),
+            headers=headers,
+            body=b'',
+        )
         body = bytearray()
         while True:
             part = await self._next_event()
             if isinstance(part, h11.Data):
                 body += part.data
                 if len(body) > MAX_REQUEST_BODY_BYTES:
-                    return _server_error(f'request body over {MAX_REQUEST_BODY_BYTES} bytes', 413)
+                    return self._server_error(
+                        request, f'request body over {MAX_REQUEST_BODY_BYTES} bytes', 413
+                    )
             elif isinstance(part, h11.EndOfMessage):
                 break
             else:
                 return None
-        return Request(
-            method=event.method.decode('ascii').upper(),
-            path=target.path or '/',
-            query=dict(parse_qsl(target.query, keep_blank_values=True)),
-            headers=headers,
-            body=bytes(body),
-        )
+        request.body = bytes(body)
+        return request
 
     async def _respond(self, request: Request) -> Response:
         self.emulator.requests.append(request)
         found = self.emulator.router.match(request.method, request.path)
         if found is None:
-            return _not_found(request)
+            return _vendor_for(self.emulator, request).not_found(request)
         handler, params = found
         request.path_params = params
         try:
@@ -227,7 +262,7 @@ class _Connection:
         except Exception as exc:
             # A bug in a handler must not kill the server; the client gets a 500 naming it.
             logger.exception('emulator handler failed for %s %s', request.method, request.path)
-            return _server_error(f'emulator handler failed: {type(exc).__name__}: {exc}')
+            return self._server_error(request, f'emulator handler failed: {type(exc).__name__}: {exc}')
 
     async def _write(self, response: Response) -> None:
         headers = [
@@ -301,7 +336,9 @@ class Emulator:
         self._requested_port = port
         self._port: int | None = None
         self.state = EmulatorState(self.config)
-        self.router = default_router()
+        self.vendors: tuple[Vendor, ...] = tuple(load_vendors())
+        """The vendor protocols served, in matching order."""
+        self.router = default_router(self.vendors)
         self.requests: deque[Request] = deque(maxlen=RECENT_REQUESTS)
         """The most recent requests received, oldest first (headers include credentials: keep local)."""
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -322,9 +359,56 @@ class Emulator:
         return f'http://{host}:{self.port}'
 
     @property
-    def openai_base_url(self) -> str:
-        """The base URL an OpenAI client uses: `url` + `/v1`."""
-        return f'{self.url}/v1'
+    def prefixes(self) -> list[str]:
+        """The model-string prefixes served (`'openai'`, `'anthropic'`, ...), in `PREFIX_ORDER`."""
+        names = [vendor.prefix for vendor in self.vendors]
+        rank = {name: i for i, name in enumerate(PREFIX_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+    def vendor(self, prefix: str) -> Vendor:
+        """The vendor protocol for a model-string prefix; `ValueError` naming the served ones if none."""
+        for vendor in self.vendors:
+            if vendor.prefix == prefix:
+                return vendor
+        served = ', '.join(self.prefixes)
+        raise ValueError(f'the emulator does not speak {prefix!r} (yet); it speaks: {served}')
+
+    def base_url(self, prefix: str) -> str:
+        """The base URL that prefix's official SDK and modelkit provider take (openai: `url + '/v1'`)."""
+        return self.url + self.vendor(prefix).base_path
+
+    def environment(self, prefix: str) -> dict[str, str]:
+        """The environment variables pointing that vendor's clients here (base URL and key)."""
+        values = {
+            **asdict(self.config),
+            'url': self.url,
+            'base_url': self.base_url(prefix),
+            'api_key': self.api_key,
+        }
+        return self.vendor(prefix).environment(values)
+
+    def startup_lines(self) -> list[str]:
+        """What `modelkit emulate` prints once listening: the ready line, base URLs, environment lines.
+
+        The first line keeps its historic form (`... listening on URL (OpenAI base URL U, API key K)`),
+        which scripts and the bench read; then one `prefix  base-URL` line per vendor; then, after
+        a `#` comment, one `export ...` line per vendor to paste into a shell.
+        """
+        key = 'any API key' if self.config.api_key is None else f'API key {self.api_key}'
+        openai = self.base_url('openai')
+        lines = [
+            f'modelkit emulator listening on {self.url} (OpenAI base URL {openai}, {key}); Ctrl-C stops it'
+        ]
+        width = max(len(prefix) for prefix in self.prefixes) + 2
+        lines += [f'{prefix:<{width}}{self.base_url(prefix)}' for prefix in self.prefixes]
+        lines.append("# point each vendor's clients here (paste into a shell):")
+        for prefix in self.prefixes:
+            env = self.environment(prefix)
+            if env:
+                lines.append(
+                    'export ' + ' '.join(f'{name}={shlex.quote(value)}' for name, value in env.items())
+                )
+        return lines
 
     @property
     def api_key(self) -> str:
@@ -400,17 +484,9 @@ class Emulator:
             portal_cm.__exit__(None, None, None)
 
 
-def _ready_line(emulator: Emulator) -> str:
-    key = emulator.api_key if emulator.config.api_key in (None, 'emulator-key') else '(from config)'
-    return (
-        f'modelkit emulator listening on {emulator.url} '
-        f'(OpenAI base URL {emulator.openai_base_url}, API key {key}); press Ctrl-C to stop'
-    )
-
-
 async def _serve_until_signalled(host: str, port: int, config: EmulatorConfig | None, out: IO[str]) -> None:
     async with Emulator(config, host=host, port=port) as emulator:
-        print(_ready_line(emulator), file=out, flush=True)
+        print('\n'.join(emulator.startup_lines()), file=out, flush=True)
         if threading.current_thread() is not threading.main_thread():
             await anyio.sleep_forever()
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -426,7 +502,7 @@ def serve_forever(
     backend: str = 'asyncio',
     out: IO[str] | None = None,
 ) -> None:
-    """Serve until Ctrl-C or SIGTERM, printing one line with the URL once listening (`modelkit emulate`)."""
+    """Serve until Ctrl-C or SIGTERM, printing `Emulator.startup_lines()` once listening."""
     # Where signals cannot be received in the loop (Windows' asyncio), Ctrl-C lands here instead.
     with suppress(KeyboardInterrupt):
         anyio.run(_serve_until_signalled, host, port, config, out or sys.stdout, backend=backend)

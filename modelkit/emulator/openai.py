@@ -1,6 +1,6 @@
 """OpenAI chat completions, as the emulator speaks them.
 
-Routes:
+Two vendor protocols (`VENDORS`), built on the core in `_vendor.py`:
 - `POST /v1/chat/completions`, and the same under any prefix OpenAI-compatible vendors use
   (`/openai/v1/...` Groq, `/api/v1/...` OpenRouter, `/inference/v1/...` Fireworks, or none as
   DeepSeek and Perplexity allow); auth by `Authorization: Bearer <key>`.
@@ -18,30 +18,26 @@ with `stop`, not `tool_calls`.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import AsyncGenerator
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
-import anyio
 import orjson
 
-from ._script import (
-    MID_STREAM_FAULTS,
-    ControlError,
-    Controls,
-    Conversation,
-    Pacer,
-    Reply,
-    ToolCallPlan,
-    ToolSpec,
-    count_tokens,
-    parse_controls,
-    plan_reply,
-)
-from ._server import DropConnection, EmulatorState, Request, Response, Router
+from ._script import Controls, Conversation, Reply, ToolCallPlan, ToolSpec, count_tokens, plan_reply
+from ._server import EmulatorState, Request, Response
+from ._vendor import CLOSE, OPEN, TOKEN, ErrorKind, Frame, Handler, Json, SSEEncoder, Vendor
 
-__all__ = ('PER_MESSAGE_TOKENS', 'REPLY_PRIMER_TOKENS', 'count_prompt_tokens', 'register')
+__all__ = (
+    'AZURE',
+    'OPENAI',
+    'PER_MESSAGE_TOKENS',
+    'REPLY_PRIMER_TOKENS',
+    'VENDORS',
+    'AzureVendor',
+    'OpenAIVendor',
+    'count_prompt_tokens',
+)
 
 PER_MESSAGE_TOKENS = 3
 """Tokens each message costs on top of its text (role and separators), as OpenAI's counts imply."""
@@ -51,17 +47,24 @@ IMAGE_TOKENS = 85
 """Prompt tokens charged per image part (OpenAI's price of a low-detail image)."""
 MAX_CHOICES = 8
 """Largest `n` accepted: more choices multiply work for no test we need."""
+AZURE_API_VERSION = '2024-10-21'
+"""The `api-version` the environment lines suggest (any non-empty value is accepted)."""
 _SYSTEM_FINGERPRINT = 'fp_emulator'
 
-Vendor = Literal['openai', 'azure']
-_Json = dict[str, Any]
-
-
-def register(router: Router) -> None:
-    """Add the OpenAI and Azure OpenAI routes."""
-    router.add('POST', r'/openai/deployments/(?P<deployment>[^/]+)/chat/completions', _azure_chat)
-    router.add('POST', r'(?:/[^/]+)*/chat/completions', _openai_chat)
-    router.add('GET', r'(?:/openai|/api|/inference)?(?:/v1)?/models', _list_models)
+_OPENAI_TYPES: dict[ErrorKind, str] = {
+    'rate_limit': 'requests',
+    'server': 'server_error',
+    'unavailable': 'server_error',
+    'overloaded': 'server_error',
+}
+_OPENAI_CODES: dict[ErrorKind, str] = {
+    'authentication': 'invalid_api_key',
+    'rate_limit': 'rate_limit_exceeded',
+}
+_FAULT_MESSAGES: dict[ErrorKind, str] = {
+    'server': 'The server had an error while processing your request (emulated).',
+    'unavailable': 'The server is overloaded or not ready yet (emulated).',
+}
 
 
 class _BadRequest(Exception):
@@ -73,173 +76,153 @@ class _BadRequest(Exception):
 
 
 # --------------------------------------------------------------------------------------------
-# Errors, in each vendor's shape
+# The vendors: auth rule, error shapes, routes
 # --------------------------------------------------------------------------------------------
 
 
-def _error(
-    vendor: Vendor,
-    status: int,
-    message: str,
-    *,
-    type_: str = 'invalid_request_error',
-    param: str | None = None,
-    code: str | None = None,
-    headers: list[tuple[str, str]] | None = None,
-) -> Response:
-    if vendor == 'azure':
-        # Azure's gateway answers auth and throttling errors with only the status as code and a
-        # message; errors from the model itself keep OpenAI's fields.
-        if status in (401, 429):
-            payload: _Json = {'error': {'code': str(status), 'message': message}}
-        else:
-            payload = {'error': {'code': code, 'message': message, 'type': type_, 'param': param}}
-    else:
-        payload = {'error': {'message': message, 'type': type_, 'param': param, 'code': code}}
-    return Response.json(status, payload, headers or [])
+class OpenAIVendor(Vendor):
+    """OpenAI's chat completions: bearer key, `{"error": {message, type, param, code}}` errors."""
 
+    prefix: ClassVar[str] = 'openai'
+    base_path: ClassVar[str] = '/v1'
+    env: ClassVar[dict[str, str]] = {'OPENAI_BASE_URL': '{base_url}', 'OPENAI_API_KEY': '{api_key}'}
 
-def _fault_response(vendor: Vendor, fault: str, controls: Controls) -> Response:
-    if fault == '429':
-        wait_ms = controls.retry_after_ms
-        headers = [
-            ('retry-after', str(math.ceil(wait_ms / 1000))),
-            ('retry-after-ms', str(wait_ms)),
+    def routes(self) -> Iterable[tuple[str, str, Handler]]:
+        """Chat completions under any prefix, and the model list."""
+        yield 'POST', r'(?:/[^/]+)*/chat/completions', self._chat_route
+        yield 'GET', r'(?:/openai|/api|/inference)?(?:/v1)?/models', self._list_models
+
+    def error_payload(self, kind: ErrorKind, message: str, status: int, *, param: str | None = None) -> Any:
+        """OpenAI's error object."""
+        error_type = _OPENAI_TYPES.get(kind, 'invalid_request_error')
+        return {
+            'error': {'message': message, 'type': error_type, 'param': param, 'code': _OPENAI_CODES.get(kind)}
+        }
+
+    def rate_limit_headers(self, wait_ms: int) -> list[tuple[str, str]]:
+        """OpenAI's request-limit headers, exhausted."""
+        return [
             ('x-ratelimit-limit-requests', '60'),
             ('x-ratelimit-remaining-requests', '0'),
             ('x-ratelimit-reset-requests', f'{wait_ms}ms'),
         ]
-        message = f'Rate limit reached for requests (emulated). Please try again in {wait_ms}ms.'
-        return _error(vendor, 429, message, type_='requests', code='rate_limit_exceeded', headers=headers)
-    if fault == '503':
-        message = 'The server is overloaded or not ready yet (emulated).'
-        return _error(vendor, 503, message, type_='server_error')
-    message = 'The server had an error while processing your request (emulated).'
-    return _error(vendor, 500, message, type_='server_error')
 
+    def fault_message(self, kind: ErrorKind, controls: Controls) -> str:
+        """OpenAI's wording of each fault."""
+        if kind == 'rate_limit':
+            wait_ms = controls.retry_after_ms
+            return f'Rate limit reached for requests (emulated). Please try again in {wait_ms}ms.'
+        return _FAULT_MESSAGES.get(kind, super().fault_message(kind, controls))
 
-def _presented_key(request: Request, vendor: Vendor) -> str | None:
-    if vendor == 'azure' and request.headers.get('api-key'):
-        return request.headers['api-key']
-    scheme, _, token = request.headers.get('authorization', '').partition(' ')
-    if scheme.lower() == 'bearer' and token.strip():
-        return token.strip()
-    return None
-
-
-def _check_auth(request: Request, state: EmulatorState, vendor: Vendor) -> tuple[str | None, Response | None]:
-    key = _presented_key(request, vendor)
-    expected = state.config.api_key
-    if key is not None and (expected is None or key == expected):
-        return key, None
-    if vendor == 'azure':
-        message = 'Access denied: the api-key header is missing or does not match this resource (emulated).'
-        return None, _error('azure', 401, message, code='401')
-    if key is None:
-        message = (
-            "You didn't provide an API key. Send it in the Authorization header as a bearer token "
-            '(Authorization: Bearer YOUR_KEY).'
-        )
-    else:
-        # Show only the key's ends, as OpenAI does, so logs of the error never hold the key.
+    def auth_message(self, key: str | None) -> str:
+        """OpenAI's 401 wording; a wrong key shows only its ends, as OpenAI does."""
+        if key is None:
+            return (
+                "You didn't provide an API key. Send it in the Authorization header as a bearer token "
+                '(Authorization: Bearer YOUR_KEY).'
+            )
         shown = f'{key[:3]}***{key[-4:]}' if len(key) > 8 else '***'
-        message = f'Incorrect API key provided: {shown}. The emulator accepts the key it was started with.'
-    return None, _error('openai', 401, message, code='invalid_api_key')
+        return f'Incorrect API key provided: {shown}. The emulator accepts the key it was started with.'
+
+    def not_found_message(self, request: Request) -> str:
+        """OpenAI's 404 wording."""
+        return f'Invalid URL ({request.method} {request.path})'
+
+    async def _list_models(self, request: Request, state: EmulatorState) -> Response:
+        self.authenticate(request, state)
+        data = [
+            {'id': name, 'object': 'model', 'created': 1_700_000_000, 'owned_by': 'modelkit-emulator'}
+            for name in state.config.models
+        ]
+        return Response.json(200, {'object': 'list', 'data': data})
+
+    async def _chat_route(self, request: Request, state: EmulatorState) -> Response:
+        return await self.chat(request, state, deployment=None)
+
+    async def chat(self, request: Request, state: EmulatorState, *, deployment: str | None) -> Response:
+        """A chat completion, plain or streamed."""
+        key = self.authenticate(request, state)
+        try:
+            body = _parse_body(request.body, deployment)
+            conversation = _conversation(body)
+            choices = body.get('n', 1)
+            if not isinstance(choices, int) or isinstance(choices, bool) or not 1 <= choices <= MAX_CHOICES:
+                raise _BadRequest(f'n must be an integer from 1 to {MAX_CHOICES}', 'n')
+        except _BadRequest as exc:
+            raise self.refuse('invalid_request', exc.message, status=exc.status, param=exc.param) from None
+        model, controls, fault = await self.admit(request, state, key, body['model'])
+
+        seed = body.get('seed', state.config.seed)
+        replies = [
+            plan_reply(conversation, tokens=controls.tokens, seed=seed, salt=str(i) if i else '')
+            for i in range(choices)
+        ]
+        forced = conversation.forced_tool is not None
+        completion_id = f'chatcmpl-emu{state.next_id():024d}'
+        meta: Json = {
+            'id': completion_id,
+            'created': int(time.time()),
+            'model': model,
+            'system_fingerprint': _SYSTEM_FINGERPRINT,
+        }
+        usage = _usage(count_prompt_tokens(body), sum(reply.deltas for reply in replies))
+        headers = [('x-request-id', f'req_emu{completion_id[-12:]}'), ('openai-processing-ms', '1')]
+        if body.get('stream') is True:
+            stream_options = body.get('stream_options')
+            include_usage = isinstance(stream_options, dict) and stream_options.get('include_usage') is True
+            frames = _frames(replies, meta, usage if include_usage else None, forced)
+            return self.stream_response(frames, SSEEncoder(self, done='[DONE]'), controls, fault, headers)
+        payload = _completion(replies, meta, usage, forced)
+        tokens = max((reply.deltas for reply in replies), default=0)
+        return await self.plain_response(payload, headers, controls, fault, tokens)
 
 
-# --------------------------------------------------------------------------------------------
-# Handlers
-# --------------------------------------------------------------------------------------------
+class AzureVendor(OpenAIVendor):
+    """Azure OpenAI: deployments in the path, the `api-key` header, Azure's gateway error shape."""
 
-
-async def _list_models(request: Request, state: EmulatorState) -> Response:
-    _, refused = _check_auth(request, state, 'openai')
-    if refused is not None:
-        return refused
-    data = [
-        {'id': name, 'object': 'model', 'created': 1_700_000_000, 'owned_by': 'modelkit-emulator'}
-        for name in state.config.models
-    ]
-    return Response.json(200, {'object': 'list', 'data': data})
-
-
-async def _openai_chat(request: Request, state: EmulatorState) -> Response:
-    return await _chat(request, state, 'openai', deployment=None)
-
-
-async def _azure_chat(request: Request, state: EmulatorState) -> Response:
-    if not request.query.get('api-version'):
-        return _error('azure', 404, 'Resource not found: the api-version query parameter is required.')
-    return await _chat(request, state, 'azure', deployment=request.path_params['deployment'])
-
-
-async def _chat(
-    request: Request, state: EmulatorState, vendor: Vendor, *, deployment: str | None
-) -> Response:
-    key, refused = _check_auth(request, state, vendor)
-    if refused is not None or key is None:
-        return refused or _error(vendor, 401, 'unauthorized')
-    try:
-        body = _parse_body(request.body, deployment)
-        model, controls = parse_controls(body['model'], request.headers, state.config)
-        conversation = _conversation(body)
-        choices = body.get('n', 1)
-        if not isinstance(choices, int) or isinstance(choices, bool) or not 1 <= choices <= MAX_CHOICES:
-            raise _BadRequest(f'n must be an integer from 1 to {MAX_CHOICES}', 'n')
-    except ControlError as exc:
-        return _error(vendor, 400, str(exc), param=exc.option)
-    except _BadRequest as exc:
-        return _error(vendor, exc.status, exc.message, param=exc.param)
-
-    fault = state.faults.strike(key, controls)
-    if fault in ('429', '500', '503'):
-        return _fault_response(vendor, fault, controls)
-    if fault == 'slow-first-byte':
-        await anyio.sleep(controls.slow_first_byte)
-
-    seed = body.get('seed', state.config.seed)
-    replies = [
-        plan_reply(conversation, tokens=controls.tokens, seed=seed, salt=str(i) if i else '')
-        for i in range(choices)
-    ]
-    forced = conversation.forced_tool is not None
-    completion_id = f'chatcmpl-emu{state.next_id():024d}'
-    meta: _Json = {
-        'id': completion_id,
-        'created': int(time.time()),
-        'model': model,
-        'system_fingerprint': _SYSTEM_FINGERPRINT,
+    prefix: ClassVar[str] = 'azure'
+    base_path: ClassVar[str] = ''
+    env: ClassVar[dict[str, str]] = {
+        'AZURE_OPENAI_ENDPOINT': '{base_url}',
+        'AZURE_OPENAI_API_KEY': '{api_key}',
+        'OPENAI_API_VERSION': AZURE_API_VERSION,
     }
-    usage = _usage(count_prompt_tokens(body), sum(reply.deltas for reply in replies))
-    headers = [('x-request-id', f'req_emu{completion_id[-12:]}'), ('openai-processing-ms', '1')]
-    pacer = Pacer(controls)
-    if body.get('stream') is True:
-        stream_options = body.get('stream_options')
-        include_usage = isinstance(stream_options, dict) and stream_options.get('include_usage') is True
-        events = _stream(replies, meta, usage if include_usage else None, pacer, controls, fault, forced)
-        return Response(200, [('content-type', 'text/event-stream; charset=utf-8'), *headers], stream=events)
 
-    await pacer.whole_reply(max((reply.deltas for reply in replies), default=0))
-    if fault in MID_STREAM_FAULTS and fault != 'stream-error':
-        payload = orjson.dumps(_completion(replies, meta, usage, forced))
-        return _broken_body(payload, headers, drop=fault == 'drop')
-    if fault == 'stream-error':
-        return _fault_response(vendor, '500', controls)
-    return Response.json(200, _completion(replies, meta, usage, forced), headers)
+    def routes(self) -> Iterable[tuple[str, str, Handler]]:
+        """Chat completions per deployment."""
+        yield 'POST', r'/openai/deployments/(?P<deployment>[^/]+)/chat/completions', self._azure_chat
+
+    def api_key(self, request: Request) -> str | None:
+        """The `api-key` header, or a bearer token (Entra ID)."""
+        return request.headers.get('api-key') or super().api_key(request)
+
+    def claims(self, request: Request) -> bool:
+        """Requests carrying Azure's `api-key` header."""
+        return bool(request.headers.get('api-key'))
+
+    def error_payload(self, kind: ErrorKind, message: str, status: int, *, param: str | None = None) -> Any:
+        """Azure's gateway answers auth and throttling errors with only the status as code and a
+        message; errors from the model itself keep OpenAI's fields."""
+        if status in (401, 429):
+            return {'error': {'code': str(status), 'message': message}}
+        error = super().error_payload(kind, message, status, param=param)['error']
+        return {'error': {'code': error['code'], 'message': message, 'type': error['type'], 'param': param}}
+
+    def auth_message(self, key: str | None) -> str:
+        """Azure's 401 wording."""
+        return 'Access denied: the api-key header is missing or does not match this resource (emulated).'
+
+    async def _azure_chat(self, request: Request, state: EmulatorState) -> Response:
+        if not request.query.get('api-version'):
+            message = 'Resource not found: the api-version query parameter is required.'
+            return self.error_response('not_found', message)
+        return await self.chat(request, state, deployment=request.path_params['deployment'])
 
 
-def _broken_body(payload: bytes, headers: list[tuple[str, str]], *, drop: bool) -> Response:
-    """A non-streamed answer that breaks half way: the connection drops, or the JSON is cut short."""
-    half = payload[: len(payload) // 2]
-    if not drop:
-        return Response(200, [('content-type', 'application/json'), *headers], half)
-
-    async def halves() -> AsyncGenerator[bytes, None]:
-        yield half
-        raise DropConnection
-
-    length = ('content-length', str(len(payload)))
-    return Response(200, [('content-type', 'application/json'), length, *headers], stream=halves())
+OPENAI = OpenAIVendor()
+AZURE = AzureVendor()
+VENDORS: tuple[Vendor, ...] = (AZURE, OPENAI)
+"""Azure first: its deployment route is more specific than OpenAI's prefix-agnostic chat route."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,7 +230,7 @@ def _broken_body(payload: bytes, headers: list[tuple[str, str]], *, drop: bool) 
 # --------------------------------------------------------------------------------------------
 
 
-def _parse_body(raw: bytes, deployment: str | None) -> _Json:
+def _parse_body(raw: bytes, deployment: str | None) -> Json:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -284,7 +267,7 @@ def _text_of(content: Any) -> str:
     return ''
 
 
-def _tool_specs(body: _Json) -> list[ToolSpec]:
+def _tool_specs(body: Json) -> list[ToolSpec]:
     tools = body.get('tools') or []
     if not isinstance(tools, list):
         raise _BadRequest("Invalid type for 'tools': expected an array of objects.", 'tools')
@@ -299,8 +282,8 @@ def _tool_specs(body: _Json) -> list[ToolSpec]:
     return specs
 
 
-def _conversation(body: _Json) -> Conversation:
-    messages: list[_Json] = body['messages']
+def _conversation(body: Json) -> Conversation:
+    messages: list[Json] = body['messages']
     tools = _tool_specs(body)
     names = {tool.name for tool in tools}
     conv = Conversation(prompt='', tools=tools)
@@ -360,7 +343,7 @@ def _conversation(body: _Json) -> Conversation:
     return conv
 
 
-def count_prompt_tokens(body: _Json) -> int:
+def count_prompt_tokens(body: Json) -> int:
     """The prompt tokens the emulator reports for a chat completions request body.
 
     Every message costs `PER_MESSAGE_TOKENS` plus `count_tokens` of its text and tool calls (names
@@ -394,7 +377,7 @@ def count_prompt_tokens(body: _Json) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> _Json:
+def _usage(prompt_tokens: int, completion_tokens: int) -> Json:
     return {
         'prompt_tokens': prompt_tokens,
         'completion_tokens': completion_tokens,
@@ -413,10 +396,10 @@ def _finish_reason(reply: Reply, forced: bool) -> str:
     return 'stop' if reply.finish == 'tool_calls' and forced else reply.finish
 
 
-def _completion(replies: list[Reply], meta: _Json, usage: _Json, forced: bool) -> _Json:
+def _completion(replies: list[Reply], meta: Json, usage: Json, forced: bool) -> Json:
     choices = []
     for index, reply in enumerate(replies):
-        message: _Json = {
+        message: Json = {
             'role': 'assistant',
             'content': ''.join(reply.text) if not reply.tool_calls else None,
             'refusal': None,
@@ -451,81 +434,47 @@ def _completion(replies: list[Reply], meta: _Json, usage: _Json, forced: bool) -
     }
 
 
-def _sse(payload: Any) -> bytes:
-    return b'data: ' + orjson.dumps(payload) + b'\n\n'
+def _frames(replies: list[Reply], meta: Json, usage: Json | None, forced: bool) -> list[Frame]:
+    """The SSE chunks of a streamed completion: per choice a role chunk, deltas, a finish chunk.
 
-
-async def _stream(
-    replies: list[Reply],
-    meta: _Json,
-    usage: _Json | None,
-    pacer: Pacer,
-    controls: Controls,
-    fault: str | None,
-    forced: bool,
-) -> AsyncGenerator[bytes, None]:
-    """The SSE events of a streamed completion, paced.
-
-    A mid-stream fault strikes once `fault_after` content or argument deltas are out, and at the
-    latest before the last finish chunk, so every stream it applies to is visibly incomplete.
+    A tool call opens with its index, id and name (with the role chunk for the first call), then
+    its argument fragments; with `include_usage`, a usage chunk with empty `choices` comes last.
     """
     head = _chunk_meta(meta)
 
-    def chunk(index: int, delta: _Json, finish: str | None = None) -> bytes:
+    def chunk(index: int, delta: Json, finish: str | None = None) -> Json:
         choice = {'index': index, 'delta': delta, 'logprobs': None, 'finish_reason': finish}
-        payload: _Json = {**head, 'choices': [choice]}
+        payload: Json = {**head, 'choices': [choice]}
         if usage is not None:
             payload['usage'] = None  # as OpenAI: present but null until the usage chunk
-        return _sse(payload)
+        return payload
 
-    strike = fault if fault in MID_STREAM_FAULTS else None
-    strike_at = min(controls.fault_after, sum(reply.deltas for reply in replies))
-    sent = 0
-    pending = b''  # a choice's opening chunk leaves together with its first delta, when that is due
+    frames: list[Frame] = []
     for index, reply in enumerate(replies):
-        opening: _Json = {'role': 'assistant', 'content': '', 'refusal': None}
-        # (delta, whether it is a token): a tool call opens with its id and name, then arguments.
-        deltas: list[tuple[_Json, bool]] = [({'content': text}, True) for text in reply.text]
+        opening: Json = {'role': 'assistant', 'content': '', 'refusal': None}
+        deltas: list[Frame] = [Frame(TOKEN, chunk(index, {'content': text}), 1) for text in reply.text]
         for position, call in enumerate(reply.tool_calls):
             start = {'tool_calls': [_call_start(position, call)]}
             if position == 0:
                 opening = {'role': 'assistant', 'content': None, **start, 'refusal': None}
             else:
-                deltas.append((start, False))
+                deltas.append(Frame(OPEN, chunk(index, start)))
             deltas += [
-                ({'tool_calls': [{'index': position, 'function': {'arguments': part}}]}, True)
+                Frame(
+                    TOKEN,
+                    chunk(index, {'tool_calls': [{'index': position, 'function': {'arguments': part}}]}),
+                    1,
+                )
                 for part in call.argument_fragments
             ]
-        pending += chunk(index, opening)
-        for delta, is_token in deltas:
-            if strike is not None and sent >= strike_at:
-                break
-            await pacer.next_token()
-            yield pending + chunk(index, delta)
-            pending = b''
-            sent += is_token
-        if strike is not None and sent >= strike_at:
-            break
-        if pending:
-            await pacer.next_token()
-        yield pending + chunk(index, {}, _finish_reason(reply, forced))
-        pending = b''
-
-    if strike is not None:
-        if pending:
-            yield pending
-        if strike == 'drop':
-            raise DropConnection
-        if strike == 'stream-error':
-            message = 'The server had an error while generating the response (emulated stream error).'
-            yield _sse({'error': {'message': message, 'type': 'server_error', 'param': None, 'code': None}})
-        return  # 'truncate', or after an error event: the stream ends cleanly, without [DONE]
+        frames += [Frame(OPEN, chunk(index, opening)), *deltas]
+        frames.append(Frame(CLOSE, chunk(index, {}, _finish_reason(reply, forced))))
     if usage is not None:
-        yield _sse({**head, 'choices': [], 'usage': usage})
-    yield b'data: [DONE]\n\n'
+        frames.append(Frame(CLOSE, {**head, 'choices': [], 'usage': usage}))
+    return frames
 
 
-def _chunk_meta(meta: _Json) -> _Json:
+def _chunk_meta(meta: Json) -> Json:
     return {
         'id': meta['id'],
         'object': 'chat.completion.chunk',
@@ -536,6 +485,6 @@ def _chunk_meta(meta: _Json) -> _Json:
     }
 
 
-def _call_start(position: int, call: ToolCallPlan) -> _Json:
+def _call_start(position: int, call: ToolCallPlan) -> Json:
     function = {'name': call.name, 'arguments': ''}
     return {'index': position, 'id': call.id, 'type': 'function', 'function': function}

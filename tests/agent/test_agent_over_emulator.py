@@ -37,7 +37,7 @@ async def emulator() -> AsyncIterator[Emulator]:
 async def model(emulator: Emulator) -> AsyncIterator[OpenAIModel]:
     async with httpx.AsyncClient(timeout=10) as http:
         provider = OpenAIProvider(
-            base_url=emulator.openai_base_url, api_key=emulator.api_key, http_client=http
+            base_url=emulator.base_url('openai'), api_key=emulator.api_key, http_client=http
         )
         yield OpenAIModel('gpt-4o', provider=provider)
 

@@ -26,7 +26,7 @@ async def bench(base_url: str, api_key: str, config: BenchConfig) -> BenchResult
 async def test_measured_ttft_and_tokens_match_what_the_emulator_was_told() -> None:
     async with Emulator(EmulatorConfig(tokens=20, ttft=TTFT_S, tokens_per_second=1000)) as emu:
         config = BenchConfig(requests=8, concurrency=4, warmup=2)
-        result = await bench(emu.openai_base_url, emu.api_key, config)
+        result = await bench(emu.base_url('openai'), emu.api_key, config)
     s = result.summary
     assert (s.requests, s.succeeded, s.errors) == (8, 8, {})
     assert s.ttft is not None
@@ -44,7 +44,7 @@ async def test_per_request_headers_override_the_emulator_defaults() -> None:
     headers = {'x-emulator-tokens': '5', 'x-emulator-ttft-ms': '0', 'x-emulator-tps': '0'}
     async with Emulator(EmulatorConfig(tokens=50, ttft=1.0)) as emu:
         config = BenchConfig(requests=4, warmup=0, extra_headers=headers)
-        result = await bench(emu.openai_base_url, emu.api_key, config)
+        result = await bench(emu.base_url('openai'), emu.api_key, config)
     assert [r.output_tokens for r in result.records] == [5] * 4
     assert result.summary.ttft is not None
     assert result.summary.ttft.max < 1.0
@@ -52,7 +52,7 @@ async def test_per_request_headers_override_the_emulator_defaults() -> None:
 
 async def test_a_bad_key_is_counted_as_401_errors() -> None:
     async with Emulator() as emu:
-        result = await bench(emu.openai_base_url, 'wrong-key', BenchConfig(requests=3, warmup=0))
+        result = await bench(emu.base_url('openai'), 'wrong-key', BenchConfig(requests=3, warmup=0))
     assert result.summary.errors == {'ModelHTTPError 401': 3}
     assert result.summary.succeeded == 0
 

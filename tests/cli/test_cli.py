@@ -264,7 +264,7 @@ async def test_chat_against_an_in_process_emulator_with_the_readme_command() -> 
                     '-m',
                     'openai:gpt-4o',
                     '--base-url',
-                    emu.openai_base_url,
+                    emu.base_url('openai'),
                     'hello',
                 ],
                 cwd=REPO_ROOT,

@@ -74,7 +74,7 @@ def _model(
     emulator: Emulator, http_client: httpx.AsyncClient, name: str = 'gpt-4o', **kwargs: Any
 ) -> OpenAIModel:
     provider = OpenAIProvider(
-        base_url=emulator.openai_base_url, api_key=emulator.api_key, http_client=http_client, **kwargs
+        base_url=emulator.base_url('openai'), api_key=emulator.api_key, http_client=http_client, **kwargs
     )
     return OpenAIModel(name, provider=provider)
 
@@ -217,7 +217,7 @@ async def test_500_then_success_when_streaming(emulator: Emulator, http_client: 
 
 async def test_bad_key_is_a_401_model_http_error(emulator: Emulator, http_client: httpx.AsyncClient) -> None:
     provider = OpenAIProvider(
-        base_url=emulator.openai_base_url, api_key='sk-not-the-key', http_client=http_client
+        base_url=emulator.base_url('openai'), api_key='sk-not-the-key', http_client=http_client
     )
     with pytest.raises(ModelHTTPError) as info:
         await OpenAIModel('gpt-4o', provider=provider).request(_ask('Hello'), None, NO_TOOLS)

@@ -438,7 +438,7 @@ async def test_azure_deployment_path(emulator: Emulator) -> None:
 
 
 async def test_missing_key_is_401_in_openai_shape(emulator: Emulator) -> None:
-    async with httpx.AsyncClient(base_url=emulator.openai_base_url, timeout=TEST_TIMEOUT_S) as http:
+    async with httpx.AsyncClient(base_url=emulator.base_url('openai'), timeout=TEST_TIMEOUT_S) as http:
         response = await http.post('/chat/completions', json=chat_body())
     assert response.status_code == 401
     error = _ErrorBody.model_validate_json(response.content).error
@@ -449,7 +449,7 @@ async def test_wrong_key_is_401_and_not_echoed_whole(emulator: Emulator) -> None
     secret = 'sk-proj-THIS-IS-A-SECRET-KEY-1234'
     headers = {'authorization': f'Bearer {secret}'}
     async with httpx.AsyncClient(
-        base_url=emulator.openai_base_url, headers=headers, timeout=TEST_TIMEOUT_S
+        base_url=emulator.base_url('openai'), headers=headers, timeout=TEST_TIMEOUT_S
     ) as http:
         for response in (await http.post('/chat/completions', json=chat_body()), await http.get('/models')):
             assert response.status_code == 401

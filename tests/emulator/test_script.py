@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, TypeAdapter
 
+from modelkit._schema_values import WORDS, generate_from_schema
 from modelkit.emulator import EmulatorConfig
 from modelkit.emulator._script import (
     ControlError,
@@ -23,9 +24,9 @@ from modelkit.emulator._script import (
     fragments,
     parse_controls,
     plan_reply,
-    schema_value,
     seeded_rng,
 )
+from modelkit.exceptions import UserError
 
 
 class _Node(BaseModel):
@@ -73,7 +74,7 @@ _TYPES: list[Any] = [
 @given(seed=st.integers(0, 2**32))
 def test_schema_values_validate(annotation: Any, seed: int) -> None:
     adapter: TypeAdapter[Any] = TypeAdapter(annotation)
-    value = schema_value(adapter.json_schema(), seeded_rng(seed))
+    value = generate_from_schema(adapter.json_schema(), rng=seeded_rng(seed))
     adapter.validate_json(orjson.dumps(value))
 
 
@@ -86,26 +87,42 @@ def test_schema_value_handles_refs_consts_and_all_of() -> None:
             'c': {'const': 'fixed'},
             'merged': {'allOf': [{'$ref': '#/$defs/Point'}, {'properties': {'y': {'type': 'boolean'}}}]},
             'any': True,
-            'missing': {'$ref': '#/$defs/Nowhere'},
+            'word': {'type': 'string'},
         },
     }
-    value = schema_value(schema, seeded_rng(1))
+    value = generate_from_schema(schema, rng=seeded_rng(1))
     assert isinstance(value['p']['x'], int)
     assert value['c'] == 'fixed'
     assert set(value['merged']) == {'x', 'y'}
     assert 'any' in value
-    assert value['missing'] is not None
+    assert all(word in WORDS for word in value['word'].split())  # random mode: readable words
+    assert generate_from_schema(schema, rng=seeded_rng(1)) == value  # same generator state, same value
 
 
-def test_recursive_schema_terminates() -> None:
-    schema = {
+def test_unsatisfiable_schemas_raise_in_random_mode_too() -> None:
+    loop = {
         '$defs': {
             'Loop': {'type': 'object', 'properties': {'next': {'$ref': '#/$defs/Loop'}}, 'required': ['next']}
         },
         '$ref': '#/$defs/Loop',
     }
-    # A schema that can only be satisfied by an infinite value still yields something finite.
-    assert isinstance(schema_value(schema, seeded_rng(0)), dict)
+    with pytest.raises(UserError, match='without end'):
+        generate_from_schema(loop, rng=seeded_rng(0))
+    with pytest.raises(UserError, match='points at nothing'):
+        generate_from_schema({'$ref': '#/$defs/Nowhere'}, rng=seeded_rng(0))
+
+
+def test_plan_reply_with_thinking_and_stop_sequences() -> None:
+    plain = plan_reply(Conversation(prompt='hi'), tokens=6, seed=0)
+    thinking = plan_reply(Conversation(prompt='hi', thinking_budget=1024), tokens=6, seed=0)
+    assert thinking.text == plain.text  # thinking leaves the answer as it was
+    assert thinking.thinking
+    assert thinking.signature
+    assert thinking.deltas == len(thinking.thinking) + 6
+    stop = plain.text[2].strip()
+    cut = plan_reply(Conversation(prompt='hi', stop_sequences=(stop,)), tokens=6, seed=0)
+    assert (cut.finish, cut.stop_sequence) == ('stop_sequence', stop)
+    assert ''.join(cut.text) == ''.join(plain.text).split(stop)[0]
 
 
 @given(st.text())

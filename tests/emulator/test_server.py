@@ -159,7 +159,7 @@ async def test_shutdown_closes_an_open_stream() -> None:
             async with Emulator(config) as emulator:
                 request = http.build_request(
                     'POST',
-                    f'{emulator.openai_base_url}/chat/completions',
+                    f'{emulator.base_url("openai")}/chat/completions',
                     json=chat_body(stream=True),
                     headers={'authorization': f'Bearer {emulator.api_key}'},
                 )
@@ -182,12 +182,57 @@ async def test_emulator_reports_where_it_listens() -> None:
         _ = emulator.url
     async with emulator:
         assert emulator.url == f'http://127.0.0.1:{emulator.port}'
-        assert emulator.openai_base_url == emulator.url + '/v1'
+        assert emulator.base_url('openai') == emulator.url + '/v1'
         assert emulator.api_key == 'emulator-key'
         assert repr(emulator) == f'Emulator({emulator.url})'
         with pytest.raises(RuntimeError, match='already running'):
             await emulator.__aenter__()
     assert repr(emulator) == 'Emulator(not running)'
+
+
+async def test_base_url_per_vendor_and_only_for_vendors_present() -> None:
+    async with Emulator() as emulator:
+        assert emulator.prefixes == ['openai', 'azure', 'anthropic']
+        assert emulator.base_url('anthropic') == emulator.url  # the SDK appends /v1/messages
+        assert emulator.base_url('azure') == emulator.url
+        with pytest.raises(ValueError, match=r"does not speak 'bedrock'.*openai, azure, anthropic"):
+            emulator.base_url('bedrock')
+
+
+async def test_startup_lines_name_each_vendor_and_its_environment() -> None:
+    async with Emulator() as emulator:
+        lines = emulator.startup_lines()
+        assert lines[0] == (
+            f'modelkit emulator listening on {emulator.url} (OpenAI base URL {emulator.url}/v1, '
+            'API key emulator-key); Ctrl-C stops it'
+        )
+        listed = [line.split() for line in lines[1:4]]
+        assert listed == [[prefix, emulator.base_url(prefix)] for prefix in emulator.prefixes]
+        assert lines[4].startswith('#')
+        exports = lines[5:]
+        assert exports[0] == f'export OPENAI_BASE_URL={emulator.url}/v1 OPENAI_API_KEY=emulator-key'
+        assert exports[2] == f'export ANTHROPIC_BASE_URL={emulator.url} ANTHROPIC_API_KEY=emulator-key'
+    async with Emulator(EmulatorConfig(api_key=None)) as any_key:
+        assert 'any API key' in any_key.startup_lines()[0]
+
+
+def test_environment_names_match_what_the_providers_read() -> None:
+    # Where the provider module exists, the emulator's lines must set the variables it reads.
+    import importlib
+
+    from modelkit.emulator.anthropic import ANTHROPIC
+    from modelkit.emulator.openai import OPENAI
+
+    for vendor, module, cls in [
+        (OPENAI, 'openai', 'OpenAIProvider'),
+        (ANTHROPIC, 'anthropic', 'AnthropicProvider'),
+    ]:
+        try:
+            provider = getattr(importlib.import_module(f'modelkit.providers.{module}'), cls)
+        except ModuleNotFoundError:
+            continue
+        declared = {getattr(provider, 'api_key_env', None), getattr(provider, 'base_url_env', None)} - {None}
+        assert declared <= set(vendor.env), (vendor.prefix, declared)
 
 
 async def test_caller_exceptions_propagate_unwrapped() -> None:
@@ -226,7 +271,7 @@ async def test_custom_routes_and_handler_errors(emulator: Emulator, client: http
 def test_sync_context_manager_runs_in_a_thread() -> None:
     with Emulator(EmulatorConfig(tokens=4)) as emulator, httpx.Client(timeout=TEST_TIMEOUT_S) as http:
         response = http.post(
-            f'{emulator.openai_base_url}/chat/completions',
+            f'{emulator.base_url("openai")}/chat/completions',
             json=chat_body(),
             headers={'authorization': f'Bearer {emulator.api_key}'},
         )
@@ -245,7 +290,7 @@ def test_config_rejects_nonsense() -> None:
 
 def test_any_key_mode_still_needs_a_key() -> None:
     with Emulator(EmulatorConfig(api_key=None)) as emulator, httpx.Client(timeout=TEST_TIMEOUT_S) as http:
-        url = f'{emulator.openai_base_url}/chat/completions'
+        url = f'{emulator.base_url("openai")}/chat/completions'
         assert (
             http.post(url, json=chat_body(), headers={'authorization': 'Bearer whatever'}).status_code == 200
         )

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel
 
-from modelkit.emulator import Emulator, EmulatorConfig
-from tests.emulator.conftest import TOOL_GET_CAPITAL
+from modelkit.emulator import Emulator
+from tests.helpers.emulator import TOOL_GET_CAPITAL, emulator_thread, sdk_client, user_turn
 
 openai = pytest.importorskip(
     'openai',
@@ -24,33 +24,21 @@ openai = pytest.importorskip(
 
 pytestmark = pytest.mark.fidelity
 
-SDK_TIMEOUT_S = 10.0
+__all__ = ('emulator_thread',)  # the shared fixture, used by the tests below
+
 
 GET_CAPITAL: Any = TOOL_GET_CAPITAL
 
 
-@pytest.fixture(scope='module')
-def emulator() -> Iterator[Emulator]:
-    """One emulator in a background thread for the module (the SDK client used here is sync)."""
-    with Emulator(EmulatorConfig(tokens=6, retry_after_ms=20)) as emu:
-        yield emu
-
-
 @pytest.fixture
-def client(emulator: Emulator) -> Iterator[Any]:
+def client(emulator_thread: Emulator) -> Iterator[Any]:
     """An OpenAI SDK client for the emulator."""
-    with openai.OpenAI(
-        api_key=emulator.api_key, base_url=emulator.openai_base_url, timeout=SDK_TIMEOUT_S, max_retries=0
-    ) as sdk:
+    with sdk_client(openai.OpenAI, emulator_thread, 'openai') as sdk:
         yield sdk
 
 
-def _user(text: str) -> list[Any]:
-    return [{'role': 'user', 'content': text}]
-
-
 def test_plain_completion(client: Any) -> None:
-    completion = client.chat.completions.create(model='gpt-4o', messages=_user('Hello there'))
+    completion = client.chat.completions.create(model='gpt-4o', messages=user_turn('Hello there'))
     assert isinstance(completion, openai.types.chat.ChatCompletion)
     [choice] = completion.choices
     assert choice.finish_reason == 'stop'
@@ -62,12 +50,12 @@ def test_plain_completion(client: Any) -> None:
 
 def test_stream_with_include_usage(client: Any) -> None:
     stream = client.chat.completions.create(
-        model='gpt-4o', messages=_user('Hello there'), stream=True, stream_options={'include_usage': True}
+        model='gpt-4o', messages=user_turn('Hello there'), stream=True, stream_options={'include_usage': True}
     )
     chunks = list(stream)
     assert all(isinstance(c, openai.types.chat.ChatCompletionChunk) for c in chunks)
     text = ''.join(c.choices[0].delta.content or '' for c in chunks if c.choices)
-    plain = client.chat.completions.create(model='gpt-4o', messages=_user('Hello there'))
+    plain = client.chat.completions.create(model='gpt-4o', messages=user_turn('Hello there'))
     assert text == plain.choices[0].message.content
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finishes == ['stop']
@@ -78,7 +66,7 @@ def test_stream_with_include_usage(client: Any) -> None:
 
 def test_tool_call(client: Any) -> None:
     completion = client.chat.completions.create(
-        model='gpt-4o', messages=_user('Use get_capital for France'), tools=[GET_CAPITAL]
+        model='gpt-4o', messages=user_turn('Use get_capital for France'), tools=[GET_CAPITAL]
     )
     [choice] = completion.choices
     assert choice.finish_reason == 'tool_calls'
@@ -89,7 +77,7 @@ def test_tool_call(client: Any) -> None:
 
 def test_streamed_tool_call_assembled_by_the_sdk(client: Any) -> None:
     with client.chat.completions.stream(
-        model='gpt-4o', messages=_user('Use get_capital for France'), tools=[GET_CAPITAL]
+        model='gpt-4o', messages=user_turn('Use get_capital for France'), tools=[GET_CAPITAL]
     ) as stream:
         for _ in stream:
             pass
@@ -111,48 +99,46 @@ class _City(BaseModel):
 def test_structured_output(client: Any, stream: bool) -> None:
     if stream:
         with client.chat.completions.stream(
-            model='gpt-4o', messages=_user('A city please'), response_format=_City
+            model='gpt-4o', messages=user_turn('A city please'), response_format=_City
         ) as events:
             for _ in events:
                 pass
             completion = events.get_final_completion()
     else:
         completion = client.chat.completions.parse(
-            model='gpt-4o', messages=_user('A city please'), response_format=_City
+            model='gpt-4o', messages=user_turn('A city please'), response_format=_City
         )
     parsed = completion.choices[0].message.parsed
     assert isinstance(parsed, _City)
 
 
-def test_bad_key_raises_authentication_error(emulator: Emulator) -> None:
-    sdk = openai.OpenAI(api_key='sk-wrong-key', base_url=emulator.openai_base_url, max_retries=0)
+def test_bad_key_raises_authentication_error(emulator_thread: Emulator) -> None:
+    sdk = openai.OpenAI(api_key='sk-wrong-key', base_url=emulator_thread.base_url('openai'), max_retries=0)
     with sdk, pytest.raises(openai.AuthenticationError) as info:
-        sdk.chat.completions.create(model='gpt-4o', messages=_user('hi'))
+        sdk.chat.completions.create(model='gpt-4o', messages=user_turn('hi'))
     assert info.value.status_code == 401
     assert info.value.code == 'invalid_api_key'
 
 
-def test_429_is_retried_after_retry_after(emulator: Emulator) -> None:
+def test_429_is_retried_after_retry_after(emulator_thread: Emulator) -> None:
     model = 'gpt-4o+fault=429+fault-times=1+session=sdk-retry'
-    before = len(emulator.requests)
-    with openai.OpenAI(
-        api_key=emulator.api_key, base_url=emulator.openai_base_url, max_retries=2, timeout=SDK_TIMEOUT_S
-    ) as sdk:
-        completion = sdk.chat.completions.create(model=model, messages=_user('hi'))
+    before = len(emulator_thread.requests)
+    with sdk_client(openai.OpenAI, emulator_thread, 'openai', max_retries=2) as sdk:
+        completion = sdk.chat.completions.create(model=model, messages=user_turn('hi'))
     assert completion.choices[0].message.content
-    assert len(emulator.requests) - before == 2  # one 429, then the retry that succeeded
+    assert len(emulator_thread.requests) - before == 2  # one 429, then the retry that succeeded
 
 
 def test_429_without_retries_raises_rate_limit_error(client: Any) -> None:
     with pytest.raises(openai.RateLimitError) as info:
-        client.chat.completions.create(model='gpt-4o+fault=429', messages=_user('hi'))
+        client.chat.completions.create(model='gpt-4o+fault=429', messages=user_turn('hi'))
     assert info.value.code == 'rate_limit_exceeded'
     assert info.value.response.headers['retry-after-ms'] == '20'
 
 
 def test_error_inside_the_stream_raises_api_error(client: Any) -> None:
     stream = client.chat.completions.create(
-        model='gpt-4o+fault=stream-error+fault-after=2', messages=_user('hi'), stream=True
+        model='gpt-4o+fault=stream-error+fault-after=2', messages=user_turn('hi'), stream=True
     )
     received: list[Any] = []
     with pytest.raises(openai.APIError):
@@ -165,14 +151,17 @@ def _drain(stream: Any, into: list[Any]) -> None:
         into.append(chunk)
 
 
-def test_azure_client(emulator: Emulator) -> None:
+def test_azure_client(emulator_thread: Emulator) -> None:
     with openai.AzureOpenAI(
-        api_key=emulator.api_key, azure_endpoint=emulator.url, api_version='2024-10-21', max_retries=0
+        api_key=emulator_thread.api_key,
+        azure_endpoint=emulator_thread.url,
+        api_version='2024-10-21',
+        max_retries=0,
     ) as sdk:
-        completion = sdk.chat.completions.create(model='my-deployment', messages=_user('hi'))
+        completion = sdk.chat.completions.create(model='my-deployment', messages=user_turn('hi'))
     assert completion.model == 'my-deployment'
     assert completion.choices[0].message.content
 
 
-def test_models_list(client: Any, emulator: Emulator) -> None:
-    assert [model.id for model in client.models.list()] == list(emulator.config.models)
+def test_models_list(client: Any, emulator_thread: Emulator) -> None:
+    assert [model.id for model in client.models.list()] == list(emulator_thread.config.models)

@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
 
     with Emulator() as emu:
         client = httpx.AsyncClient(timeout=30)
-        provider = OpenAIProvider(base_url=emu.openai_base_url, api_key=emu.api_key, http_client=client)
+        provider = OpenAIProvider(base_url=emu.base_url('openai'), api_key=emu.api_key, http_client=client)
         agent = Agent(OpenAIModel('gpt-4o', provider=provider))
         answers = [agent.run_sync('hello').data for _ in range(3)]
         print(len(answers), len(set(answers)), len(emu.requests))

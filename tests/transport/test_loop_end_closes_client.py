@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
     def serve():
         async def run():
             async with Emulator() as emu:
-                found.append((emu.openai_base_url, emu.api_key))
+                found.append((emu.base_url('openai'), emu.api_key))
                 await anyio.sleep(60)
         anyio.run(run)
 
