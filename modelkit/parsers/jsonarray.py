@@ -215,9 +215,11 @@ class JSONArrayDecoder:
                     elif byte == 93:  # ]
                         state = _DONE
                     else:
-                        raise self._malformed(pos, f"expected ',' or ']' after an element, got {bytes((byte,))!r}")
+                        raise self._malformed(
+                            pos, f"expected ',' or ']' after an element, got {bytes((byte,))!r}"
+                        )
                     pos += 1
-                elif state == _FIRST or state == _NEXT:
+                elif state in (_FIRST, _NEXT):
                     if byte == 123:  # {
                         if pos + 1 >= n:
                             break  # its layout shows in the next byte
@@ -234,7 +236,9 @@ class JSONArrayDecoder:
                         raise self._malformed(pos, f'expected an object, got {bytes((byte,))!r}')
                 elif state == _START:
                     if byte != 91:  # [
-                        raise self._malformed(pos, f'the body is not a JSON array (it starts with {bytes((byte,))!r})')
+                        raise self._malformed(
+                            pos, f'the body is not a JSON array (it starts with {bytes((byte,))!r})'
+                        )
                     state = _FIRST
                     pos += 1
                 else:
