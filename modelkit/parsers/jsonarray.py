@@ -110,6 +110,23 @@ class JSONArrayDecoder:
             raise self._error
         buf = self._buf
         if not buf:
+            if (
+                # One element per chunk in Google's layout (`\n,\r\n{\n...\n}`), as a socket mostly
+                # delivers it: parse it at once.
+                self._state == _AFTER
+                and data.startswith(_GOOGLE_NEXT)
+                and data.endswith(b'\n}')
+                and data.find(b'\n}', 5, len(data) - 2) < 0
+                and len(data) - 4 <= MAX_ELEMENT_BYTES
+            ):
+                try:
+                    element = orjson.loads(data[4:])
+                except orjson.JSONDecodeError:
+                    pass  # the full path below finds out why
+                else:
+                    self._offset += len(data)
+                    self._before = 125
+                    return [element]
             return self._run(data)
         buf += data
         if self._state == _ELEMENT:
@@ -117,10 +134,12 @@ class JSONArrayDecoder:
             if self._fast:
                 if buf.find(b'\n}', self._find_from) < 0:
                     self._find_from = len(buf) - 1
-                    self._check_size(len(buf))
+                    if len(buf) > MAX_ELEMENT_BYTES:
+                        self._check_size(len(buf))
                     return []
             elif 125 not in data:
-                self._check_size(len(buf))
+                if len(buf) > MAX_ELEMENT_BYTES:
+                    self._check_size(len(buf))
                 return []
         return self._run(buf)
 
@@ -170,27 +189,40 @@ class JSONArrayDecoder:
             while True:
                 if state == _ELEMENT:
                     if self._fast:
-                        c = work.find(b'\n}', self._find_from)
-                        if c < 0:
-                            self._find_from = max(n - 1, pos)
-                            if n - pos > MAX_ELEMENT_BYTES:
-                                self._check_size(n - pos)
+                        # Google's layout: each element ends at the next `\n}`, and while the
+                        # separator it writes follows, so does the next element in that layout.
+                        find = work.find
+                        follows = work.startswith
+                        append = out.append
+                        find_from = self._find_from
+                        while True:
+                            c = find(b'\n}', find_from)
+                            if c < 0:
+                                self._find_from = max(n - 1, pos)
+                                if n - pos > MAX_ELEMENT_BYTES:
+                                    self._check_size(n - pos)
+                                break
+                            end = c + 2
+                            if end - pos > MAX_ELEMENT_BYTES:
+                                self._check_size(end - pos)
+                            try:
+                                append(loads(work[pos:end]))
+                            except orjson.JSONDecodeError:
+                                # Not the end after all (or not JSON): scan this element exactly.
+                                self._fast = False
+                                self._scan = pos
+                                break
+                            if follows(_GOOGLE_NEXT, end):
+                                pos = find_from = end + 4
+                                continue
+                            pos = end
+                            state = _AFTER
                             break
-                        end = c + 2
-                        if end - pos > MAX_ELEMENT_BYTES:
-                            self._check_size(end - pos)
-                        try:
-                            out.append(loads(work[pos:end]))
-                        except orjson.JSONDecodeError:
-                            # Not the end after all (or not JSON): scan this element exactly.
-                            self._fast = False
+                        if state == _AFTER:
                             continue
-                        if work.startswith(_GOOGLE_NEXT, end):
-                            pos = self._find_from = self._scan = end + 4  # the next element, same layout
-                            continue
-                        pos = end
-                        state = _AFTER
-                        continue
+                        if self._fast:
+                            break  # the element is not complete yet
+                        # Otherwise the element is scanned exactly, below.
                     end = self._exact(work, pos, n)
                     if end < 0:
                         if n - pos > MAX_ELEMENT_BYTES:
