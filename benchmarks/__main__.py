@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m benchmarks [--quick] [--only sse,eventstream,gemini-decode,...] [--json FILE]`."""
+"""Run the benchmarks: `python -m benchmarks [--quick] [--only sse,eventstream,...] [--json FILE]`."""
 
 from __future__ import annotations
 

@@ -55,7 +55,11 @@ class ConverseStream:
 def _frame(event_type: str, payload: bytes) -> bytes:
     """One message with Bedrock's three string headers, written here independently of modelkit."""
     headers = b''
-    for name, value in ((':event-type', event_type), (':content-type', 'application/json'), (':message-type', 'event')):
+    for name, value in (
+        (':event-type', event_type),
+        (':content-type', 'application/json'),
+        (':message-type', 'event'),
+    ):
         raw = value.encode()
         headers += bytes((len(name),)) + name.encode() + b'\x07' + len(raw).to_bytes(2) + raw
     prelude = struct.pack('>II', 16 + len(headers) + len(payload), len(headers))
@@ -84,7 +88,11 @@ def build_converse_stream(content_chunks: int, seed: int = DEFAULT_SEED) -> Conv
             {
                 'metrics': {'latencyMs': 522},
                 'p': pad(),
-                'usage': {'inputTokens': 13, 'outputTokens': content_chunks, 'totalTokens': 13 + content_chunks},
+                'usage': {
+                    'inputTokens': 13,
+                    'outputTokens': content_chunks,
+                    'totalTokens': 13 + content_chunks,
+                },
             },
         ),
     ]
@@ -323,12 +331,14 @@ def print_growth(
     print(f'{"contender".ljust(width)}  {"small ms":>9}  {"large ms":>9}  {"ratio":>6}  result')
     for name, small, large in rows:
         if not small.runs or not large.runs:
-            print(f'{name.ljust(width)}  {"-":>9}  {"-":>9}  {"-":>6}  {small.status or large.status or "not run"}')
+            status = small.status or large.status or 'not run'
+            print(f'{name.ljust(width)}  {"-":>9}  {"-":>9}  {"-":>6}  {status}')
             continue
         fastest_small, fastest_large = min(small.runs), min(large.runs)
         ratio = fastest_large / fastest_small
         verdict = ('PASS' if ratio <= LINEAR_RATIO else 'MISS') if is_target(name) else ''
-        print(f'{name.ljust(width)}  {fastest_small * 1e3:9.1f}  {fastest_large * 1e3:9.1f}  {ratio:6.1f}  {verdict}')
+        times = f'{fastest_small * 1e3:9.1f}  {fastest_large * 1e3:9.1f}'
+        print(f'{name.ljust(width)}  {times}  {ratio:6.1f}  {verdict}')
         if verdict:
             # So that `verdict` (the exit status) and `--json` carry the growth ratio.
             large.target = LINEAR_RATIO

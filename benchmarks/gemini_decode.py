@@ -31,7 +31,20 @@ TARGET_RATIO = 1.3
 Emit = Callable[[object], object]
 Decode = Callable[[list[bytes], Emit], None]
 
-_TOKENS = (' the', ' of', ' stream', ' model', ' café', ' 東京', ' 😀', ' "quoted"', '\n', ' a\\b', ' {x}', '.')
+_TOKENS = (
+    ' the',
+    ' of',
+    ' stream',
+    ' model',
+    ' café',
+    ' 東京',
+    ' 😀',
+    ' "quoted"',
+    '\n',
+    ' a\\b',
+    ' {x}',
+    '.',
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +85,8 @@ def build_gemini_stream(content_chunks: int, seed: int = DEFAULT_SEED) -> Gemini
             }
         )
     sse_events = tuple(
-        b'data: ' + json.dumps(c, separators=(',', ': '), ensure_ascii=False).encode() + b'\r\n\r\n' for c in chunks
+        b'data: ' + json.dumps(c, separators=(',', ': '), ensure_ascii=False).encode() + b'\r\n\r\n'
+        for c in chunks
     )
     elements = [json.dumps(c, indent=2, ensure_ascii=False).encode() for c in chunks]
     pieces = [b'[' + elements[0], *(b'\n,\r\n' + e for e in elements[1:]), b'\n]']
@@ -244,7 +258,9 @@ def growth(content_chunks: int, repeats: int) -> list[Result]:
                 pair: list[tuple[Result, Callable[[], object] | None]] = []
                 for size, stream in (('small', small), ('large', large)):
                     pieces = cut_body(*_body(stream, form), chunking)
-                    result = Result('gemini-growth', f'{form} {chunking} {size}', label, units=len(stream.chunks))
+                    result = Result(
+                        'gemini-growth', f'{form} {chunking} {size}', label, units=len(stream.chunks)
+                    )
                     result.status = _check(fn, pieces, stream) if fn is not None else 'not available yet'
                     pair.append((result, _bind(fn, pieces, sink) if fn is not None else None))
                 time_round_robin(pair, repeats)

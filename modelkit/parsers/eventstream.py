@@ -240,17 +240,17 @@ class EventStreamDecoder:
 
     def feed(self, data: bytes) -> list[EventStreamMessage]:
         """Consume a chunk of the body; return the messages it completed (often none or one)."""
+        buf = self._buf
+        if buf:  # never after an error or close(), which empty it
+            buf += data
+            if len(buf) < self._need:
+                return []  # still inside one message (byte-at-a-time input): O(1) per chunk
+            work = bytes(buf)
+            self._buf = bytearray()
+            return self._messages(work)
         if self._error is not None:
             raise self._error
-        buf = self._buf
-        if not buf:
-            return self._messages(data)
-        buf += data
-        if len(buf) < self._need:
-            return []  # still inside one message (byte-at-a-time input): O(1) per chunk
-        work = bytes(buf)
-        self._buf = bytearray()
-        return self._messages(work)
+        return self._messages(data)
 
     def close(self) -> list[EventStreamMessage]:
         """End of stream: return no further message; set `truncated` if a message was cut off."""

@@ -226,7 +226,7 @@ def test_an_element_longer_than_the_bound_is_refused_without_waiting_for_its_end
         decoder.feed(opening)
         for _ in range(3):
             assert decoder.feed(big) == []
-        decoder.feed(big[: len(big) - 2 * len(opening)])  # right at the bound: still waiting
+        decoder.feed(big[: len(big) - 2 * len(opening)])  # just under the bound: still waiting
         with pytest.raises(StreamProtocolError, match='MAX_ELEMENT_BYTES'):
             decoder.feed(big)
 
