@@ -22,6 +22,7 @@ import orjson
 from ._harness import Result, Unavailable, print_table, time_round_robin
 from ._stream import CHUNKINGS, DEFAULT_SEED, cut_body
 from .eventstream_decode import LINEAR_RATIO, print_growth
+from .sse_decode import floor_decode as sse_floor
 
 __all__ = ('GeminiStream', 'build_gemini_stream', 'floor_array', 'floor_sse', 'run')
 
@@ -94,28 +95,8 @@ def build_gemini_stream(content_chunks: int, seed: int = DEFAULT_SEED) -> Gemini
 
 
 def floor_sse(pieces: list[bytes], emit: Emit) -> None:
-    """The least work for Gemini's SSE: split on `\\r\\n\\r\\n`, strip `data: `, orjson the rest.
-
-    Pieces wait in a list until one carries a newline, since only then can an event end.
-    """
-    loads = orjson.loads
-    pending: list[bytes] = []
-    for piece in pieces:
-        if pending:
-            pending.append(piece)
-            if b'\n' not in piece:
-                continue
-            piece = b''.join(pending)
-            pending.clear()
-        events = piece.split(b'\r\n\r\n')
-        rest = events.pop()
-        if rest:
-            pending.append(rest)
-        for event in events:
-            if event.startswith(b'data: '):
-                emit(loads(event[6:]))
-    if pending and b''.join(pending).strip():
-        raise ValueError('stream ended inside an event')
+    """The least work for Gemini's SSE: split on `\\r\\n\\r\\n`, strip `data: `, orjson the rest."""
+    sse_floor(pieces, emit, b'\r\n\r\n')
 
 
 def floor_array(pieces: list[bytes], emit: Emit) -> None:

@@ -30,30 +30,17 @@ from modelkit.parsers.eventstream import (
     Int64,
     encode_message,
 )
+from tests.parsers._decode import all_ways_with, bytewise, decode_with
 
 
 def decode(chunks: Iterable[bytes]) -> tuple[list[EventStreamMessage], EventStreamDecoder]:
-    """Feed every chunk, close, and return all messages plus the decoder (for `truncated`)."""
+    """Feed every chunk, close, and return everything plus the decoder (for `truncated`)."""
     decoder = EventStreamDecoder()
-    messages: list[EventStreamMessage] = []
-    for chunk in chunks:
-        messages += decoder.feed(chunk)
-    messages += decoder.close()
-    return messages, decoder
-
-
-def bytewise(body: bytes) -> list[bytes]:
-    return [body[i : i + 1] for i in range(len(body))]
+    return decode_with(decoder, chunks), decoder
 
 
 def all_ways(body: bytes) -> list[EventStreamMessage]:
-    """Decode `body` whole, byte at a time and cut at every position; all must agree."""
-    whole, decoder = decode([body])
-    assert not decoder.truncated
-    assert decode(bytewise(body))[0] == whole
-    for cut in range(1, len(body)):
-        assert decode([body[:cut], body[cut:]])[0] == whole, f'cut at {cut}'
-    return whole
+    return all_ways_with(EventStreamDecoder, body)
 
 
 def frame(headers: bytes, payload: bytes, *, total: int | None = None) -> bytes:

@@ -16,30 +16,17 @@ import yaml
 from modelkit.exceptions import StreamProtocolError, UserError
 from modelkit.parsers import Parser
 from modelkit.parsers.jsonarray import MAX_ELEMENT_BYTES, JSONArrayDecoder
+from tests.parsers._decode import all_ways_with, bytewise, decode_with
 
 
 def decode(chunks: Iterable[bytes]) -> tuple[list[Any], JSONArrayDecoder]:
-    """Feed every chunk, close, and return all elements plus the decoder (for `truncated`)."""
+    """Feed every chunk, close, and return everything plus the decoder (for `truncated`)."""
     decoder = JSONArrayDecoder()
-    elements: list[Any] = []
-    for chunk in chunks:
-        elements += decoder.feed(chunk)
-    elements += decoder.close()
-    return elements, decoder
-
-
-def bytewise(body: bytes) -> list[bytes]:
-    return [body[i : i + 1] for i in range(len(body))]
+    return decode_with(decoder, chunks), decoder
 
 
 def all_ways(body: bytes) -> list[Any]:
-    """Decode `body` whole, byte at a time and cut at every position; all must agree."""
-    whole, decoder = decode([body])
-    assert not decoder.truncated
-    assert decode(bytewise(body))[0] == whole
-    for cut in range(1, len(body)):
-        assert decode([body[:cut], body[cut:]])[0] == whole, f'cut at {cut}'
-    return whole
+    return all_ways_with(JSONArrayDecoder, body)
 
 
 def google(elements: list[Any]) -> bytes:
