@@ -22,6 +22,7 @@ import orjson
 from ._harness import Result, Unavailable, print_table, time_round_robin
 from ._stream import CHUNKINGS, DEFAULT_SEED, cut_body
 from .eventstream_decode import LINEAR_RATIO, print_growth
+from .sse_decode import _modelkit as _modelkit_sse  # the same SSEDecoder + orjson loop
 from .sse_decode import floor_decode as sse_floor
 
 __all__ = ('GeminiStream', 'build_gemini_stream', 'floor_array', 'floor_sse', 'run')
@@ -134,24 +135,6 @@ def floor_array(pieces: list[bytes], emit: Emit, *, listed: bool = False) -> Non
 
 def _floor_array_listed(pieces: list[bytes], emit: Emit) -> None:
     floor_array(pieces, emit, listed=True)
-
-
-def _modelkit_sse() -> Decode:
-    try:
-        from modelkit.parsers.sse import SSEDecoder
-    except ImportError as exc:
-        raise Unavailable(f'not available yet ({exc})') from None
-
-    def decode(pieces: list[bytes], emit: Emit) -> None:
-        loads = orjson.loads
-        decoder = SSEDecoder()
-        feed = decoder.feed
-        for piece in pieces:
-            for event in feed(piece):
-                emit(loads(event.data))
-        decoder.close()
-
-    return decode
 
 
 def _modelkit_array() -> Decode:
