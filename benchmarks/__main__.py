@@ -13,7 +13,7 @@ from pathlib import Path
 from ._harness import Result
 from ._stream import DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED, build_openai_stream
 
-BENCHMARKS = ('sse', 'e2e', 'import', 'loopback', 'structured')
+BENCHMARKS = ('sse', 'eventstream', 'gemini-decode', 'e2e', 'import', 'loopback', 'structured')
 PACKAGES = (
     'modelkit-wire',
     'httpx',
@@ -24,6 +24,7 @@ PACKAGES = (
     'pydantic-ai-slim',
     'litellm',
     'httpx-sse',
+    'botocore',
 )
 
 
@@ -74,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         from . import sse_decode
 
         results += sse_decode.run(stream, repeats, peers=not args.no_peers)
+    if 'eventstream' in chosen:
+        from . import eventstream_decode
+
+        results += eventstream_decode.run(args.chunks, repeats, peers=not args.no_peers)
+    if 'gemini-decode' in chosen:
+        from . import gemini_decode
+
+        results += gemini_decode.run(args.chunks, repeats)
     if 'e2e' in chosen:
         from . import end_to_end
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
 
-__all__ = ('CHUNKINGS', 'OpenAIStream', 'build_openai_stream', 'cut')
+__all__ = ('CHUNKINGS', 'OpenAIStream', 'build_openai_stream', 'cut', 'cut_body')
 
 DEFAULT_SEED = 20240806
 DEFAULT_CONTENT_CHUNKS = 20_000
@@ -164,12 +165,17 @@ tokens trickle out); random 1-16 KiB pieces (bursts); random 1-64 byte pieces (a
 
 def cut(stream: OpenAIStream, chunking: str, seed: int = DEFAULT_SEED) -> list[bytes]:
     """The body cut into pieces the named way (seeded, so every run feeds the same pieces)."""
+    return cut_body(stream.body, stream.events, chunking, seed)
+
+
+def cut_body(body: bytes, events: Sequence[bytes], chunking: str, seed: int = DEFAULT_SEED) -> list[bytes]:
+    """Any body cut the named way; `events` are its pieces one per event (they join to `body`)."""
     if chunking == 'whole':
-        return [stream.body]
+        return [body]
     if chunking == 'per-event':
-        return list(stream.events)
+        return list(events)
     if chunking == '1-16KiB':
-        return _random_cuts(stream.body, 1, 16 * 1024, seed)
+        return _random_cuts(body, 1, 16 * 1024, seed)
     if chunking == '1-64B':
-        return _random_cuts(stream.body, 1, 64, seed)
+        return _random_cuts(body, 1, 64, seed)
     raise ValueError(f'unknown chunking {chunking!r}; expected one of {CHUNKINGS}')

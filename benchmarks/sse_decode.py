@@ -29,8 +29,10 @@ _DONE_BYTES = b'[DONE]'
 _DONE = '[DONE]'
 
 
-def floor_decode(pieces: list[bytes], emit: Emit) -> None:
+def floor_decode(pieces: list[bytes], emit: Emit, separator: bytes = b'\n\n') -> None:
     """The least work any SSE client must do: split on blank lines, strip `data: `, parse the JSON.
+
+    `separator` is the blank line as the vendor writes it (Gemini: `\r\n\r\n`).
 
     Not a general SSE parser (no comments, `event:`/`id:` fields, multi-line data or CR line ends):
     exactly what OpenAI's framing needs, as cheaply as Python allows. Pieces wait in a list until
@@ -46,7 +48,7 @@ def floor_decode(pieces: list[bytes], emit: Emit) -> None:
                 continue
             piece = b''.join(pending)
             pending.clear()
-        events = piece.split(b'\n\n')
+        events = piece.split(separator)
         rest = events.pop()
         if rest:
             pending.append(rest)
