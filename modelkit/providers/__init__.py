@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import import_module
 from inspect import signature
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._transport import (
     DEFAULT_MAX_RETRIES,
@@ -23,6 +23,7 @@ from .._transport import (
     aclose_shared_http_client,
 )
 from ..exceptions import UserError
+from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 
 if TYPE_CHECKING:
     import httpx
@@ -39,6 +40,12 @@ class Provider:
 
     name: str
     """Short name used in model strings and error messages, e.g. `openai`."""
+    api_key_env: ClassVar[str | None] = None
+    """The environment variable the API key is read from; None where there is no single key."""
+    base_url_env: ClassVar[str | None] = None
+    """The environment variable that overrides the base URL; None where there is none."""
+    openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE
+    """The OpenAI chat-completions dialect this service speaks (read by `OpenAIModel`); data only."""
 
     def __init__(
         self,
