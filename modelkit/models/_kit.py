@@ -13,8 +13,9 @@ A vendor module (see docs/adding-a-vendor.md) uses, in the order a request flows
   the one event loop every vendor's stream runs on, with the end-of-stream check.
 
 The event loop is written for any sans-I/O parser (SSE, the AWS event stream, a JSON array): it
-feeds the transport's read loop, hands each chunk's parsed events to the vendor's `_process_batch`
-in one call, stamps what came out with the chunk's arrival time and yields it. The vendor says when
+feeds the transport's read loop, hands each parsed event to the vendor's `_process_event` (a plain
+function, no generator on the usual path), stamps what came out with the arrival time of the chunk
+that completed it and yields it. The vendor says when
 its end arrived (OpenAI's `[DONE]`, Anthropic's `message_stop`, Cohere's `message-end`, Bedrock's
 `messageStop`) or gives a finish reason (Gemini, which just ends at EOF); a stream that stops
 before either raises `StreamInterrupted` carrying what arrived, saying whether the body stopped
@@ -32,7 +33,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from types import GeneratorType
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 import orjson
 from pydantic_core import ValidationError
@@ -336,11 +338,12 @@ def _now() -> datetime:
 class WireStreamedResponse(StreamedResponse, Generic[E]):
     """A vendor's streamed response on the kit's event loop: subclass it per wire format.
 
-    Implement `_new_parser` (the sans-I/O parser for the body) and `_process_batch`, a plain
-    (not async) generator that translates the wire events one chunk completed into our events
-    through `_parts_manager`. Set `_end_seen` when the vendor's end marker arrives (the rest of the
-    body is then read but not processed) and `_vendor_finish_reason` when it gives one; override
-    `_stream_complete` if "finished" means something else for the vendor.
+    Implement `_new_parser` (the sans-I/O parser for the body) and `_process_event`, which
+    translates one wire event through `_parts_manager` and returns our event, None, or (for a
+    wire event that makes several) a plain generator of them. Set `_end_seen` when the vendor's
+    end marker arrives (the rest of the body is then read but not processed) and
+    `_vendor_finish_reason` when it gives one; override `_stream_complete` if "finished" means
+    something else for the vendor.
     """
 
     _model_name: str
@@ -359,8 +362,10 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
         raise NotImplementedError
 
     @abstractmethod
-    def _process_batch(self, events: list[E]) -> Iterator[ModelResponseStreamEvent]:
-        """Translate the events one chunk completed into ours (a generator)."""
+    def _process_event(
+        self, event: E
+    ) -> ModelResponseStreamEvent | Iterator[ModelResponseStreamEvent] | None:
+        """Translate one wire event: return our one event, None, or a generator of several."""
         raise NotImplementedError
 
     def _stream_complete(self) -> bool:
@@ -372,21 +377,29 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
         # per chunk from the transport's stream and stamped on everything that chunk produced.
         stream = self._stream
         parser = self._new_parser()
-        process = self._process_batch
+        process = self._process_event
         timing = self._timing
         append = timing.event_times.append
         try:
             async for batch in stream.iter_parsed(parser):
-                if self._end_seen:
-                    continue  # read to EOF after the end marker so the connection can be reused
                 arrival = stream.last_arrival
-                # `process` is a plain generator: each event is made only when the one before it
-                # was handed out, so `get()` always matches what the caller has seen.
-                for event in process(batch):
+                for wire_event in batch:
+                    if self._end_seen:
+                        break  # read to EOF after the end marker so the connection can be reused
+                    result = process(wire_event)
+                    if result is None:
+                        continue
                     if timing.first_event_at is None:
                         timing.first_event_at = arrival
-                    append(arrival)
-                    yield event
+                    if result.__class__ is GeneratorType:
+                        # Several events: each is made only once the one before it was handed
+                        # out, so `get()` always matches what the caller has seen.
+                        for event in cast(Iterator[ModelResponseStreamEvent], result):
+                            append(arrival)
+                            yield event
+                    else:
+                        append(arrival)
+                        yield cast(ModelResponseStreamEvent, result)
             if not self._stream_complete():
                 raise stream_interrupted(self._vendor, self.end_expected, parser.truncated)
         except UnexpectedModelBehavior as exc:

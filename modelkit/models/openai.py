@@ -97,6 +97,8 @@ __all__ = (
     'OpenAISystemPromptRole',
 )
 
+Event: TypeAlias = ModelResponseStreamEvent
+
 OpenAISystemPromptRole: TypeAlias = Literal['system', 'developer', 'user']
 """The role system prompts are sent with: `developer` for reasoning models, `user` where neither works."""
 
@@ -528,44 +530,49 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
     def _new_parser(self) -> SSEDecoder:
         return SSEDecoder()
 
-    def _process_batch(self, events: list[SSEEvent]) -> Iterator[ModelResponseStreamEvent]:
+    def _process_event(self, event: SSEEvent) -> Event | Iterator[Event] | None:
         # The hot path: one orjson.loads and a few dict lookups per chunk, no pydantic. A chunk that
         # is only a text delta is handled here; anything else goes to `_process_chunk`, and anything
         # the lookups trip over to `_chunk_problem`, which validates the chunk to name the problem.
-        loads = orjson.loads
-        text_delta = self._parts_manager.text_delta
-        for event in events:
-            data = event.data
-            if event.event != 'message':
-                if event.event == 'error':
-                    raise stream_error(self._vendor, data)
-                continue  # an event type we do not know: skip it
-            if data == '[DONE]':
-                self._end_seen = True
-                return
-            try:
-                chunk = loads(data)
-                choices = chunk['choices']
-                if choices and self._started:
-                    choice = choices[0]
-                    delta = choice['delta']
-                    if (
-                        len(delta) == 1
-                        and (content := delta.get('content')).__class__ is str
-                        and choice.get('finish_reason') is None
-                        and not chunk.get('usage')
-                    ):
-                        if (ev := text_delta('content', content)) is not None:
-                            yield ev
-                        continue
-                yield from self._process_chunk(chunk, data)
-            except _READ_ERRORS as exc:
-                problem = self._chunk_problem(data, exc)
-                if problem is not None:
-                    raise problem from exc
+        data = event.data
+        if event.event != 'message':
+            if event.event == 'error':
+                raise stream_error(self._vendor, data)
+            return None  # an event type we do not know: skip it
+        if data == '[DONE]':
+            self._end_seen = True
+            return None
+        try:
+            chunk = orjson.loads(data)
+            choices = chunk['choices']
+            if choices and self._started:
+                choice = choices[0]
+                delta = choice['delta']
+                if (
+                    len(delta) == 1
+                    and (content := delta.get('content')).__class__ is str
+                    and choice.get('finish_reason') is None
+                    and not chunk.get('usage')
+                ):
+                    return self._parts_manager.text_delta('content', content)
+        except _READ_ERRORS as exc:
+            self._skip_or_raise(data, exc)
+            return None
+        return self._process_chunk(chunk, data)
 
-    def _process_chunk(self, chunk: dict[str, Any], data: str) -> Iterator[ModelResponseStreamEvent]:
+    def _skip_or_raise(self, data: str, exc: Exception) -> None:
+        problem = self._chunk_problem(data, exc)
+        if problem is not None:
+            raise problem from exc
+
+    def _process_chunk(self, chunk: dict[str, Any], data: str) -> Iterator[Event]:
         """Any chunk but a plain text delta: the first one, reasoning, tool calls, finish, usage."""
+        try:
+            yield from self._process_chunk_parts(chunk, data)
+        except _READ_ERRORS as exc:
+            self._skip_or_raise(data, exc)
+
+    def _process_chunk_parts(self, chunk: dict[str, Any], data: str) -> Iterator[Event]:
         if not self._started:
             self._started = True
             self._start(chunk)
@@ -590,7 +597,7 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
         if usage:
             self._usage = _map_usage(_USAGE.validate_python(usage))
 
-    def _process_delta(self, delta: dict[str, Any]) -> Iterator[ModelResponseStreamEvent]:
+    def _process_delta(self, delta: dict[str, Any]) -> Iterator[Event]:
         parts = self._parts_manager
         content = delta.get('content')
         if content:
