@@ -44,6 +44,8 @@ class Provider:
     """The environment variable the API key is read from; None where there is no single key."""
     base_url_env: ClassVar[str | None] = None
     """The environment variable that overrides the base URL; None where there is none."""
+    key_required: ClassVar[bool] = True
+    """Whether the service needs an API key (False for local servers such as Ollama)."""
     openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE
     """The OpenAI chat-completions dialect this service speaks (read by `OpenAIModel`); data only."""
 
