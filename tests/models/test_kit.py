@@ -7,7 +7,7 @@ wire format other than OpenAI's; the OpenAI interface's own tests cover the Open
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +45,7 @@ from modelkit.parsers.sse import SSEDecoder, SSEEvent
 from modelkit.profiles import OPENAI_API_PROFILE, OPENAI_COMPATIBLE_PROFILE
 from modelkit.providers import Provider
 from modelkit.providers.openai import OpenAIProvider
+from tests.models.test_openai_stream import Pieces  # moves to tests/helpers with the stream helpers
 
 BASE = 'https://api.example.test/v1'
 
@@ -288,15 +289,6 @@ TOOL = [
     named('content_block_delta', {'index': 1, 'delta': {'type': 'input_json_delta', 'partial_json': ': 1}'}}),
 ]
 END = [named('message_delta', {'delta': {'stop_reason': 'tool_use'}}), named('message_stop', {})]
-
-
-class Pieces(httpx.AsyncByteStream):
-    def __init__(self, pieces: list[bytes]) -> None:
-        self.pieces = pieces
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self.pieces:
-            yield piece
 
 
 async def run_named(pieces: list[bytes]) -> tuple[list[ModelResponseStreamEvent], NamedEventStream]:
