@@ -125,9 +125,13 @@ class StreamTiming:
     """Just before the request was sent."""
     headers_at: float | None = None
     """When the response status and headers arrived."""
-    first_event_at: float | None = None
-    """When the first content event arrived."""
     event_times: list[float] = field(default_factory=list)
+
+    @property
+    def first_event_at(self) -> float | None:
+        """When the first content event arrived."""
+        times = self.event_times
+        return times[0] if times else None
 
     @property
     def time_to_first_token(self) -> float | None:
@@ -191,8 +195,6 @@ class StreamedResponse(ABC):
         try:
             async for event in self._get_event_iterator():
                 times.append(clock.last_arrival if clock is not None else perf_counter())
-                if timing.first_event_at is None:
-                    timing.first_event_at = times[-1]
                 yield event
         except UnexpectedModelBehavior as exc:
             # Whatever arrived before the failure is the caller's data: never drop it.

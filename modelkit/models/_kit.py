@@ -378,8 +378,7 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
         stream = self._stream
         parser = self._new_parser()
         process = self._process_event
-        timing = self._timing
-        append = timing.event_times.append
+        append = self._timing.event_times.append
         try:
             async for batch in stream.iter_parsed(parser):
                 arrival = stream.last_arrival
@@ -389,8 +388,6 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
                     result = process(wire_event)
                     if result is None:
                         continue
-                    if timing.first_event_at is None:
-                        timing.first_event_at = arrival
                     if result.__class__ is GeneratorType:
                         # Several events: each is made only once the one before it was handed
                         # out, so `get()` always matches what the caller has seen.
