@@ -37,8 +37,8 @@ __all__ = (
     'run',
 )
 
-TARGET_RATIO = 2.0
-"""modelkit's `OpenAIModel.request_stream` must stay within this factor of the floor (issue 2)."""
+TARGET_RATIO = 1.4
+"""modelkit's `OpenAIModel.request_stream` must stay within this factor of the floor (issue 7)."""
 
 CHUNKING = 'per-event'
 

@@ -202,6 +202,12 @@ class ResponseStream:
     def iter_parsed(self, parser: Parser[E]) -> AsyncIterator[list[E]]:
         """Feed every body chunk to `parser`, yielding the (non-empty) event list of each chunk.
 
+        `last_arrival` is set as each chunk arrives, before it is fed, so an event's arrival time
+        is `last_arrival` while its list is being handled. At end of body the parser is closed and
+        its last events yielded; per the parser contract `close()` never raises for a body cut
+        inside an event, it sets `parser.truncated`, which the caller's end-of-stream check reads
+        (only the vendor's interface knows whether its end marker had already arrived).
+
         Raises `StreamInterrupted` if the connection drops or a read times out mid-body,
         `StreamProtocolError` from the parser for broken framing. Read to the end (rather than
         stopping at the vendor's end marker) so the connection goes back to the pool.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from .bench import BenchConfig
     from .models import Model
+    from .providers import Provider
 
 __all__ = ('EXIT_ERROR', 'EXIT_INTERRUPTED', 'EXIT_USAGE', 'build_parser', 'main')
 
@@ -470,23 +471,24 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _provider_env(name: str) -> tuple[str | None, str, bool]:
-    """The provider's key variable, what else it reads, and whether its module exists."""
+    """The provider's key variable, what else it reads, and whether its module exists.
+
+    Providers that exist say it themselves (`Provider.api_key_env` / `base_url_env`, declared on
+    every provider class); `PROVIDER_ENV` only adds what a class attribute cannot say.
+    """
     from importlib import import_module
 
-    try:
-        module = import_module(f'modelkit.providers.{name.replace("-", "_")}')
-    except ModuleNotFoundError:
-        key, extra = PROVIDER_ENV.get(name, (None, ''))
-        return key, extra, False
-    for value in vars(module).values():
-        if isinstance(value, type) and getattr(value, 'name', None) == name and hasattr(value, 'api_key_env'):
-            key_env = getattr(value, 'api_key_env', None)
-            base_env = getattr(value, 'base_url_env', None)
-            optional = not getattr(value, 'key_required', True)
-            extra = ', '.join(x for x in (base_env, 'key optional' if optional and key_env else None) if x)
-            return key_env, extra, True
+    from .providers import _PROVIDERS
+
+    module_name, class_name = _PROVIDERS[name]
     key, extra = PROVIDER_ENV.get(name, (None, ''))
-    return key, extra, True
+    try:
+        module = import_module(f'modelkit.providers.{module_name}')
+    except ModuleNotFoundError:
+        return key, extra, False
+    cls: type[Provider] = getattr(module, class_name)
+    also = [extra or cls.base_url_env, 'key optional' if not cls.key_required and cls.api_key_env else None]
+    return cls.api_key_env or key, ', '.join(x for x in also if x), True
 
 
 def _wrap(text: str, *, indent: str, width: int = 96) -> str:

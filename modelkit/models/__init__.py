@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import import_module
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Any, ClassVar, Literal, Protocol, TypeAlias
 
 from .._parts import PartsAssembler
 from ..exceptions import UnexpectedModelBehavior, UserError
@@ -25,6 +25,7 @@ from ..usage import Usage
 
 __all__ = (
     'ALLOW_MODEL_REQUESTS',
+    'ArrivalClock',
     'KnownModelName',
     'Model',
     'ModelRequestParameters',
@@ -103,9 +104,13 @@ class Model(ABC):
         return f'{type(self).__name__}(model_name={self.model_name!r})'
 
 
-class _ArrivalClock(Protocol):
+class ArrivalClock(Protocol):
+    """Anything that knows when the latest bytes of a response arrived (the transport's stream)."""
+
     @property
-    def last_arrival(self) -> float: ...
+    def last_arrival(self) -> float:
+        """`time.perf_counter()` when the most recent body chunk arrived."""
+        ...
 
 
 @dataclass(slots=True)
@@ -120,9 +125,13 @@ class StreamTiming:
     """Just before the request was sent."""
     headers_at: float | None = None
     """When the response status and headers arrived."""
-    first_event_at: float | None = None
-    """When the first content event arrived."""
     event_times: list[float] = field(default_factory=list)
+
+    @property
+    def first_event_at(self) -> float | None:
+        """When the first content event arrived."""
+        times = self.event_times
+        return times[0] if times else None
 
     @property
     def time_to_first_token(self) -> float | None:
@@ -142,14 +151,19 @@ class StreamedResponse(ABC):
     """A response being streamed: iterate it for events, then `get()` the assembled `ModelResponse`.
 
     Subclasses implement `_get_event_iterator`, translating vendor events through `_parts_manager`
-    and updating `_usage` as they go.
+    and updating `_usage` as they go. Whoever opens the stream calls `attach_timing` once, before
+    handing the response out; every event is then stamped with its arrival time.
     """
+
+    _times_own_events: ClassVar[bool] = False
+    """True for subclasses whose `_get_event_iterator` stamps `_timing` itself (the interface kit's
+    loop does, once per chunk); the others are wrapped in a generator that stamps every event."""
 
     _parts_manager: PartsAssembler = field(default_factory=PartsAssembler, init=False)
     _event_iterator: AsyncIterator[ModelResponseStreamEvent] | None = field(default=None, init=False)
     _usage: Usage = field(default_factory=Usage, init=False)
     _timing: StreamTiming = field(default_factory=StreamTiming, init=False)
-    _arrival_clock: _ArrivalClock | None = field(default=None, init=False)
+    _arrival_clock: ArrivalClock | None = field(default=None, init=False)
     _finish_reason: FinishReason | None = field(default=None, init=False)
     _vendor_finish_reason: str | None = field(default=None, init=False)
     _vendor_id: str | None = field(default=None, init=False)
@@ -157,8 +171,21 @@ class StreamedResponse(ABC):
     def __aiter__(self) -> AsyncIterator[ModelResponseStreamEvent]:
         """Iterate the response's events as they arrive."""
         if self._event_iterator is None:
-            self._event_iterator = self._timed_events()
+            self._event_iterator = (
+                self._get_event_iterator() if self._times_own_events else self._timed_events()
+            )
         return self._event_iterator
+
+    def attach_timing(
+        self, started_at: float, *, headers_at: float | None = None, arrival_clock: ArrivalClock | None = None
+    ) -> None:
+        """Record when the request was sent (`time.perf_counter()`) and when its headers arrived
+        (now, if not given); with `arrival_clock` each event gets the time its bytes arrived,
+        otherwise the time it was produced."""
+        timing = self._timing
+        timing.started_at = started_at
+        timing.headers_at = time.perf_counter() if headers_at is None else headers_at
+        self._arrival_clock = arrival_clock
 
     async def _timed_events(self) -> AsyncIterator[ModelResponseStreamEvent]:
         timing = self._timing
@@ -168,8 +195,6 @@ class StreamedResponse(ABC):
         try:
             async for event in self._get_event_iterator():
                 times.append(clock.last_arrival if clock is not None else perf_counter())
-                if timing.first_event_at is None:
-                    timing.first_event_at = times[-1]
                 yield event
         except UnexpectedModelBehavior as exc:
             # Whatever arrived before the failure is the caller's data: never drop it.

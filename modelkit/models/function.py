@@ -149,8 +149,7 @@ class FunctionModel(Model):
                 raise UserError('FunctionModel: stream_function yielded nothing; yield at least one item')
             stream = FunctionStreamedResponse(_model_name=self._model_name, _first=first, _items=items)
             stream._usage = estimate_usage(messages, None)
-            stream._timing.started_at = started_at
-            stream._timing.headers_at = time.perf_counter()
+            stream.attach_timing(started_at)
             yield stream
         finally:
             # Close the user's generator here, in this task, not later in the garbage collector.

@@ -1,36 +1,49 @@
 """OpenAI's chat-completions interface: `OpenAIModel`, for OpenAI and every OpenAI-compatible service.
 
 The provider decides where requests go and how they are signed (OpenAI, Azure, DeepSeek, a local
-Ollama, ...); this module only translates our messages to the chat-completions wire format and the
-vendor's answers back. Sections, in the order every interface module keeps: settings; the model
-(request, request_stream); mapping our messages to the wire (`_map_*`); processing a response
-(`_process_*`); the streamed-response event loop; usage.
+Ollama, ...) and declares the dialect its service speaks (`Provider.openai_chat_profile`, see
+`modelkit.profiles`); this module translates our messages to the chat-completions wire format and
+the vendor's answers back, reading that profile wherever services differ. Sections, in the order
+every interface module keeps: settings; the model (request, request_stream); mapping our messages
+to the wire (`_map_*`); processing a response (`_process_*`); the streamed-response event loop; usage.
 
-Token limit: `max_tokens` goes on the wire as `max_completion_tokens` to OpenAI's own API
-(api.openai.com: OpenAI deprecated `max_tokens`, and its reasoning models reject it), and as
-`max_tokens` everywhere else: most OpenAI-compatible servers (DeepSeek, Together, Fireworks,
-OpenRouter, older vLLM and Ollama) only know that one, and Azure API versions before 2024-09-01
-reject the newer field. `openai_max_tokens_field` overrides the choice (use it for o-series
-deployments on Azure).
+Token limit: `max_tokens` goes on the wire in the profile's `max_tokens_field`:
+`max_completion_tokens` for OpenAI's own API (OpenAI deprecated `max_tokens`, and its reasoning
+models reject it) and `max_tokens` everywhere else (most compatible servers only know that one,
+and Azure API versions before 2024-09-01 reject the newer field). `openai_max_tokens_field`
+overrides the choice per request (use it for o-series deployments on Azure).
+
+A service whose wire is this one with a few differences (Groq, Mistral) is a profile plus the few
+mappings that really differ, as a subclass:
+
+```python
+class MistralModel(OpenAIModel):
+    tool_call_ids = MISTRAL_TOOL_CALL_IDS  # from modelkit.models._kit: ids become 9 alphanumerics
+    streamed_response_class = MistralStreamedResponse
+
+class MistralStreamedResponse(OpenAIStreamedResponse):
+    def _content_text(self, content: object) -> str:  # Mistral may send content as a list of chunks
+        return ''.join(c['text'] for c in content if c.get('type') == 'text')
+```
+
+with `MistralProvider.openai_chat_profile = OpenAIChatProfile(seed_field='random_seed',
+tool_choice_required='any', ...)`. Groq needs only its profile (usage under `x_groq` is read via
+`usage_extensions`); anything else a chunk carries goes through `_process_chunk_extras`.
 """
 
 from __future__ import annotations
 
 import base64
 import mimetypes
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, cast
 
 import orjson
 from pydantic_core import ValidationError
 
-from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior, UserError
+from ..exceptions import UnexpectedModelBehavior, UserError
 from ..messages import (
     AudioUrl,
     BinaryContent,
@@ -50,15 +63,28 @@ from ..messages import (
     UserContent,
     UserPromptPart,
 )
-from ..parsers.sse import SSEDecoder
+from ..parsers.sse import SSEDecoder, SSEEvent
+from ..profiles import OpenAIChatProfile
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from ..usage import Usage
 from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
+from ._kit import (
+    LazyAdapter,
+    SettingsTable,
+    ToolCallIdRule,
+    ToolCallIds,
+    WireStreamedResponse,
+    json_request,
+    map_settings,
+    open_stream,
+    stream_error,
+    unexpected_body,
+    wire_timestamp,
+)
 
 if TYPE_CHECKING:
     import httpx
-    from pydantic import TypeAdapter
 
     from .._transport import HTTPRequest, ResponseStream
     from ..providers import Provider
@@ -70,6 +96,8 @@ __all__ = (
     'OpenAIStreamedResponse',
     'OpenAISystemPromptRole',
 )
+
+Event: TypeAlias = ModelResponseStreamEvent
 
 OpenAISystemPromptRole: TypeAlias = Literal['system', 'developer', 'user']
 """The role system prompts are sent with: `developer` for reasoning models, `user` where neither works."""
@@ -93,8 +121,8 @@ class OpenAIModelSettings(ModelSettings, total=False):
     openai_service_tier: Literal['auto', 'default', 'flex', 'priority']
     """Which processing tier serves the request (`service_tier`)."""
     openai_stream_include_usage: bool
-    """Ask for a final usage chunk when streaming; the default comes from the provider
-    (`stream_include_usage`), since some compatible servers reject `stream_options`."""
+    """Ask for a final usage chunk when streaming; the default comes from the provider's profile
+    (`OpenAIChatProfile.stream_include_usage`), since some compatible servers reject `stream_options`."""
     openai_max_tokens_field: Literal['max_tokens', 'max_completion_tokens']
     """Which wire field carries `max_tokens`; see the module docstring for the default."""
     openai_send_back_thinking: bool
@@ -105,11 +133,10 @@ class OpenAIModelSettings(ModelSettings, total=False):
     """
 
 
-# Settings that map one-to-one onto a wire field: (ours, theirs).
-_SETTINGS_TO_WIRE = (
+# Settings that map one-to-one onto a wire field (`seed` and `max_tokens` follow the profile).
+_SETTINGS_TO_WIRE: SettingsTable = (
     ('temperature', 'temperature'),
     ('top_p', 'top_p'),
-    ('seed', 'seed'),
     ('stop_sequences', 'stop'),
     ('presence_penalty', 'presence_penalty'),
     ('frequency_penalty', 'frequency_penalty'),
@@ -131,8 +158,14 @@ class OpenAIModel(Model):
 
     `provider` is a provider name (`'openai'`, `'deepseek'`, `'azure'`, ...) or a `Provider`. The
     shorthand `api_key`, `base_url`, `openai_client` and `http_client` build the named provider
-    with those arguments, e.g. `OpenAIModel('gpt-4o', api_key='...')`.
+    with those arguments, e.g. `OpenAIModel('gpt-4o', api_key='...')`. `profile` replaces the
+    provider's declared dialect (`Provider.openai_chat_profile`) for this model.
     """
+
+    tool_call_ids: ClassVar[ToolCallIdRule | None] = None
+    """The tool-call ids the service accepts; None sends the history's ids as they are."""
+    streamed_response_class: ClassVar[type[OpenAIStreamedResponse]]
+    """The streamed-response class `request_stream` builds (a dialect's subclass may swap it)."""
 
     system_prompt_role: OpenAISystemPromptRole | None
 
@@ -143,6 +176,7 @@ class OpenAIModel(Model):
         provider: str | Provider = 'openai',
         system_prompt_role: OpenAISystemPromptRole | None = None,
         system: str = 'openai',
+        profile: OpenAIChatProfile | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
         openai_client: Any = None,
@@ -166,14 +200,14 @@ class OpenAIModel(Model):
             provider = infer_provider(provider, **shorthand)
         elif shorthand:
             raise UserError(
-                f'OpenAIModel got a provider instance and {", ".join(shorthand)}: '
+                f'{type(self).__name__} got a provider instance and {", ".join(shorthand)}: '
                 'pass those to the provider instead'
             )
         self._model_name = model_name
         self._provider = provider
         self._system = system
+        self._profile = profile or provider.openai_chat_profile
         self.system_prompt_role = system_prompt_role
-        self._max_tokens_field = _default_max_tokens_field(provider)
 
     @property
     def model_name(self) -> str:
@@ -194,6 +228,11 @@ class OpenAIModel(Model):
     def provider(self) -> Provider:
         """Where requests go and how they are signed."""
         return self._provider
+
+    @property
+    def profile(self) -> OpenAIChatProfile:
+        """The dialect this model's requests are written in and its answers read with."""
+        return self._profile
 
     async def request(
         self,
@@ -221,17 +260,19 @@ class OpenAIModel(Model):
         check_allow_model_requests()
         settings = cast(OpenAIModelSettings, model_settings or {})
         request = self._build_request(messages, settings, model_request_parameters, stream=True)
-        started_at = time.perf_counter()
-        async with self._provider.stream(
-            request, model_name=self._model_name, timeout=settings.get('timeout')
-        ) as stream:
-            response = OpenAIStreamedResponse(
-                _model_name=self._model_name, _stream=stream, _vendor=self._provider.name
-            )
-            response._arrival_clock = stream
-            response._timing.started_at = started_at
-            response._timing.headers_at = stream.headers_at
+        async with open_stream(
+            self._provider,
+            request,
+            self._new_streamed_response,
+            model_name=self._model_name,
+            timeout=settings.get('timeout'),
+        ) as response:
             yield response
+
+    def _new_streamed_response(self, stream: ResponseStream) -> OpenAIStreamedResponse:
+        return self.streamed_response_class(
+            _model_name=self._model_name, _stream=stream, _vendor=self._provider.name, _profile=self._profile
+        )
 
     # ----------------------------------------------------------------------------------------
     # Mapping our messages to the wire
@@ -246,12 +287,7 @@ class OpenAIModel(Model):
         stream: bool,
     ) -> HTTPRequest:
         body = self._map_body(messages, settings, params, stream=stream)
-        headers = {'content-type': 'application/json'}
-        if extra_headers := settings.get('extra_headers'):
-            headers.update(extra_headers)
-        return self._provider.build_request(
-            'POST', '/chat/completions', orjson.dumps(body), headers, model_name=self._model_name
-        )
+        return json_request(self._provider, '/chat/completions', body, settings, model_name=self._model_name)
 
     def _map_body(
         self,
@@ -261,45 +297,52 @@ class OpenAIModel(Model):
         *,
         stream: bool,
     ) -> dict[str, Any]:
+        profile = self._profile
         body: dict[str, Any] = {
             'model': self._model_name,
             'messages': self._map_messages(messages, settings.get('openai_send_back_thinking', False)),
             'stream': stream,
         }
-        if stream:
-            include_usage = settings.get(
-                'openai_stream_include_usage', getattr(self._provider, 'stream_include_usage', True)
-            )
-            if include_usage:
-                body['stream_options'] = {'include_usage': True}
-        tools = [_map_tool(tool) for tool in (*params.function_tools, *params.result_tools)]
+        if stream and settings.get('openai_stream_include_usage', profile.stream_include_usage):
+            body['stream_options'] = {'include_usage': True}
+        tools = [self._map_tool(tool) for tool in (*params.function_tools, *params.result_tools)]
         if tools:
             body['tools'] = tools
-            # Without 'required' the model may answer in text the agent cannot accept.
-            body['tool_choice'] = 'auto' if params.allow_text_result else 'required'
+            # Without the "required" value the model may answer in text the agent cannot accept.
+            body['tool_choice'] = (
+                profile.tool_choice_auto if params.allow_text_result else profile.tool_choice_required
+            )
             if 'parallel_tool_calls' in settings:
                 body['parallel_tool_calls'] = settings['parallel_tool_calls']
         if params.result_json_schema is not None:
             body['response_format'] = _map_response_format(params)
         if 'max_tokens' in settings:
-            body[settings.get('openai_max_tokens_field', self._max_tokens_field)] = settings['max_tokens']
-        raw = cast(dict[str, Any], settings)
-        for ours, theirs in _SETTINGS_TO_WIRE:
-            if ours in raw:
-                body[theirs] = raw[ours]
-        if extra_body := settings.get('extra_body'):
-            body.update(extra_body)
+            body[settings.get('openai_max_tokens_field', profile.max_tokens_field)] = settings['max_tokens']
+        if 'seed' in settings:
+            body[profile.seed_field] = settings['seed']
+        map_settings(settings, _SETTINGS_TO_WIRE, body)
         return body
 
     def _map_messages(self, messages: list[ModelMessage], send_back_thinking: bool) -> list[dict[str, Any]]:
-        system_role = self.system_prompt_role or 'system'
+        system_role = self.system_prompt_role or self._profile.system_role
+        ids = ToolCallIds(self.tool_call_ids) if self.tool_call_ids is not None else _same_id
         out: list[dict[str, Any]] = []
         for message in messages:
             if isinstance(message, ModelRequest):
-                out.extend(_map_request_part(part, system_role) for part in message.parts)
+                out.extend(_map_request_part(part, system_role, ids) for part in message.parts)
             else:
-                out.append(_map_response(message, send_back_thinking))
+                out.append(_map_response(message, send_back_thinking, ids))
         return out
+
+    def _map_tool(self, tool: ToolDefinition) -> dict[str, Any]:
+        function: dict[str, Any] = {
+            'name': tool.name,
+            'description': tool.description,
+            'parameters': tool.parameters_json_schema,
+        }
+        if tool.strict is not None and self._profile.strict_tools:
+            function['strict'] = tool.strict
+        return {'type': 'function', 'function': function}
 
     # ----------------------------------------------------------------------------------------
     # Processing a response
@@ -308,15 +351,15 @@ class OpenAIModel(Model):
     def _process_response(self, body: bytes) -> tuple[ModelResponse, Usage]:
         vendor = self._provider.name
         try:
-            completion = _completion_adapter().validate_json(body)
+            completion = _COMPLETION.validate_json(body)
         except ValidationError as exc:
-            raise _unexpected_body(vendor, 'chat completion', exc, body) from exc
+            raise unexpected_body(vendor, 'chat completion', exc, body) from exc
         if not completion.choices:
             raise UnexpectedModelBehavior(f'{vendor} returned a chat completion with no choices', body)
         choice = completion.choices[0]
         message = choice.message
         parts: list[ModelResponsePart] = []
-        if reasoning := message.reasoning_content or message.reasoning:
+        if reasoning := _reasoning_of(message, self._profile.reasoning_fields):
             parts.append(ThinkingPart(reasoning))
         if message.content:
             parts.append(TextPart(message.content))
@@ -328,7 +371,7 @@ class OpenAIModel(Model):
         response = ModelResponse(
             parts,
             model_name=completion.model or self._model_name,
-            timestamp=_timestamp(completion.created),
+            timestamp=wire_timestamp(completion.created),
             finish_reason=_FINISH_REASONS.get(choice.finish_reason or ''),
             vendor_finish_reason=choice.finish_reason,
             vendor_id=completion.id,
@@ -341,25 +384,24 @@ class OpenAIModel(Model):
 # --------------------------------------------------------------------------------------------
 
 
-def _default_max_tokens_field(provider: Provider) -> Literal['max_tokens', 'max_completion_tokens']:
-    host = urlsplit(provider.base_url).hostname or ''
-    return 'max_completion_tokens' if host == 'api.openai.com' else 'max_tokens'
+def _same_id(tool_call_id: str | None) -> str | None:
+    return tool_call_id
 
 
-def _map_request_part(part: ModelRequestPart, system_role: str) -> dict[str, Any]:
+def _map_request_part(part: ModelRequestPart, system_role: str, ids: Any) -> dict[str, Any]:
     if isinstance(part, SystemPromptPart):
         return {'role': system_role, 'content': part.content}
     if isinstance(part, UserPromptPart):
         return {'role': 'user', 'content': _map_user_content(part.content)}
     if isinstance(part, ToolReturnPart):
-        return {'role': 'tool', 'tool_call_id': part.tool_call_id, 'content': part.model_response_str()}
+        return {'role': 'tool', 'tool_call_id': ids(part.tool_call_id), 'content': part.model_response_str()}
     if part.tool_name is None:
         # A retry about the text answer: there is no tool call to attach it to.
         return {'role': 'user', 'content': part.model_response()}
-    return {'role': 'tool', 'tool_call_id': part.tool_call_id, 'content': part.model_response()}
+    return {'role': 'tool', 'tool_call_id': ids(part.tool_call_id), 'content': part.model_response()}
 
 
-def _map_response(message: ModelResponse, send_back_thinking: bool) -> dict[str, Any]:
+def _map_response(message: ModelResponse, send_back_thinking: bool, ids: Any) -> dict[str, Any]:
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
     for part in message.parts:
@@ -368,7 +410,7 @@ def _map_response(message: ModelResponse, send_back_thinking: bool) -> dict[str,
                 texts.append(part.content)
         elif isinstance(part, ToolCallPart):
             function = {'name': part.tool_name, 'arguments': part.args_as_json_str()}
-            tool_calls.append({'id': part.tool_call_id, 'type': 'function', 'function': function})
+            tool_calls.append({'id': ids(part.tool_call_id), 'type': 'function', 'function': function})
         elif send_back_thinking and part.content:
             texts.append(f'<think>\n{part.content}\n</think>')
     wire_message: dict[str, Any] = {'role': 'assistant'}
@@ -429,17 +471,6 @@ def _map_binary(item: BinaryContent) -> dict[str, Any]:
     return {'type': 'file', 'file': {'file_data': item.data_url, 'filename': f'document{extension}'}}
 
 
-def _map_tool(tool: ToolDefinition) -> dict[str, Any]:
-    function: dict[str, Any] = {
-        'name': tool.name,
-        'description': tool.description,
-        'parameters': tool.parameters_json_schema,
-    }
-    if tool.strict is not None:
-        function['strict'] = tool.strict
-    return {'type': 'function', 'function': function}
-
-
 def _map_response_format(params: ModelRequestParameters) -> dict[str, Any]:
     json_schema: dict[str, Any] = {'name': params.result_schema_name, 'schema': params.result_json_schema}
     if params.result_schema_strict is not None:
@@ -460,86 +491,17 @@ _FINISH_REASONS: dict[str, FinishReason] = {
     'error': 'error',  # OpenRouter, when the upstream model failed mid-answer
 }
 
-
-@cache
-def _completion_adapter() -> TypeAdapter[wire.ChatCompletion]:
-    from pydantic import TypeAdapter
-
-    from ..wire.openai import ChatCompletion
-
-    return TypeAdapter(ChatCompletion)
+_COMPLETION: LazyAdapter[wire.ChatCompletion] = LazyAdapter('modelkit.wire.openai', 'ChatCompletion')
+_CHUNK: LazyAdapter[wire.ChatCompletionChunk] = LazyAdapter('modelkit.wire.openai', 'ChatCompletionChunk')
+_USAGE: LazyAdapter[wire.CompletionUsage] = LazyAdapter('modelkit.wire.openai', 'CompletionUsage')
 
 
-@cache
-def _chunk_adapter() -> TypeAdapter[wire.ChatCompletionChunk]:
-    from pydantic import TypeAdapter
-
-    from ..wire.openai import ChatCompletionChunk
-
-    return TypeAdapter(ChatCompletionChunk)
-
-
-@cache
-def _usage_adapter() -> TypeAdapter[wire.CompletionUsage]:
-    from pydantic import TypeAdapter
-
-    from ..wire.openai import CompletionUsage
-
-    return TypeAdapter(CompletionUsage)
-
-
-def _timestamp(created: object) -> datetime:
-    """The vendor's `created` (Unix seconds) as a datetime; now, when it is missing or absurd."""
-    if isinstance(created, int | float) and not isinstance(created, bool):
-        try:
-            return datetime.fromtimestamp(created, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            pass  # a bogus timestamp is no reason to lose the answer
-    return datetime.now(tz=UTC)
-
-
-def _summarise(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False, include_input=False)
-    shown = '; '.join(f'{".".join(map(str, e["loc"])) or "(root)"}: {e["msg"]}' for e in errors[:3])
-    return shown + (f' (and {len(errors) - 3} more)' if len(errors) > 3 else '')
-
-
-def _unexpected_body(
-    vendor: str, what: str, exc: ValidationError, body: bytes | str
-) -> UnexpectedModelBehavior:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        payload = None
-    if isinstance(payload, dict) and isinstance(error := payload.get('error'), dict | str):
-        # Some compatible servers answer 200 with an error object instead of a 4xx.
-        detail = error.get('message') if isinstance(error, dict) else error
-        return UnexpectedModelBehavior(
-            f'{vendor} returned an error object instead of a {what}: {detail}', body
-        )
-    return UnexpectedModelBehavior(
-        f'{vendor} returned a {what} that does not fit the schema: {_summarise(exc)}', body
-    )
-
-
-def _stream_error(vendor: str, data: str) -> ModelStreamError:
-    """The `ModelStreamError` for an error sent inside a stream (`event: error`, or an `error` object)."""
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        payload = data
-    error = payload.get('error', payload) if isinstance(payload, dict) else payload
-    if isinstance(error, dict):
-        message = str(error.get('message') or 'no message given')
-        error_type, code = error.get('type'), error.get('code')
-        return ModelStreamError(
-            vendor,
-            message,
-            error_type=str(error_type) if error_type is not None else None,
-            code=str(code) if code is not None else None,
-            body=data,
-        )
-    return ModelStreamError(vendor, str(error), body=data)
+def _reasoning_of(message: object, fields: tuple[str, ...]) -> str | None:
+    for name in fields:
+        value = getattr(message, name, None)
+        if value and isinstance(value, str):
+            return value
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -548,116 +510,138 @@ def _stream_error(vendor: str, data: str) -> ModelStreamError:
 
 _NO_FUNCTION: dict[str, Any] = {}
 _ARGS_TYPES = (str, dict)  # arguments are a JSON string; a few compatible servers send an object
+# What a chunk of an unexpected shape trips over in the lookups below; `_chunk_problem` names it.
+_READ_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError, OverflowError)
 
 
 @dataclass
-class OpenAIStreamedResponse(StreamedResponse):
-    """A chat completion arriving as server-sent events, translated into our part events."""
+class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
+    """A chat completion arriving as server-sent events, translated into our part events.
 
-    _model_name: str
-    _stream: ResponseStream
-    _vendor: str = 'openai'
-    _timestamp: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
+    Hooks for a dialect's subclass: `_process_chunk_extras` (a chunk's vendor extensions) and
+    `_content_text` (content that is not a string).
+    """
 
-    @property
-    def model_name(self) -> str:
-        """The model the vendor says answered (the requested name until the first chunk arrives)."""
-        return self._model_name
+    _profile: OpenAIChatProfile = field(default_factory=OpenAIChatProfile)
+    _started: bool = field(default=False, init=False)
 
-    @property
-    def timestamp(self) -> datetime:
-        """The completion's `created` time (the time the stream opened until the first chunk arrives)."""
-        return self._timestamp
+    end_expected: ClassVar[str] = 'a finish reason or [DONE]'
 
-    async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
-        # The hot path: one orjson.loads and a few dict lookups per chunk, no pydantic. Anything
-        # the lookups trip over goes to `_chunk_problem`, which validates the chunk to name it.
+    def _new_parser(self) -> SSEDecoder:
+        return SSEDecoder()
+
+    def _process_event(self, event: SSEEvent) -> Event | Iterator[Event] | None:
+        # The hot path: one orjson.loads and a few dict lookups per chunk, no pydantic. A chunk that
+        # is only a text delta is handled here; anything else goes to `_process_chunk`, and anything
+        # the lookups trip over to `_chunk_problem`, which validates the chunk to name the problem.
+        data = event.data
+        if event.event != 'message':
+            if event.event == 'error':
+                raise stream_error(self._vendor, data)
+            return None  # an event type we do not know: skip it
+        if data == '[DONE]':
+            self._end_seen = True
+            return None
+        try:
+            chunk = orjson.loads(data)
+            choices = chunk['choices']
+            if choices and self._started:
+                choice = choices[0]
+                delta = choice['delta']
+                if (
+                    len(delta) == 1
+                    and (content := delta.get('content')).__class__ is str
+                    and choice.get('finish_reason') is None
+                    and not chunk.get('usage')
+                ):
+                    return self._parts_manager.text_delta('content', content)
+        except _READ_ERRORS as exc:
+            self._skip_or_raise(data, exc)
+            return None
+        return self._process_chunk(chunk, data)
+
+    def _skip_or_raise(self, data: str, exc: Exception) -> None:
+        problem = self._chunk_problem(data, exc)
+        if problem is not None:
+            raise problem from exc
+
+    def _process_chunk(self, chunk: dict[str, Any], data: str) -> Iterator[Event]:
+        """Any chunk but a plain text delta: the first one, reasoning, tool calls, finish, usage."""
+        try:
+            yield from self._process_chunk_parts(chunk, data)
+        except _READ_ERRORS as exc:
+            self._skip_or_raise(data, exc)
+
+    def _process_chunk_parts(self, chunk: dict[str, Any], data: str) -> Iterator[Event]:
+        if not self._started:
+            self._started = True
+            self._start(chunk)
+        choices = chunk['choices']
+        if choices:
+            choice = choices[0]
+            delta = choice.get('delta')
+            if delta:
+                yield from self._process_delta(delta)
+            finish_reason = choice.get('finish_reason')
+            if finish_reason is not None:
+                self._vendor_finish_reason = finish_reason
+                self._finish_reason = _FINISH_REASONS.get(finish_reason)
+                if finish_reason == 'error' or 'error' in chunk:
+                    raise stream_error(self._vendor, data)
+                self._process_chunk_extras(chunk)
+        elif 'error' in chunk:
+            raise stream_error(self._vendor, data)
+        else:
+            self._process_chunk_extras(chunk)
+        usage = chunk.get('usage')
+        if usage:
+            self._usage = _map_usage(_USAGE.validate_python(usage))
+
+    def _process_delta(self, delta: dict[str, Any]) -> Iterator[Event]:
         parts = self._parts_manager
-        text_delta = parts.text_delta
-        thinking_delta = parts.thinking_delta
-        tool_call_delta = parts.tool_call_delta
-        loads = orjson.loads
-        decoder = SSEDecoder()
-        done = False
-        first = True
-        async for events in self._stream.iter_parsed(decoder):
-            if done:
-                continue  # read to EOF after [DONE] so the connection can go back to the pool
-            for event in events:
-                data = event.data
-                if event.event != 'message':
-                    if event.event == 'error':
-                        raise _stream_error(self._vendor, data)
-                    continue  # an event type we do not know: skip it
-                if data == '[DONE]':
-                    done = True
-                    break
-                try:
-                    chunk = loads(data)
-                    choices = chunk['choices']
-                    if first:
-                        first = False
-                        self._start(chunk)
-                    if choices:
-                        choice = choices[0]
-                        delta = choice.get('delta')
-                        if delta:
-                            content = delta.get('content')
-                            if content:
-                                if content.__class__ is not str:
-                                    raise TypeError('delta.content is not a string')
-                                if (ev := text_delta('content', content)) is not None:
-                                    yield ev
-                            if len(delta) > 1 or not content:
-                                reasoning = delta.get('reasoning_content') or delta.get('reasoning')
-                                if reasoning:
-                                    if reasoning.__class__ is not str:
-                                        raise TypeError('delta reasoning is not a string')
-                                    if (ev := thinking_delta('reasoning', reasoning)) is not None:
-                                        yield ev
-                                tool_calls = delta.get('tool_calls')
-                                if tool_calls:
-                                    for position, call in enumerate(tool_calls):
-                                        function = call.get('function') or _NO_FUNCTION
-                                        name = function.get('name')
-                                        args = function.get('arguments')
-                                        call_id = call.get('id')
-                                        if (
-                                            (name is not None and name.__class__ is not str)
-                                            or (call_id is not None and call_id.__class__ is not str)
-                                            or (args is not None and args.__class__ not in _ARGS_TYPES)
-                                        ):
-                                            raise TypeError('a tool call field has the wrong type')
-                                        ev = tool_call_delta(call.get('index', position), name, args, call_id)
-                                        if ev is not None:
-                                            yield ev
-                                refusal = delta.get('refusal')
-                                if refusal:
-                                    if refusal.__class__ is not str:
-                                        raise TypeError('delta.refusal is not a string')
-                                    if (ev := text_delta('refusal', refusal)) is not None:
-                                        yield ev
-                        finish_reason = choice.get('finish_reason')
-                        if finish_reason is not None:
-                            self._finish(finish_reason, chunk, data)
-                    elif 'error' in chunk:
-                        raise _stream_error(self._vendor, data)
-                    usage = chunk.get('usage')
-                    if usage:
-                        self._usage = _map_usage(_usage_adapter().validate_python(usage))
-                except (KeyError, TypeError, AttributeError, IndexError, ValueError, OverflowError) as exc:
-                    problem = self._chunk_problem(data, exc)
-                    if problem is not None:
-                        raise problem from exc
-        if not done and self._vendor_finish_reason is None:
-            how = (
-                'the body stopped in the middle of an event'
-                if decoder.truncated
-                else 'the body ended between events'
-            )
-            raise StreamInterrupted(
-                f'{self._vendor} stream ended before a finish reason or [DONE] arrived ({how})'
-            )
+        content = delta.get('content')
+        if content:
+            if content.__class__ is not str:
+                content = self._content_text(content)
+            if (ev := parts.text_delta('content', content)) is not None:
+                yield ev
+        for key in self._profile.reasoning_fields:
+            reasoning = delta.get(key)
+            if reasoning:
+                if reasoning.__class__ is not str:
+                    raise TypeError('delta reasoning is not a string')
+                if (ev := parts.thinking_delta('reasoning', reasoning)) is not None:
+                    yield ev
+                break
+        for position, call in enumerate(delta.get('tool_calls') or ()):
+            function = call.get('function') or _NO_FUNCTION
+            name, args, call_id = function.get('name'), function.get('arguments'), call.get('id')
+            if (
+                (name is not None and name.__class__ is not str)
+                or (call_id is not None and call_id.__class__ is not str)
+                or (args is not None and args.__class__ not in _ARGS_TYPES)
+            ):
+                raise TypeError('a tool call field has the wrong type')
+            if (ev := parts.tool_call_delta(call.get('index', position), name, args, call_id)) is not None:
+                yield ev
+        refusal = delta.get('refusal')
+        if refusal:
+            if refusal.__class__ is not str:
+                raise TypeError('delta.refusal is not a string')
+            if (ev := parts.text_delta('refusal', refusal)) is not None:
+                yield ev
+
+    def _content_text(self, content: object) -> str:
+        """The text of a delta's non-string `content`; OpenAI only sends strings, so this refuses."""
+        raise TypeError('delta.content is not a string')
+
+    def _process_chunk_extras(self, chunk: dict[str, Any]) -> None:
+        """Read a chunk's vendor extensions: called for a chunk with a finish reason and for one with
+        no choices. By default, usage under the profile's `usage_extensions` (Groq's `x_groq.usage`)."""
+        for key in self._profile.usage_extensions:
+            extension = chunk.get(key)
+            if extension and (usage := extension.get('usage')):
+                self._usage = _map_usage(_USAGE.validate_python(usage))
 
     def _start(self, chunk: dict[str, Any]) -> None:
         if isinstance(vendor_id := chunk.get('id'), str):
@@ -665,17 +649,7 @@ class OpenAIStreamedResponse(StreamedResponse):
         if isinstance(model := chunk.get('model'), str) and model:
             self._model_name = model
         if 'created' in chunk:
-            self._timestamp = _timestamp(chunk['created'])
-
-    def _finish(self, finish_reason: str, chunk: dict[str, Any], data: str) -> None:
-        self._vendor_finish_reason = finish_reason
-        self._finish_reason = _FINISH_REASONS.get(finish_reason)
-        if finish_reason == 'error' or 'error' in chunk:
-            raise _stream_error(self._vendor, data)
-        # Groq reports usage under x_groq.usage (and, lately, also at the top level, read after this).
-        x_groq = chunk.get('x_groq')
-        if x_groq and (usage := x_groq.get('usage')):
-            self._usage = _map_usage(_usage_adapter().validate_python(usage))
+            self._timestamp = wire_timestamp(chunk['created'])
 
     def _chunk_problem(self, data: str, exc: Exception) -> UnexpectedModelBehavior | None:
         """Why a chunk could not be read, or None if it is a kind of chunk to skip."""
@@ -686,16 +660,19 @@ class OpenAIStreamedResponse(StreamedResponse):
             return UnexpectedModelBehavior(f'{vendor} sent a stream event that is not JSON ({exc})', data)
         if isinstance(chunk, dict):
             if 'error' in chunk:
-                return _stream_error(vendor, data)
+                return stream_error(vendor, data)
             if 'choices' not in chunk:
                 return None  # not a completion chunk (a vendor extension): skip it
         try:
-            _chunk_adapter().validate_python(chunk)
+            _CHUNK.validate_python(chunk)
         except ValidationError as validation_error:
-            return _unexpected_body(vendor, 'stream chunk', validation_error, data)
+            return unexpected_body(vendor, 'stream chunk', validation_error, data)
         return UnexpectedModelBehavior(
             f'{vendor} sent a stream chunk modelkit could not read ({exc!r})', data
         )
+
+
+OpenAIModel.streamed_response_class = OpenAIStreamedResponse
 
 
 # --------------------------------------------------------------------------------------------

@@ -112,8 +112,7 @@ class TestModel(Model):
         response = self._respond(messages, model_request_parameters)
         stream = TestStreamedResponse(_model_name=self.model_name, _response=response)
         stream._usage = estimate_usage(messages, None)
-        stream._timing.started_at = started_at
-        stream._timing.headers_at = time.perf_counter()
+        stream.attach_timing(started_at)
         yield stream
 
     @property

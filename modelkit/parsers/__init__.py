@@ -14,12 +14,28 @@ EventT = TypeVar('EventT')
 
 
 class Parser(Protocol[EventT]):
-    """A stream parser: feed it chunks as they arrive, close it at end of stream."""
+    """A stream parser: feed it chunks as they arrive, close it at end of stream.
+
+    The contract every parser keeps (SSE, the AWS event stream, a JSON array):
+
+    - `feed(data)` returns the events `data` completed, in order; how the bytes were split into
+      chunks never changes the events (byte-at-a-time input included, in linear time).
+    - `close()` returns any last events and **never raises for truncation**: a body that stopped
+      inside an event or frame is not a framing error but an interrupted stream, which only the
+      caller can judge (a vendor that already said it was done may end any way it likes). After
+      `close()`, `truncated` is True when an incomplete trailing event or frame was dropped.
+    - Malformed input raises `StreamProtocolError`, from `feed` or `close`; events completed
+      before the bad bytes are returned first, so nothing already received is lost.
+    - Every buffer is bounded by a named constant.
+    """
+
+    truncated: bool
+    """After `close()`: True when an incomplete trailing event or frame was dropped."""
 
     def feed(self, data: bytes) -> list[EventT]:
         """Consume a chunk; return the events it completed (often none or one)."""
         ...
 
     def close(self) -> list[EventT]:
-        """End of input: return any last event, or raise `StreamProtocolError` for a cut-off frame."""
+        """End of input: return any last events; set `truncated` if unfinished data was dropped."""
         ...

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from importlib import import_module
 from inspect import signature
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._signing import as_signer
 from .._transport import (
@@ -30,6 +30,7 @@ from .._transport import (
     aclose_shared_http_client,
 )
 from ..exceptions import UserError
+from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from ._auth import SingleFlight
 
 if TYPE_CHECKING:
@@ -47,6 +48,14 @@ class Provider:
 
     name: str
     """Short name used in model strings and error messages, e.g. `openai`."""
+    api_key_env: ClassVar[str | None] = None
+    """The environment variable the API key is read from; None where there is no single key."""
+    base_url_env: ClassVar[str | None] = None
+    """The environment variable that overrides the base URL; None where there is none."""
+    key_required: ClassVar[bool] = True
+    """Whether the service needs an API key (False for local servers such as Ollama)."""
+    openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE
+    """The OpenAI chat-completions dialect this service speaks (read by `OpenAIModel`); data only."""
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 
 from .._transport import DEFAULT_MAX_RETRIES
 from ..exceptions import UserError
+from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from . import Provider
 from ._auth import env, header_signer
 
@@ -52,8 +53,11 @@ class AzureProvider(Provider):
     """
 
     name = 'azure'
-    stream_include_usage: ClassVar[bool] = True
-    """Azure's chat completions accept `stream_options.include_usage` (API versions from 2024-09-01)."""
+    api_key_env: ClassVar[str | None] = 'AZURE_OPENAI_API_KEY'
+    base_url_env: ClassVar[str | None] = 'AZURE_OPENAI_ENDPOINT'
+    # Azure's chat completions accept `stream_options.include_usage` (API versions from 2024-09-01);
+    # `max_tokens`, since API versions before 2024-09-01 reject `max_completion_tokens`.
+    openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE
 
     def __init__(
         self,
@@ -64,13 +68,13 @@ class AzureProvider(Provider):
         *,
         max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
-        endpoint = azure_endpoint or env('AZURE_OPENAI_ENDPOINT')
+        endpoint = azure_endpoint or env(self.base_url_env)
         if not endpoint:
             raise UserError('Set the AZURE_OPENAI_ENDPOINT environment variable or pass azure_endpoint=...')
         version = api_version or env('OPENAI_API_VERSION')
         if not version:
             raise UserError('Set the OPENAI_API_VERSION environment variable or pass api_version=...')
-        key = api_key or env('AZURE_OPENAI_API_KEY')
+        key = api_key or env(self.api_key_env)
         if not key:
             raise UserError('Set the AZURE_OPENAI_API_KEY environment variable or pass api_key=...')
         base_url = endpoint.rstrip('/')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('DeepSeekProvider',)
@@ -19,4 +20,4 @@ class DeepSeekProvider(OpenAICompatibleProvider):
     api_key_env: ClassVar[str | None] = 'DEEPSEEK_API_KEY'
     base_url_env: ClassVar[str | None] = 'DEEPSEEK_BASE_URL'
     # Its chat API reference lists `stream_options.include_usage`.
-    stream_include_usage: ClassVar[bool] = True
+    openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
+from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('FireworksProvider',)
@@ -19,4 +21,4 @@ class FireworksProvider(OpenAICompatibleProvider):
     base_url_env: ClassVar[str | None] = 'FIREWORKS_BASE_URL'
     # Fireworks answered `stream_options` with 400 "Extra inputs are not permitted, field:
     # 'stream_options'" (FlowiseAI/Flowise#2866), and its final streamed chunk carries usage anyway.
-    stream_include_usage: ClassVar[bool] = False
+    openai_chat_profile: OpenAIChatProfile = replace(OPENAI_COMPATIBLE_PROFILE, stream_include_usage=False)

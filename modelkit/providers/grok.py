@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('GrokProvider',)
@@ -19,4 +20,4 @@ class GrokProvider(OpenAICompatibleProvider):
     base_url_env: ClassVar[str | None] = 'XAI_BASE_URL'
     # xAI follows OpenAI here: the final chunk carries usage when `include_usage` is set
     # (superagent-ai/grok-cli#70 relies on it).
-    stream_include_usage: ClassVar[bool] = True
+    openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE

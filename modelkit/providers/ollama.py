@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('OllamaProvider',)
@@ -23,4 +24,4 @@ class OllamaProvider(OpenAICompatibleProvider):
     base_url_env: ClassVar[str | None] = 'OLLAMA_BASE_URL'
     key_required: ClassVar[bool] = False
     # Supported since Ollama v0.5.2 (ogx-ai/ogx#5011); older servers ignore unknown fields.
-    stream_include_usage: ClassVar[bool] = True
+    openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from .._transport import DEFAULT_MAX_RETRIES, Signer
 from ..exceptions import UserError
+from ..profiles import OPENAI_API_PROFILE, OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from . import Provider
 from ._auth import bearer_signer, callable_signer, env, header_signer
 from .azure import deployment_route
@@ -50,8 +51,8 @@ class OpenAIProvider(Provider):
     base_url_env: ClassVar[str | None] = 'OPENAI_BASE_URL'
     key_required: ClassVar[bool] = True
     """Whether the hosted service (at `default_base_url`'s host) needs a key; False for local servers."""
-    stream_include_usage: ClassVar[bool] = True
-    """Whether the OpenAI interface sends `stream_options.include_usage` (some services reject it)."""
+    openai_chat_profile: OpenAIChatProfile = OPENAI_API_PROFILE
+    """OpenAI's own dialect; an instance pointed at another host speaks the generic compatible one."""
 
     _deployment_routing: bool = False
 
@@ -87,12 +88,20 @@ class OpenAIProvider(Provider):
             default_headers=self._env_headers(),
             max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
         )
+        self._choose_profile()
 
     def route(self, path: str, model_name: str | None) -> str:
         """Azure-style clients put the deployment (the model name) in the path; others keep `path`."""
         if self._deployment_routing:
             return deployment_route(path, model_name)
         return path
+
+    def _choose_profile(self) -> None:
+        # The provider owns its base URL, so this is where "is this OpenAI's own API?" is answered:
+        # plain `OpenAIProvider(base_url=...)` at another host is some compatible server.
+        declared = type(self).openai_chat_profile
+        if declared is OPENAI_API_PROFILE and _host(self.base_url) != _host(OPENAI_BASE_URL):
+            self.openai_chat_profile = OPENAI_COMPATIBLE_PROFILE
 
     def _needs_key(self, base_url: str) -> bool:
         return self.key_required and _host(base_url) == _host(self.default_base_url)
@@ -133,6 +142,7 @@ class OpenAIProvider(Provider):
             if isinstance(max_retries, int) and max_retries >= 0
             else DEFAULT_MAX_RETRIES,
         )
+        self._choose_profile()
         # Like AsyncAzureOpenAI without `azure_deployment`: the model name picks the deployment.
         self._deployment_routing = azure and '/deployments/' not in urlsplit(self.base_url).path + '/'
 
@@ -155,6 +165,7 @@ class OpenAICompatibleProvider(OpenAIProvider):
     default_base_url: ClassVar[str] = ''
     api_key_env: ClassVar[str | None] = None
     base_url_env: ClassVar[str | None] = None
+    openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('OpenRouterProvider',)
@@ -19,4 +20,4 @@ class OpenRouterProvider(OpenAICompatibleProvider):
     base_url_env: ClassVar[str | None] = 'OPENROUTER_BASE_URL'
     # Accepted; OpenRouter's SDK docs mark `include_usage` deprecated with no effect because usage is
     # always included, so sending it is harmless.
-    stream_include_usage: ClassVar[bool] = True
+    openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
+from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('PerplexityProvider',)
@@ -20,4 +22,4 @@ class PerplexityProvider(OpenAICompatibleProvider):
     # Perplexity's API reference does not list `stream_options`, and its streamed chunks already carry
     # `usage` (see kardolus/chatgpt-cli docs/perplexity_api.md), so there is nothing to ask for and an
     # undocumented field is only a chance of a 400.
-    stream_include_usage: ClassVar[bool] = False
+    openai_chat_profile: OpenAIChatProfile = replace(OPENAI_COMPATIBLE_PROFILE, stream_include_usage=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('TogetherProvider',)
@@ -19,4 +20,4 @@ class TogetherProvider(OpenAICompatibleProvider):
     base_url_env: ClassVar[str | None] = 'TOGETHER_BASE_URL'
     # Accepted: the same client code that Fireworks rejected for `stream_options` worked against
     # Together (FlowiseAI/Flowise#2866), and recorded Together streams end with a usage chunk.
-    stream_include_usage: ClassVar[bool] = True
+    openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE

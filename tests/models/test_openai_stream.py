@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import orjson
@@ -33,6 +34,7 @@ from modelkit.messages import (
 )
 from modelkit.models import ModelRequestParameters, StreamedResponse
 from modelkit.models.openai import OpenAIModel, OpenAIModelSettings
+from modelkit.profiles import OPENAI_API_PROFILE
 from modelkit.providers import infer_provider
 from modelkit.providers.azure import AzureProvider
 from modelkit.providers.openai import OpenAIProvider
@@ -162,7 +164,7 @@ async def test_stream_request_asks_for_usage(
 
 
 class NoUsageProvider(OpenAIProvider):
-    stream_include_usage: ClassVar[bool] = False
+    openai_chat_profile = replace(OPENAI_API_PROFILE, stream_include_usage=False)
 
 
 async def test_include_usage_follows_the_provider_and_the_setting(

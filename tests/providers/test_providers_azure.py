@@ -105,7 +105,7 @@ def test_registry_builds_azure_and_the_page_example_constructs(azure_env: None) 
     # The models page constructs this verbatim; the endpoint is only checked when a request is sent.
     provider = AzureProvider(azure_endpoint='your-azure-endpoint', api_version='v', api_key='your-api-key')
     assert 'your-api-key' not in repr(provider)
-    assert AzureProvider.stream_include_usage is True
+    assert AzureProvider.openai_chat_profile.stream_include_usage is True
 
 
 @pytest.mark.anyio

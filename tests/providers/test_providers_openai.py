@@ -163,8 +163,9 @@ async def test_the_key_never_shows_in_repr_or_errors(http_client: httpx.AsyncCli
 
 
 def test_stream_include_usage_defaults_to_true() -> None:
-    assert OpenAIProvider.stream_include_usage is True
-    assert OpenAIProvider(base_url='http://localhost:8000/v1').stream_include_usage is True
+    assert OpenAIProvider.openai_chat_profile.stream_include_usage is True
+    local = OpenAIProvider(base_url='http://localhost:8000/v1')
+    assert local.openai_chat_profile.stream_include_usage is True
 
 
 @pytest.mark.anyio
@@ -323,7 +324,7 @@ def test_service_defaults_and_flags(
     assert isinstance(provider, OpenAIProvider)
     assert provider.name == name
     assert provider.base_url == base
-    assert cls.stream_include_usage is usage
+    assert cls.openai_chat_profile.stream_include_usage is usage
     assert SECRET not in repr(provider)
     monkeypatch.setenv(base_env, 'https://gateway.example/v1')
     assert cls().base_url == 'https://gateway.example/v1'
@@ -365,7 +366,7 @@ def test_service_pointed_at_another_host_needs_no_key() -> None:
 async def test_ollama_needs_no_key(http_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
     provider = OllamaProvider(http_client=http_client)
     assert provider.base_url == 'http://localhost:11434/v1'
-    assert OllamaProvider.stream_include_usage is True
+    assert OllamaProvider.openai_chat_profile.stream_include_usage is True
     sent = await post_chat(provider, 'llama3.2')
     assert str(sent.url) == 'http://localhost:11434/v1/chat/completions'
     assert 'authorization' not in sent.headers

@@ -1,0 +1,416 @@
+"""The interface kit: what every vendor interface shares, so a vendor module is only a translation.
+
+A vendor module (see docs/adding-a-vendor.md) uses, in the order a request flows:
+
+- `map_settings` and `json_request`: a per-vendor table of `ModelSettings` key -> wire field, then
+  the JSON body with `extra_body` merged in and `extra_headers` on top, built by the provider.
+- `ToolCallIds`: tool-call ids from another vendor's history mapped into ids this vendor accepts
+  (`MISTRAL_TOOL_CALL_IDS`, `ANTHROPIC_TOOL_CALL_IDS`), consistently within one request.
+- `LazyAdapter`: a pydantic `TypeAdapter` for a wire schema, built at first use and kept.
+- `unexpected_body`, `stream_error`, `wire_timestamp`: the error objects and the timestamp every
+  vendor needs when its answer does not fit.
+- `open_stream` and `WireStreamedResponse`: a streamed request opened with its timing attached, and
+  the one event loop every vendor's stream runs on, with the end-of-stream check.
+
+The event loop is written for any sans-I/O parser (SSE, the AWS event stream, a JSON array): it
+feeds the transport's read loop, hands each parsed event to the vendor's `_process_event` (a plain
+function, no generator on the usual path), stamps what came out with the arrival time of the chunk
+that completed it and yields it. The vendor says when
+its end arrived (OpenAI's `[DONE]`, Anthropic's `message_stop`, Cohere's `message-end`, Bedrock's
+`messageStop`) or gives a finish reason (Gemini, which just ends at EOF); a stream that stops
+before either raises `StreamInterrupted` carrying what arrived, saying whether the body stopped
+inside an event (the parser's `truncated`) or between events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import import_module
+from types import GeneratorType
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+
+import orjson
+from pydantic_core import ValidationError
+
+from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior
+from ..messages import ModelResponseStreamEvent
+from . import StreamedResponse
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+    from .._transport import HTTPRequest, ResponseStream
+    from ..parsers import Parser
+    from ..providers import Provider
+
+__all__ = (
+    'ANTHROPIC_TOOL_CALL_IDS',
+    'MISTRAL_TOOL_CALL_IDS',
+    'LazyAdapter',
+    'SettingsTable',
+    'ToolCallIdRule',
+    'ToolCallIds',
+    'WireStreamedResponse',
+    'json_request',
+    'map_settings',
+    'open_stream',
+    'stream_error',
+    'stream_interrupted',
+    'unexpected_body',
+    'validation_summary',
+    'wire_timestamp',
+)
+
+T = TypeVar('T')
+E = TypeVar('E')
+R = TypeVar('R', bound=StreamedResponse)
+
+# --------------------------------------------------------------------------------------------
+# Building a request
+# --------------------------------------------------------------------------------------------
+
+SettingsTable = tuple[tuple[str, str], ...]
+"""`(setting, wire field)` pairs for the settings a vendor takes one-to-one, e.g.
+`(('temperature', 'temperature'), ('stop_sequences', 'stop'))`."""
+
+
+def map_settings(settings: Mapping[str, Any], table: SettingsTable, body: dict[str, Any]) -> None:
+    """Copy every setting in `table` that is present in `settings` into `body` under its wire name."""
+    for ours, theirs in table:
+        if ours in settings:
+            body[theirs] = settings[ours]
+
+
+def json_request(
+    provider: Provider,
+    path: str,
+    body: dict[str, Any],
+    settings: Mapping[str, Any],
+    *,
+    model_name: str,
+    headers: Mapping[str, str] | None = None,
+    method: str = 'POST',
+) -> HTTPRequest:
+    """The provider's request for `path` with `body` as JSON, `extra_body` merged over it last and
+    the settings' `extra_headers` over `headers`."""
+    if extra_body := settings.get('extra_body'):
+        body.update(extra_body)
+    merged = {'content-type': 'application/json', **(headers or {})}
+    if extra_headers := settings.get('extra_headers'):
+        merged.update(extra_headers)
+    return provider.build_request(method, path, orjson.dumps(body), merged, model_name=model_name)
+
+
+# --------------------------------------------------------------------------------------------
+# Tool-call ids across vendors
+# --------------------------------------------------------------------------------------------
+
+_ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallIdRule:
+    """Which tool-call ids a vendor accepts, and how to make one from an id it would not.
+
+    `pattern` must match the whole id; a new id is `prefix` plus `length` characters of `alphabet`
+    derived from a hash of the original, so the same history always maps the same way.
+    """
+
+    pattern: str
+    length: int
+    alphabet: str = _ALNUM
+    prefix: str = ''
+
+    def accepts(self, tool_call_id: str) -> bool:
+        """Whether the vendor takes `tool_call_id` as it is."""
+        return _compiled(self.pattern).fullmatch(tool_call_id) is not None
+
+    def derive(self, tool_call_id: str, salt: int = 0) -> str:
+        """A valid id made from `tool_call_id` (and `salt`, to step past a collision)."""
+        digest = int.from_bytes(hashlib.sha256(f'{salt}:{tool_call_id}'.encode()).digest(), 'big')
+        base = len(self.alphabet)
+        chars = []
+        for _ in range(self.length):
+            digest, index = divmod(digest, base)
+            chars.append(self.alphabet[index])
+        return self.prefix + ''.join(chars)
+
+
+MISTRAL_TOOL_CALL_IDS = ToolCallIdRule(r'[A-Za-z0-9]{9}', length=9)
+"""Mistral rejects any tool-call id that is not exactly 9 letters and digits."""
+
+ANTHROPIC_TOOL_CALL_IDS = ToolCallIdRule(r'[A-Za-z0-9_-]{1,64}', length=24, prefix='toolu_')
+"""Anthropic's `tool_use.id` and Bedrock's `toolUseId`: `[A-Za-z0-9_-]`, at most 64 characters."""
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    compiled = _PATTERNS.get(pattern)
+    if compiled is None:
+        compiled = _PATTERNS[pattern] = re.compile(pattern)
+    return compiled
+
+
+class ToolCallIds:
+    """The id map for one request: call it with every tool-call id of the history, in order.
+
+    Ids the vendor accepts are kept; others get a derived id. The same original always gets the
+    same id (so a call and its return still match), and no two originals share one.
+    """
+
+    __slots__ = ('_map', '_rule', '_taken')
+
+    def __init__(self, rule: ToolCallIdRule) -> None:
+        self._rule = rule
+        self._map: dict[str, str] = {}
+        self._taken: set[str] = set()
+
+    def __call__(self, tool_call_id: str | None) -> str:
+        """The id to send for `tool_call_id` (None or empty gets a derived id too)."""
+        original = tool_call_id or ''
+        mapped = self._map.get(original)
+        if mapped is not None:
+            return mapped
+        rule = self._rule
+        if original and original not in self._taken and rule.accepts(original):
+            mapped = original
+        else:
+            salt = 0
+            mapped = rule.derive(original)
+            while mapped in self._taken or mapped in self._map:
+                salt += 1
+                mapped = rule.derive(original, salt)
+        self._map[original] = mapped
+        self._taken.add(mapped)
+        return mapped
+
+
+# --------------------------------------------------------------------------------------------
+# Wire schemas and errors
+# --------------------------------------------------------------------------------------------
+
+
+class LazyAdapter(Generic[T]):
+    """A pydantic `TypeAdapter` for `module.name`, imported and built at first use, then kept.
+
+    Declare one per wire type at module level, annotated with the type so calls are typed:
+    `_CHUNK: LazyAdapter[wire.Chunk] = LazyAdapter('modelkit.wire.acme', 'Chunk')`.
+    """
+
+    __slots__ = ('_adapter', '_module', '_name')
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module = module
+        self._name = name
+        self._adapter: TypeAdapter[T] | None = None
+
+    @property
+    def adapter(self) -> TypeAdapter[T]:
+        """The `TypeAdapter`, built on first use."""
+        if self._adapter is None:
+            from pydantic import TypeAdapter
+
+            self._adapter = TypeAdapter(getattr(import_module(self._module), self._name))
+        return self._adapter
+
+    def validate_json(self, data: str | bytes) -> T:
+        """Validate a JSON document straight from its bytes."""
+        return self.adapter.validate_json(data)
+
+    def validate_python(self, value: object) -> T:
+        """Validate an already-decoded value."""
+        return self.adapter.validate_python(value)
+
+
+def validation_summary(exc: ValidationError, limit: int = 3) -> str:
+    """The first `limit` validation errors as `loc: message`, for a one-line exception message."""
+    errors = exc.errors(include_url=False, include_input=False)
+    shown = '; '.join(f'{".".join(map(str, e["loc"])) or "(root)"}: {e["msg"]}' for e in errors[:limit])
+    return shown + (f' (and {len(errors) - limit} more)' if len(errors) > limit else '')
+
+
+def unexpected_body(
+    vendor: str, what: str, exc: ValidationError, body: bytes | str
+) -> UnexpectedModelBehavior:
+    """The error for a 2xx body that does not fit the schema; an error object in it is named as such
+    (some servers answer 200 with `{"error": ...}` instead of a 4xx)."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        payload = None
+    if isinstance(payload, dict) and isinstance(error := payload.get('error'), dict | str):
+        detail = error.get('message') if isinstance(error, dict) else error
+        return UnexpectedModelBehavior(
+            f'{vendor} returned an error object instead of a {what}: {detail}', body
+        )
+    return UnexpectedModelBehavior(
+        f'{vendor} returned a {what} that does not fit the schema: {validation_summary(exc)}', body
+    )
+
+
+def stream_error(vendor: str, data: str | bytes, *, error_type: str | None = None) -> ModelStreamError:
+    """The `ModelStreamError` for an error sent inside a 200 stream.
+
+    `data` is the event's payload: OpenAI's `{"error": {...}}`, Anthropic's
+    `{"type": "error", "error": {"type": ..., "message": ...}}`, a bare `{"message": ...}` (Bedrock's
+    exception frames, whose type arrives in a header: pass it as `error_type`), or plain text.
+    """
+    text = data.decode(errors='replace') if isinstance(data, bytes) else data
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        payload = text
+    error = payload.get('error', payload) if isinstance(payload, dict) else payload
+    if isinstance(error, dict):
+        message = str(error.get('message') or 'no message given')
+        wire_type, code = error.get('type'), error.get('code')
+        return ModelStreamError(
+            vendor,
+            message,
+            error_type=error_type or (str(wire_type) if wire_type is not None else None),
+            code=str(code) if code is not None else None,
+            body=text,
+        )
+    return ModelStreamError(vendor, str(error), error_type=error_type, body=text)
+
+
+def wire_timestamp(value: object) -> datetime:
+    """A vendor's timestamp (Unix seconds, or an ISO 8601 string) as a datetime; now, when it is
+    missing or absurd: a bogus timestamp is no reason to lose the answer."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return datetime.now(tz=UTC)
+
+
+def stream_interrupted(vendor: str, expected: str, truncated: bool) -> StreamInterrupted:
+    """The error for a body that ended before `expected` (e.g. 'a finish reason or [DONE]') arrived."""
+    how = 'the body stopped in the middle of an event' if truncated else 'the body ended between events'
+    return StreamInterrupted(f'{vendor} stream ended before {expected} arrived ({how})')
+
+
+# --------------------------------------------------------------------------------------------
+# Streams
+# --------------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def open_stream(
+    provider: Provider,
+    request: HTTPRequest,
+    make_response: Callable[[ResponseStream], R],
+    *,
+    model_name: str,
+    timeout: float | None,
+) -> AsyncIterator[R]:
+    """Open `request` as a stream and yield `make_response(stream)` with its timing attached;
+    the connection is released when the block exits."""
+    started_at = time.perf_counter()
+    async with provider.stream(request, model_name=model_name, timeout=timeout) as stream:
+        response = make_response(stream)
+        response.attach_timing(started_at, headers_at=stream.headers_at, arrival_clock=stream)
+        yield response
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@dataclass
+class WireStreamedResponse(StreamedResponse, Generic[E]):
+    """A vendor's streamed response on the kit's event loop: subclass it per wire format.
+
+    Implement `_new_parser` (the sans-I/O parser for the body) and `_process_event`, which
+    translates one wire event through `_parts_manager` and returns our event, None, or (for a
+    wire event that makes several) a plain generator of them. Set `_end_seen` when the vendor's
+    end marker arrives (the rest of the body is then read but not processed) and
+    `_vendor_finish_reason` when it gives one; override `_stream_complete` if "finished" means
+    something else for the vendor.
+    """
+
+    _model_name: str
+    _stream: ResponseStream
+    _vendor: str
+    _timestamp: datetime = field(default_factory=_now)
+    _end_seen: bool = field(default=False, init=False)
+
+    _times_own_events: ClassVar[bool] = True
+    end_expected: ClassVar[str] = 'a finish reason'
+    """What the end-of-stream check names as missing, e.g. 'a finish reason or [DONE]'."""
+
+    @abstractmethod
+    def _new_parser(self) -> Parser[E]:
+        """A fresh parser for this response's body."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _process_event(
+        self, event: E
+    ) -> ModelResponseStreamEvent | Iterator[ModelResponseStreamEvent] | None:
+        """Translate one wire event: return our one event, None, or a generator of several."""
+        raise NotImplementedError
+
+    def _stream_complete(self) -> bool:
+        """Whether the body may end here: the end marker or a finish reason arrived."""
+        return self._end_seen or self._vendor_finish_reason is not None
+
+    async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
+        # One generator for every vendor, and no wrapper around it: the arrival time is read once
+        # per chunk from the transport's stream and stamped on everything that chunk produced.
+        stream = self._stream
+        parser = self._new_parser()
+        process = self._process_event
+        append = self._timing.event_times.append
+        try:
+            async for batch in stream.iter_parsed(parser):
+                arrival = stream.last_arrival
+                for wire_event in batch:
+                    if self._end_seen:
+                        break  # read to EOF after the end marker so the connection can be reused
+                    result = process(wire_event)
+                    if result is None:
+                        continue
+                    if result.__class__ is GeneratorType:
+                        # Several events: each is made only once the one before it was handed
+                        # out, so `get()` always matches what the caller has seen.
+                        for event in cast(Iterator[ModelResponseStreamEvent], result):
+                            append(arrival)
+                            yield event
+                    else:
+                        append(arrival)
+                        yield cast(ModelResponseStreamEvent, result)
+            if not self._stream_complete():
+                raise stream_interrupted(self._vendor, self.end_expected, parser.truncated)
+        except UnexpectedModelBehavior as exc:
+            # Whatever arrived before the failure is the caller's data: never drop it.
+            if exc.partial_response is None:
+                exc.partial_response = self.get()
+            raise
+
+    @property
+    def model_name(self) -> str:
+        """The model the vendor says answered (the requested name until it says)."""
+        return self._model_name
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the vendor says the response was created (the time the stream opened until then)."""
+        return self._timestamp
