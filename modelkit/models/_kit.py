@@ -2,6 +2,8 @@
 
 A vendor module (see docs/adding-a-vendor.md) uses, in the order a request flows:
 
+- `resolve_provider`: a model's `provider` argument (a name or a `Provider`) with the shorthand
+  arguments (`api_key=`, `base_url=`, `http_client=`) the page lets a model take.
 - `map_settings` and `json_request`: a per-vendor table of `ModelSettings` key -> wire field, then
   the JSON body with `extra_body` merged in and `extra_headers` on top, built by the provider.
 - `ToolCallIds`: tool-call ids from another vendor's history mapped into ids this vendor accepts
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 import orjson
 from pydantic_core import ValidationError
 
-from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior
+from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior, UserError
 from ..messages import ModelResponseStreamEvent
 from . import StreamedResponse
 
@@ -61,6 +63,7 @@ __all__ = (
     'json_request',
     'map_settings',
     'open_stream',
+    'resolve_provider',
     'stream_error',
     'stream_interrupted',
     'unexpected_body',
@@ -75,6 +78,25 @@ R = TypeVar('R', bound=StreamedResponse)
 # --------------------------------------------------------------------------------------------
 # Building a request
 # --------------------------------------------------------------------------------------------
+
+
+def resolve_provider(provider: str | Provider, owner: str, **shorthand: Any) -> Provider:
+    """The `Provider` a model talks through: a provider name is built with the `shorthand` arguments
+    that are not None (`api_key=`, `base_url=`, `http_client=`); an instance is used as it is, and
+    shorthand beside it is a `UserError` naming `owner` (the model class)."""
+    given = {name: value for name, value in shorthand.items() if value is not None}
+    if isinstance(provider, str):
+        # Imported here: the providers pull in the transport (anyio, asyncio), which importing an
+        # interface module need not pay for.
+        from ..providers import infer_provider
+
+        return infer_provider(provider, **given)
+    if given:
+        raise UserError(
+            f'{owner} got a provider instance and {", ".join(given)}: pass those to the provider instead'
+        )
+    return provider
+
 
 SettingsTable = tuple[tuple[str, str], ...]
 """`(setting, wire field)` pairs for the settings a vendor takes one-to-one, e.g.
