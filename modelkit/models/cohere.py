@@ -490,7 +490,9 @@ class CohereStreamedResponse(WireStreamedResponse[SSEEvent]):
         args = _string(function.get('arguments') or '', 'arguments')
         self._call_has_args[index] = bool(args)
         name = _string(function.get('name') or '', 'name')
-        return self._parts_manager.tool_call_delta(('tool', index), name, args or None, call.get('id'))
+        call_id = call.get('id')
+        call_id = _string(call_id, 'id') if call_id is not None else None
+        return self._parts_manager.tool_call_delta(('tool', index), name, args or None, call_id)
 
     def _tool_call_delta(self, payload: dict[str, Any]) -> Event | None:
         index = payload['index']
@@ -539,8 +541,10 @@ class CohereStreamedResponse(WireStreamedResponse[SSEEvent]):
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
-            if data == '[DONE]':
-                return None  # after message-end; a stream that ends here without one is caught at EOF
+            if data == '[DONE]' or not data:
+                # `[DONE]` follows message-end (a stream that ends here without one is caught at
+                # EOF); an empty event carries nothing, and Cohere's SDK skips it too.
+                return None
             return UnexpectedModelBehavior(f'{vendor} sent a stream event that is not JSON ({exc})', data)
         if isinstance(payload, dict) and 'type' not in payload and 'message' in payload:
             return stream_error(vendor, data)  # an error object (`{"id", "message"}`) inside the stream
