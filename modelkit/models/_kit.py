@@ -2,6 +2,9 @@
 
 A vendor module (see docs/adding-a-vendor.md) uses, in the order a request flows:
 
+- `WireModel`: the `Model` base of an interface that talks HTTP through a `Provider`: `request` and
+  `request_stream` written once, around the vendor's `_build_request`, `_process_response` and
+  `_new_streamed_response`.
 - `resolve_provider`: a model's `provider` argument (a name or a `Provider`) with the shorthand
   arguments (`api_key=`, `base_url=`, `http_client=`) the page lets a model take.
 - `map_settings` and `json_request`: a per-vendor table of `ModelSettings` key -> wire field, then
@@ -42,8 +45,10 @@ import orjson
 from pydantic_core import ValidationError
 
 from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior, UserError
-from ..messages import ModelResponseStreamEvent
-from . import StreamedResponse
+from ..messages import ModelMessage, ModelResponse, ModelResponseStreamEvent
+from ..settings import ModelSettings
+from ..usage import Usage
+from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -59,6 +64,7 @@ __all__ = (
     'SettingsTable',
     'ToolCallIdRule',
     'ToolCallIds',
+    'WireModel',
     'WireStreamedResponse',
     'json_request',
     'map_settings',
@@ -327,6 +333,102 @@ def stream_interrupted(vendor: str, expected: str, truncated: bool) -> StreamInt
     """The error for a body that ended before `expected` (e.g. 'a finish reason or [DONE]') arrived."""
     how = 'the body stopped in the middle of an event' if truncated else 'the body ended between events'
     return StreamInterrupted(f'{vendor} stream ended before {expected} arrived ({how})')
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+class WireModel(Model):
+    """A model behind one vendor's HTTP API, sent through a `Provider`: subclass it per wire format.
+
+    `request` and `request_stream` are written here once; a vendor implements `_build_request`
+    (the `HTTPRequest` for the conversation, streamed or not), `_process_response` (a whole 2xx
+    body to our response and usage) and `_new_streamed_response` (its `WireStreamedResponse` for
+    an open stream), and sets `_model_name`, `_provider` and `_system` in `__init__`.
+    """
+
+    _model_name: str
+    _provider: Provider
+    _system: str
+
+    @abstractmethod
+    def _build_request(
+        self,
+        messages: list[ModelMessage],
+        settings: ModelSettings,
+        params: ModelRequestParameters,
+        *,
+        stream: bool,
+    ) -> HTTPRequest:
+        """The request for the conversation (`stream` says which form the vendor should answer in)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _process_response(self, body: bytes) -> tuple[ModelResponse, Usage]:
+        """Our response and its usage from a whole 2xx body."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _new_streamed_response(self, stream: ResponseStream) -> StreamedResponse:
+        """The streamed response reading `stream`."""
+        raise NotImplementedError
+
+    @property
+    def model_name(self) -> str:
+        """The model name sent in every request."""
+        return self._model_name
+
+    @property
+    def system(self) -> str:
+        """The `gen_ai.system` value."""
+        return self._system
+
+    @property
+    def base_url(self) -> str:
+        """The provider's base URL."""
+        return self._provider.base_url
+
+    @property
+    def provider(self) -> Provider:
+        """Where requests go and how they are signed."""
+        return self._provider
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> tuple[ModelResponse, Usage]:
+        """Send the conversation and return the whole response with its token usage."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=False)
+        response = await self._provider.send(
+            request, model_name=self._model_name, timeout=settings.get('timeout')
+        )
+        return self._process_response(response.body)
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> AsyncIterator[StreamedResponse]:
+        """Send the conversation and stream the response; the connection is released on exit."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=True)
+        async with open_stream(
+            self._provider,
+            request,
+            self._new_streamed_response,
+            model_name=self._model_name,
+            timeout=settings.get('timeout'),
+        ) as response:
+            yield response
 
 
 # --------------------------------------------------------------------------------------------
