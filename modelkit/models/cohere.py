@@ -30,8 +30,7 @@ Settings Cohere has no field for (`parallel_tool_calls`, `logit_bias`) are not s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypedDict, cast
@@ -62,14 +61,14 @@ from ..parsers.sse import SSEDecoder, SSEEvent
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from ..usage import Usage
-from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
+from . import ModelRequestParameters
 from ._kit import (
     LazyAdapter,
     SettingsTable,
+    WireModel,
     WireStreamedResponse,
     json_request,
     map_settings,
-    open_stream,
     resolve_provider,
     stream_error,
     unexpected_body,
@@ -162,7 +161,7 @@ _SETTINGS_TO_WIRE: SettingsTable = (
 # --------------------------------------------------------------------------------------------
 
 
-class CohereModel(Model):
+class CohereModel(WireModel):
     """A model behind Cohere's v2 chat API.
 
     `provider` is a provider name (`'cohere'`) or a `Provider`; the shorthand `api_key`,
@@ -186,61 +185,6 @@ class CohereModel(Model):
         )
         self._system = system
 
-    @property
-    def model_name(self) -> str:
-        """The model name sent in every request, e.g. `command-r-plus`."""
-        return self._model_name
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value, `cohere` unless given."""
-        return self._system
-
-    @property
-    def base_url(self) -> str:
-        """The provider's base URL."""
-        return self._provider.base_url
-
-    @property
-    def provider(self) -> Provider:
-        """Where requests go and how they are signed."""
-        return self._provider
-
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> tuple[ModelResponse, Usage]:
-        """Send the conversation and return the whole response with its token usage."""
-        check_allow_model_requests()
-        settings = cast(CohereModelSettings, model_settings or {})
-        request = self._build_request(messages, settings, model_request_parameters, stream=False)
-        response = await self._provider.send(
-            request, model_name=self._model_name, timeout=settings.get('timeout')
-        )
-        return self._process_response(response.body)
-
-    @asynccontextmanager
-    async def request_stream(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> AsyncIterator[StreamedResponse]:
-        """Send the conversation and stream the response; the connection is released on exit."""
-        check_allow_model_requests()
-        settings = cast(CohereModelSettings, model_settings or {})
-        request = self._build_request(messages, settings, model_request_parameters, stream=True)
-        async with open_stream(
-            self._provider,
-            request,
-            self._new_streamed_response,
-            model_name=self._model_name,
-            timeout=settings.get('timeout'),
-        ) as response:
-            yield response
-
     def _new_streamed_response(self, stream: ResponseStream) -> CohereStreamedResponse:
         return CohereStreamedResponse(
             _model_name=self._model_name, _stream=stream, _vendor=self._provider.name
@@ -253,12 +197,12 @@ class CohereModel(Model):
     def _build_request(
         self,
         messages: list[ModelMessage],
-        settings: CohereModelSettings,
+        settings: ModelSettings,
         params: ModelRequestParameters,
         *,
         stream: bool,
     ) -> HTTPRequest:
-        body = self._map_body(messages, settings, params, stream=stream)
+        body = self._map_body(messages, cast(CohereModelSettings, settings), params, stream=stream)
         return json_request(self._provider, CHAT_PATH, body, settings, model_name=self._model_name)
 
     def _map_body(
