@@ -73,6 +73,10 @@ async def test_served_at_the_root_with_cohere_environment(emulator: Emulator) ->
     assert 'cohere' in emulator.prefixes
     assert emulator.base_url('cohere') == emulator.url  # the SDK and provider append /v2/chat
     assert emulator.environment('cohere') == {'CO_API_URL': emulator.url, 'CO_API_KEY': emulator.api_key}
+    # What `modelkit emulate` prints: the base URL, and the line to paste into a shell.
+    lines = emulator.startup_lines()
+    assert ['cohere', emulator.url] in [line.split() for line in lines]
+    assert f'export CO_API_URL={emulator.url} CO_API_KEY={emulator.api_key}' in lines
 
 
 async def test_plain_answer_has_cohere_shape(cohere_client: httpx.AsyncClient) -> None:
