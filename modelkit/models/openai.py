@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from ..wire import openai as wire
 
 __all__ = (
+    'OpenAIChatModel',
     'OpenAIModel',
     'OpenAIModelSettings',
     'OpenAIStreamedResponse',
@@ -728,3 +729,7 @@ def _map_usage(usage: wire.CompletionUsage | None) -> Usage:
         total_tokens=usage.total_tokens,
         details=details or None,
     )
+
+
+OpenAIChatModel = OpenAIModel
+"""PydanticAI's current name for the chat-completions interface: the same class."""
