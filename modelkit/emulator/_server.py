@@ -401,7 +401,9 @@ class Emulator:
 
 
 def _ready_line(emulator: Emulator) -> str:
-    key = emulator.api_key if emulator.config.api_key in (None, 'emulator-key') else '(from config)'
+    key = {None: 'any non-empty key', 'emulator-key': 'emulator-key'}.get(
+        emulator.config.api_key, '(from config)'
+    )
     return (
         f'modelkit emulator listening on {emulator.url} '
         f'(OpenAI base URL {emulator.openai_base_url}, API key {key}); press Ctrl-C to stop'
