@@ -726,6 +726,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     emulator_flags = args.emulator_tps is not None or args.emulator_ttft_ms is not None
     if args.model is not None and emulator_flags:
         raise _UsageError('--emulator-tps and --emulator-ttft-ms apply to the emulator, not to --model')
+    if args.requests is not None and args.duration is not None:
+        raise _UsageError(
+            'give -n (a number of requests) or -d (seconds of sending), not both: '
+            'the run would end at whichever came first'
+        )
+    if args.model is not None:
+        _check_model_string(args.model)
     config = BenchConfig(
         requests=args.requests,
         duration=args.duration,
@@ -756,26 +763,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     tps = args.emulator_tps if args.emulator_tps is not None else EMULATOR_DEFAULT_TPS
     ttft_ms = args.emulator_ttft_ms if args.emulator_ttft_ms is not None else EMULATOR_DEFAULT_TTFT_MS
-    # Told per request too, so a separately started `modelkit emulate` answers the same way.
-    config.extra_headers = {
-        'x-emulator-tokens': str(args.max_tokens),
-        'x-emulator-tps': f'{tps:g}',
-        'x-emulator-ttft-ms': f'{ttft_ms:g}',
-    }
     from .bench.target import EmulatorProcess, EmulatorSettings, emulator_model, read_key
 
     if not embedded:
         base_url: str = args.base_url
         key = read_key(args.api_key_env) if args.api_key_env else 'emulator-key'
-        target = {
-            'kind': 'emulator',
-            'embedded': False,
-            'model': 'emulator',
-            'base_url': base_url,
-            'tokens': args.max_tokens,
-            'tokens_per_second': tps,
-            'ttft_ms': ttft_ms,
-        }
+        # A server started by someone else answers at its own pace: the report describes it by
+        # its URL, and states a pace only when the flags asked it for one.
+        target = {'kind': 'server', 'model': 'emulator', 'base_url': base_url}
+        if emulator_flags:
+            config.extra_headers = _emulator_headers(args.max_tokens, tps, ttft_ms)
+            target['requested'] = {'tokens': args.max_tokens, 'tokens_per_second': tps, 'ttft_ms': ttft_ms}
         return _run_bench(
             args,
             config,
@@ -784,6 +782,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             progress,
         )
 
+    config.extra_headers = _emulator_headers(args.max_tokens, tps, ttft_ms)
     settings = EmulatorSettings(
         tokens=args.max_tokens, tokens_per_second=tps, ttft_ms=ttft_ms, seed=args.seed
     )
@@ -806,6 +805,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
 
 
+def _emulator_headers(tokens: int, tps: float, ttft_ms: float) -> dict[str, str]:
+    # The embedded emulator is started with these settings; the headers say it per request too.
+    return {
+        'x-emulator-tokens': str(tokens),
+        'x-emulator-tps': f'{tps:g}',
+        'x-emulator-ttft-ms': f'{ttft_ms:g}',
+    }
+
+
 def _run_bench(
     args: argparse.Namespace,
     config: BenchConfig,
@@ -819,10 +827,26 @@ def _run_bench(
     from .bench.report import format_table, write_json
 
     async def run() -> Any:
+        import signal
+
         from ._transport import aclose_shared_http_client
 
+        stop = anyio.Event()
+
+        async def stop_on_ctrl_c() -> None:
+            # A signal received in the loop, not a KeyboardInterrupt: the run then ends cleanly
+            # with what completed, and its figures are still printed and written.
+            with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                async for _ in signals:
+                    stop.set()
+                    return
+
         try:
-            return await run_bench(make_model(), config, target=target, progress=progress)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stop_on_ctrl_c)
+                result = await run_bench(make_model(), config, target=target, progress=progress, stop=stop)
+                tg.cancel_scope.cancel()
+            return result
         finally:
             await aclose_shared_http_client()
 
@@ -839,6 +863,8 @@ def _run_bench(
         write_svg(result, args.plot)
         if not args.quiet:
             sys.stderr.write(f'bench: wrote {args.plot}\n')
+    if result.interrupted:
+        return EXIT_INTERRUPTED
     if result.summary.requests and not result.summary.succeeded:
         sys.stderr.write(f'{PROG}: error: every measured request failed (the errors are listed above)\n')
         return EXIT_ERROR
