@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cli.test_cli import CLI_TIMEOUT_S, cli_env, readline_within
+from tests.cli.test_cli import CLI_TIMEOUT_S, cli_env, readline_within, spawn
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.skipif(sys.platform == 'win32', reason='pseudo-terminals are POSIX-only')
@@ -70,6 +70,12 @@ class Terminal:
     def wait(self) -> int:
         return self.proc.wait(timeout=CLI_TIMEOUT_S)
 
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -80,12 +86,8 @@ class Terminal:
 @pytest.fixture
 def slow_emulator() -> Iterator[str]:
     """`modelkit emulate` answering 400 tokens at 20 tokens/s: 20 s to interrupt; yields its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'modelkit', 'emulate', '--port', '0', '--tps', '20', '--tokens', '400'],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    proc = spawn(
+        'modelkit', 'emulate', '--port', '0', '--tps', '20', '--tokens', '400', stderr=subprocess.DEVNULL
     )
     try:
         assert proc.stdout is not None
@@ -105,8 +107,7 @@ def usage_request_tokens(screen: str) -> int:
 
 
 def test_a_conversation_keeps_its_history_and_ends_on_ctrl_d() -> None:
-    term = Terminal('modelkit', 'chat', '-m', 'test', '--usage')
-    try:
+    with Terminal('modelkit', 'chat', '-m', 'test', '--usage') as term:
         assert 'Ctrl-D or /exit' in term.read_until(PROMPT)
         term.type(b'hello there\r')
         first = term.read_until(PROMPT)
@@ -117,27 +118,21 @@ def test_a_conversation_keeps_its_history_and_ends_on_ctrl_d() -> None:
         assert usage_request_tokens(second) > usage_request_tokens(first)
         term.type(CTRL_D)
         assert term.wait() == 0
-    finally:
-        term.close()
 
 
 def test_exit_command_leaves() -> None:
-    term = Terminal('modelkit', 'chat', '-m', 'test')
-    try:
+    with Terminal('modelkit', 'chat', '-m', 'test') as term:
         term.read_until(PROMPT)
         term.type(b'/exit\r')
         assert term.wait() == 0
-    finally:
-        term.close()
 
 
 def test_ctrl_c_stops_the_answer_and_the_conversation_goes_on(slow_emulator: str) -> None:
     env = cli_env(MODELKIT_TEST_KEY='emulator-key')
-    term = Terminal(
+    with Terminal(
         'modelkit', 'chat', '-m', 'openai:gpt-4o', '--base-url', slow_emulator,
         '--api-key-env', 'MODELKIT_TEST_KEY', '--max-tokens', '400', env=env,
-    )  # fmt: skip
-    try:
+    ) as term:  # fmt: skip
         term.read_until(PROMPT)
         term.type(b'tell me a long story\r')
         term.read_until(b'tell me a long story\r\n')
@@ -153,13 +148,10 @@ def test_ctrl_c_stops_the_answer_and_the_conversation_goes_on(slow_emulator: str
         assert term.proc.poll() is None  # still there, at a new prompt
         term.type(b'/exit\r')
         assert term.wait() == 0
-    finally:
-        term.close()
 
 
 def test_ctrl_c_at_the_prompt_asks_again() -> None:
-    term = Terminal('modelkit', 'chat', '-m', 'test')
-    try:
+    with Terminal('modelkit', 'chat', '-m', 'test') as term:
         term.read_until(PROMPT)
         term.type(b'half a thou')
         term.read_until(b'half a thou')  # echoed: the line editor has the terminal
@@ -168,5 +160,3 @@ def test_ctrl_c_at_the_prompt_asks_again() -> None:
         assert term.proc.poll() is None
         term.type(CTRL_D)
         assert term.wait() == 0
-    finally:
-        term.close()

@@ -51,6 +51,13 @@ def run_cli(
     )
 
 
+def spawn(*argv: str, stderr: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """Start `python -m ARGV` (e.g. `modelkit emulate ...`) with its output on text pipes."""
+    return subprocess.Popen(
+        [sys.executable, '-m', *argv], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True
+    )
+
+
 def readline_within(stream: IO[str], timeout: float = CLI_TIMEOUT_S) -> str:
     """One line from a child's pipe, or a test failure after `timeout` seconds (never a hang)."""
     lines: queue.Queue[str] = queue.Queue()

@@ -11,7 +11,7 @@ from importlib.util import find_spec
 import pytest
 
 from modelkit.models import _MODEL_PREFIXES
-from tests.cli.test_cli import CLI_TIMEOUT_S, assert_one_error_line, cli_env, readline_within, run_cli
+from tests.cli.test_cli import CLI_TIMEOUT_S, assert_one_error_line, cli_env, readline_within, run_cli, spawn
 from tests.conftest import REPO_ROOT
 
 NO_EGRESS = {'HTTPS_PROXY': 'http://127.0.0.1:9', 'HTTP_PROXY': 'http://127.0.0.1:9'}
@@ -102,13 +102,7 @@ def test_a_busy_port_suggests_port_0() -> None:
 
 
 def test_emulator_module_with_any_key_prints_no_key() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'modelkit.emulator', '--port', '0', '--any-key'],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = spawn('modelkit.emulator', '--port', '0', '--any-key')
     try:
         assert proc.stdout is not None
         first = readline_within(proc.stdout)
