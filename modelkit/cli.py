@@ -133,12 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser(
         'chat',
         parents=[common],
-        help='stream one answer to the terminal',
-        description='Send one prompt and stream the answer. Keys come from the environment '
-        '(see "modelkit models").',
+        help='stream an answer, or hold a conversation on a terminal',
+        description='Send one prompt and stream the answer; with no prompt on a terminal, hold a '
+        'conversation (Ctrl-C stops an answer, Ctrl-D or /exit leaves). Keys come from the '
+        'environment (see "modelkit models").',
     )
-    chat.add_argument('prompt', nargs='?', help='the prompt; read from stdin when omitted or "-"')
-    chat.add_argument('-m', '--model', required=True, help='a model string such as openai:gpt-4o')
+    chat.add_argument('prompt', nargs='?', help='the prompt; read from a piped stdin when omitted or "-"')
+    chat.add_argument('-m', '--model', required=True, help='a model string such as openai:gpt-4o, or "test"')
     _add_target_flags(chat)
     chat.add_argument('--system', metavar='TEXT', help='a system prompt')
     chat.add_argument('--max-tokens', type=_positive_int, metavar='N', help='the most tokens to generate')
