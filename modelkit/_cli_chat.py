@@ -71,24 +71,24 @@ class _AnswerWriter:
 
 def _chat_model(args: argparse.Namespace) -> Model:
     """The model `-m` names, with the command line's own wording for its mistakes."""
-    model_str: str = args.model
+    return build_cli_model(args.model, base_url=args.base_url, api_key_env=args.api_key_env)
+
+
+def build_cli_model(
+    model_str: str, *, base_url: str | None, api_key_env: str | None, max_retries: int | None = None
+) -> Model:
+    """The `Model` for `-m MODEL` (`test` is `TestModel`); its mistakes as one-line usage errors."""
+    from .bench.target import build_model
+    from .exceptions import UserError
+
     if model_str == 'test':
-        if args.base_url is not None or args.api_key_env is not None:
+        if base_url is not None or api_key_env is not None:
             raise _UsageError(
                 'the test model runs in this process: --base-url and --api-key-env do not apply'
             )
         from .models.test import TestModel
 
         return TestModel()
-    return build_cli_model(model_str, base_url=args.base_url, api_key_env=args.api_key_env)
-
-
-def build_cli_model(
-    model_str: str, *, base_url: str | None, api_key_env: str | None, max_retries: int | None = None
-) -> Model:
-    from .bench.target import build_model
-    from .exceptions import UserError
-
     prefix = check_model_string(model_str)
     try:
         return build_model(model_str, base_url=base_url, api_key_env=api_key_env, max_retries=max_retries)

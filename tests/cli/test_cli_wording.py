@@ -111,3 +111,15 @@ def test_emulator_module_with_any_key_prints_no_key() -> None:
         proc.terminate()
         rest, _ = proc.communicate(timeout=CLI_TIMEOUT_S)
     assert 'emulator-key' not in first + rest
+
+
+def test_bench_with_the_test_model_measures_the_client_alone() -> None:
+    result = run_cli('bench', '-m', 'test', '-n', '5', '-c', '1', '-q')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('modelkit bench: test\n5 requests')
+    assert '5 ok, 0 failed' in result.stdout
+
+
+def test_the_test_model_takes_no_base_url() -> None:
+    result = run_cli('chat', '-m', 'test', '--base-url', 'http://127.0.0.1:9/v1', 'hi')
+    assert_one_error_line(result, 2, 'test model', '--base-url')
