@@ -26,6 +26,8 @@ LAUNCH = (
 PROMPT = b'> '
 CTRL_C = b'\x03'
 CTRL_D = b'\x04'
+LINE_EDITOR_SETTLE_S = 0.5
+"""Time for readline to take the terminal after it shows the prompt (a human's keystroke is slower)."""
 
 
 class Terminal:
@@ -153,8 +155,11 @@ def test_ctrl_c_stops_the_answer_and_the_conversation_goes_on(slow_emulator: str
 def test_ctrl_c_at_the_prompt_asks_again() -> None:
     with Terminal('modelkit', 'chat', '-m', 'test') as term:
         term.read_until(PROMPT)
+        # The line editor prints the prompt before it takes the terminal; a Ctrl-C in between
+        # would reach a terminal it is still setting up, which no typing person can hit.
+        time.sleep(LINE_EDITOR_SETTLE_S)
         term.type(b'half a thou')
-        term.read_until(b'half a thou')  # echoed: the line editor has the terminal
+        term.read_until(b'half a thou')
         term.type(CTRL_C)
         term.read_until(PROMPT)
         assert term.proc.poll() is None
