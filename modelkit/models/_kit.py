@@ -40,10 +40,11 @@ import orjson
 from pydantic_core import ValidationError
 
 from .._parts import PartsAssembler
-from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior
-from ..messages import ModelResponseStreamEvent
+from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior, UserError
+from ..messages import ModelMessage, ModelResponse, ModelResponseStreamEvent
+from ..settings import ModelSettings
 from ..usage import Usage
-from . import StreamedResponse
+from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -59,6 +60,7 @@ __all__ = (
     'SettingsTable',
     'ToolCallIdRule',
     'ToolCallIds',
+    'WireModel',
     'WireStreamedResponse',
     'json_request',
     'map_settings',
@@ -73,6 +75,103 @@ __all__ = (
 T = TypeVar('T')
 E = TypeVar('E')
 R = TypeVar('R', bound=StreamedResponse)
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+class WireModel(Model):
+    """A model behind one vendor's HTTP API: what `request` and `request_stream` do for every vendor.
+
+    A subclass builds the request (`_build_request`), reads a whole response
+    (`_process_response`) and makes its streamed response (`_new_streamed_response`); `__init__`
+    takes a `Provider` or a provider name with the shorthand (`api_key=`, `base_url=`, ...).
+    """
+
+    def __init__(self, model_name: str, provider: str | Provider, **shorthand: Any) -> None:
+        shorthand = {name: value for name, value in shorthand.items() if value is not None}
+        if isinstance(provider, str):
+            # Imported here: the providers pull in the transport (anyio, asyncio), which importing
+            # an interface module need not pay for.
+            from ..providers import infer_provider
+
+            provider = infer_provider(provider, **shorthand)
+        elif shorthand:
+            raise UserError(
+                f'{type(self).__name__} got a provider instance and {", ".join(shorthand)}: '
+                'pass those to the provider instead'
+            )
+        self._model_name = model_name
+        self._provider: Provider = provider
+
+    @property
+    def model_name(self) -> str:
+        """The model name sent in every request."""
+        return self._model_name
+
+    @property
+    def base_url(self) -> str:
+        """The provider's base URL."""
+        return self._provider.base_url
+
+    @property
+    def provider(self) -> Provider:
+        """Where requests go and how they are signed."""
+        return self._provider
+
+    @abstractmethod
+    def _build_request(
+        self, messages: list[ModelMessage], settings: Any, params: ModelRequestParameters, *, stream: bool
+    ) -> HTTPRequest:
+        """The vendor's request for the conversation (`settings` is never None)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _process_response(self, body: bytes) -> tuple[ModelResponse, Usage]:
+        """A whole (non-streamed) 2xx body as our response and its usage."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _new_streamed_response(self, stream: ResponseStream) -> StreamedResponse:
+        """The streamed response reading `stream`."""
+        raise NotImplementedError
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> tuple[ModelResponse, Usage]:
+        """Send the conversation and return the whole response with its token usage."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=False)
+        response = await self._provider.send(
+            request, model_name=self._model_name, timeout=settings.get('timeout')
+        )
+        return self._process_response(response.body)
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> AsyncIterator[StreamedResponse]:
+        """Send the conversation and stream the response; the connection is released on exit."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=True)
+        async with open_stream(
+            self._provider,
+            request,
+            self._new_streamed_response,
+            model_name=self._model_name,
+            timeout=settings.get('timeout'),
+        ) as response:
+            yield response
+
 
 # --------------------------------------------------------------------------------------------
 # Building a request

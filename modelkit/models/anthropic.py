@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypedDict, cast
 
@@ -63,16 +62,16 @@ from ..parsers.sse import SSEDecoder, SSEEvent
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from ..usage import Usage
-from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
+from . import ModelRequestParameters
 from ._kit import (
     ANTHROPIC_TOOL_CALL_IDS,
     LazyAdapter,
     SettingsTable,
     ToolCallIds,
+    WireModel,
     WireStreamedResponse,
     json_request,
     map_settings,
-    open_stream,
     stream_error,
     unexpected_body,
 )
@@ -163,7 +162,7 @@ _SETTINGS_TO_WIRE: SettingsTable = (
 # --------------------------------------------------------------------------------------------
 
 
-class AnthropicModel(Model):
+class AnthropicModel(WireModel):
     """A Claude model behind Anthropic's Messages API (or a gateway that speaks it).
 
     `provider` is a provider name (`'anthropic'`) or a `Provider`; the shorthand `api_key`,
@@ -180,77 +179,12 @@ class AnthropicModel(Model):
         base_url: str | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        shorthand = {
-            name: value
-            for name, value in (('api_key', api_key), ('base_url', base_url), ('http_client', http_client))
-            if value is not None
-        }
-        if isinstance(provider, str):
-            from ..providers import infer_provider  # the transport loads only when a model is built
-
-            provider = infer_provider(provider, **shorthand)
-        elif shorthand:
-            raise UserError(
-                f'AnthropicModel got a provider instance and {", ".join(shorthand)}: '
-                'pass those to the provider instead'
-            )
-        self._model_name = model_name
-        self._provider = provider
-
-    @property
-    def model_name(self) -> str:
-        """The model name sent in every request, e.g. `claude-3-5-sonnet-latest`."""
-        return self._model_name
+        super().__init__(model_name, provider, api_key=api_key, base_url=base_url, http_client=http_client)
 
     @property
     def system(self) -> str:
         """The `gen_ai.system` value: `anthropic`."""
         return 'anthropic'
-
-    @property
-    def base_url(self) -> str:
-        """The provider's base URL (the API root; requests go to `/v1/messages` under it)."""
-        return self._provider.base_url
-
-    @property
-    def provider(self) -> Provider:
-        """Where requests go and how they are signed."""
-        return self._provider
-
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> tuple[ModelResponse, Usage]:
-        """Send the conversation and return the whole response with its token usage."""
-        check_allow_model_requests()
-        settings = cast(AnthropicModelSettings, model_settings or {})
-        request = self._build_request(messages, settings, model_request_parameters, stream=False)
-        response = await self._provider.send(
-            request, model_name=self._model_name, timeout=settings.get('timeout')
-        )
-        return self._process_response(response.body)
-
-    @asynccontextmanager
-    async def request_stream(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> AsyncIterator[StreamedResponse]:
-        """Send the conversation and stream the response; the connection is released on exit."""
-        check_allow_model_requests()
-        settings = cast(AnthropicModelSettings, model_settings or {})
-        request = self._build_request(messages, settings, model_request_parameters, stream=True)
-        async with open_stream(
-            self._provider,
-            request,
-            self._new_streamed_response,
-            model_name=self._model_name,
-            timeout=settings.get('timeout'),
-        ) as response:
-            yield response
 
     def _new_streamed_response(self, stream: ResponseStream) -> AnthropicStreamedResponse:
         return AnthropicStreamedResponse(
