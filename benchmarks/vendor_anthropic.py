@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import collections
-import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,10 +33,12 @@ from .end_to_end import (
     Contender,
     Emit,
     _sdk_http,
+    litellm_over,
     make_transport,
     run_case,
     text_from_request_stream,
 )
+from .sse_decode import floor_decode
 
 __all__ = ('AnthropicStream', 'build_anthropic_stream', 'floor_named', 'run')
 
@@ -135,30 +136,8 @@ def build_anthropic_stream(deltas: int, seed: int = DEFAULT_SEED) -> AnthropicSt
 
 def floor_named(pieces: list[bytes], emit: Emit) -> None:
     """The least work for named events: split on blank lines, then at the line end, and emit each
-    event's `(name, parsed data)` (a named-event stream's result is both: Anthropic's own `error`
-    event, for one, is known by its name).
-
-    Exactly Anthropic's framing (`event: NAME` then `data: JSON`), no general SSE: pieces wait in a
-    list until one carries a newline, so tiny pieces stay linear.
-    """
-    loads = orjson.loads
-    pending: list[bytes] = []
-    for piece in pieces:
-        if pending:
-            pending.append(piece)
-            if b'\n' not in piece:
-                continue
-            piece = b''.join(pending)
-            pending.clear()
-        events = piece.split(b'\n\n')
-        rest = events.pop()
-        if rest:
-            pending.append(rest)
-        for event in events:
-            end = event.find(b'\n')
-            emit((event[7:end].decode(), loads(event[end + 7 :])))
-    if pending and b''.join(pending).strip():
-        raise ValueError('stream ended inside an event')
+    event's `(name, parsed data)` (Anthropic's own `error` event, for one, is known by its name)."""
+    floor_decode(pieces, emit, named=True)
 
 
 def _modelkit_decode(pieces: list[bytes], emit: Emit) -> None:
@@ -321,33 +300,18 @@ def _pydantic_ai(pieces: list[bytes]) -> Contender:
 
 
 def _litellm(pieces: list[bytes]) -> Contender:
-    os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')  # no cost-map fetch at import
-    try:
-        import litellm
+    def kwargs() -> dict[str, Any]:
         from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
-    except ImportError:
-        raise Unavailable('not installed') from None
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
-    # LiteLLM's Anthropic route speaks the wire itself through its httpx handler: give it ours.
-    handler = AsyncHTTPHandler(transport=make_transport(httpx, pieces))
 
-    async def run(emit: Emit) -> None:
-        response = await litellm.acompletion(
-            model=f'anthropic/{MODEL}',
-            messages=[{'role': 'user', 'content': PROMPT}],
-            stream=True,
-            api_key=API_KEY,
-            api_base=BASE_URL,
-            client=handler,
-        )
-        async for chunk in response:
-            if chunk.choices:
-                content = chunk.choices[0].delta.content
-                if content:
-                    emit(content)
+        # LiteLLM's Anthropic route speaks the wire itself through its httpx handler: give it ours.
+        return {
+            'model': f'anthropic/{MODEL}',
+            'api_key': API_KEY,
+            'api_base': BASE_URL,
+            'client': AsyncHTTPHandler(transport=make_transport(httpx, pieces)),
+        }
 
-    return run
+    return litellm_over(kwargs)
 
 
 _CONTENDERS: tuple[tuple[str, Callable[[list[bytes]], Contender], float | None], ...] = (

@@ -120,7 +120,8 @@ def rebuild_call(body: dict[str, Any]) -> Call:
             if block['type'] == 'text':
                 pending.append(UserPromptPart(block['text']))
             else:
-                assert block['type'] == 'tool_result' and not block.get('is_error'), block
+                assert block['type'] == 'tool_result', block
+                assert not block.get('is_error'), block
                 call_id = block['tool_use_id']
                 pending.append(ToolReturnPart(tool_names[call_id], block['content'], call_id))
     if pending:

@@ -70,6 +70,14 @@ def _agent(model: AnthropicModel, **kwargs: Any) -> Agent[None, Any]:
     return agent
 
 
+async def _drain(model: AnthropicModel) -> None:
+    async with model.request_stream(
+        [ModelRequest([UserPromptPart('Hi')])], None, ModelRequestParameters()
+    ) as s:
+        async for _ in s:
+            pass
+
+
 async def test_agent_with_a_tool(emulator: Emulator, http_client: httpx.AsyncClient) -> None:
     with anyio.fail_after(TEST_TIMEOUT_S):
         result = await _agent(_model(emulator, http_client)).run(
@@ -169,11 +177,7 @@ async def test_overloaded_before_content_every_time_spends_max_retries(
         emulator, http_client, 'claude-3-5-haiku-latest+fault=overloaded+fault-after=0', max_retries=1
     )
     with pytest.raises(ModelStreamError) as caught:
-        async with model.request_stream(
-            [ModelRequest([UserPromptPart('Hi')])], None, ModelRequestParameters()
-        ) as s:
-            async for _ in s:
-                pass
+        await _drain(model)
     assert len(emulator.requests) == 2
     assert caught.value.error_type == 'overloaded_error'
     assert caught.value.partial_response is not None
@@ -185,11 +189,7 @@ async def test_overloaded_after_content_carries_what_arrived(
 ) -> None:
     model = _model(emulator, http_client, 'claude-3-5-haiku-latest+fault=overloaded+fault-after=3')
     with pytest.raises(ModelStreamError) as caught:
-        async with model.request_stream(
-            [ModelRequest([UserPromptPart('Hi')])], None, ModelRequestParameters()
-        ) as s:
-            async for _ in s:
-                pass
+        await _drain(model)
     assert len(emulator.requests) == 1  # the caller had seen content: never retried
     assert caught.value.error_type == 'overloaded_error'
     partial = caught.value.partial_response

@@ -1,4 +1,4 @@
-"""AnthropicModel.request_stream over respx: hand-written named-event streams in, our events and response out."""
+"""AnthropicModel.request_stream over respx: hand-written named-event streams in, our events out."""
 
 from __future__ import annotations
 
