@@ -16,25 +16,24 @@ must stay within 1.25x of it.
 from __future__ import annotations
 
 import random
-import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import httpx
 import orjson
 
-from ._harness import Result, Unavailable, print_table, time_round_robin_async
+from . import cold_import
+from ._harness import Result, Unavailable, print_table
 from ._stream import _WORDS, DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED
-from .cold_import import FLOOR, _time_import, importtime_offenders
-from .end_to_end import Contender, Emit, _check, _text_from_request_stream, make_transport
+from .end_to_end import Contender, Emit, make_transport, run_case, text_from_request_stream
 
 __all__ = ('CohereStream', 'build_cohere_stream', 'run')
 
 E2E_TARGET_RATIO = 1.5
 """`CohereModel.request_stream` must stay within this factor of the floor (issue 10, item 7)."""
 IMPORT_TARGET_RATIO = 1.25
-"""`import modelkit.models.cohere, modelkit.providers.cohere` must stay within this factor of the floor."""
+"""`import modelkit.models.cohere, modelkit.providers.cohere` within this factor of the floor."""
 
 BASE_URL = 'http://127.0.0.1:9'  # nothing listens: should the in-memory transport be bypassed, it refuses
 API_KEY = 'co-benchmark-not-a-real-key'
@@ -128,7 +127,7 @@ def _modelkit(pieces: list[bytes]) -> Contender:
     provider = cohere_provider.CohereProvider(api_key=API_KEY, base_url=BASE_URL, http_client=client)
     model = cohere_model.CohereModel(MODEL, provider=provider)
     messages: list[Any] = [ModelRequest([UserPromptPart(PROMPT)])]
-    return _text_from_request_stream(
+    return text_from_request_stream(
         model, messages, ModelRequestParameters(), (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
     )
 
@@ -155,68 +154,14 @@ _CONTENDERS: tuple[tuple[str, Callable[[list[bytes]], Contender], float | None],
 )
 
 
-async def _end_to_end(
-    stream: CohereStream, repeats: int, budget_s: float, min_runs: int, peers: bool
-) -> list[Result]:
-    pieces = stream.events
-    case_name = 'per-event pieces'
-    units = len(pieces)
-    floor = Result(
-        'cohere-e2e', case_name, 'floor: httpx stream + split + orjson', units=units, is_floor=True
-    )
-    floor_run = _floor(pieces)
-    await _check(floor, floor_run, stream.text, repeats, budget_s, min_runs)
-    sink: Emit = len
-    case: list[tuple[Result, Callable[[], Awaitable[object]] | None]] = [(floor, lambda: floor_run(sink))]
-    for name, factory, target in _CONTENDERS:
-        if not peers and target is None:
-            continue
-        result = Result('cohere-e2e', case_name, name, units=units, target=target)
-        contender: Contender | None = None
-        try:
-            contender = factory(pieces)
-        except Unavailable as exc:
-            result.status = str(exc)
-        if contender is not None:
-            await _check(result, contender, stream.text, repeats, budget_s, min_runs)
-        case.append((result, _bound(contender, sink)))
-    await time_round_robin_async(case, repeats)
-    return [r for r, _ in case]
-
-
-def _bound(contender: Contender | None, sink: Emit) -> Callable[[], Awaitable[None]] | None:
-    return None if contender is None else (lambda: contender(sink))
-
-
-# --------------------------------------------------------------------------------------------
-# Cold import
-# --------------------------------------------------------------------------------------------
-
-IMPORTED = 'modelkit.models.cohere, modelkit.providers.cohere'
-
-
-def _cold_import(repeats: int) -> list[Result]:
-    cases = (
-        ('floor: import httpx, pydantic, orjson', FLOOR, None),
-        (f'import {IMPORTED}', IMPORTED, IMPORT_TARGET_RATIO),
-    )
-    results = [
-        Result('cohere-import', 'cold import', name, target=target, is_floor=target is None)
-        for name, _, target in cases
-    ]
-    for round_number in range(repeats + 1):  # round 0 writes the byte-code caches, untimed
-        for result, (_, modules, _) in zip(results, cases, strict=True):
-            if result.status:
-                continue
-            try:
-                seconds = _time_import(modules)
-            except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                result.status = f'error: {exc}'[:160]
-                result.runs.clear()
-                continue
-            if round_number:
-                result.runs.append(seconds)
-    return results
+IMPORT_CASES: tuple[tuple[str, str, float | None], ...] = (
+    ('floor: import httpx, pydantic, orjson', cold_import.FLOOR, None),
+    (
+        'import modelkit.models.cohere + modelkit.providers.cohere',
+        'modelkit.models.cohere, modelkit.providers.cohere',
+        IMPORT_TARGET_RATIO,
+    ),
+)
 
 
 def run(
@@ -227,25 +172,29 @@ def run(
     chunks: int = DEFAULT_CONTENT_CHUNKS,
     seed: int = DEFAULT_SEED,
 ) -> list[Result]:
-    """Time both Cohere benchmarks and print their tables (with `quick`, a smaller time budget)."""
+    """Both Cohere rows, end to end and cold import, with their tables (`quick`: a smaller budget)."""
     stream = build_cohere_stream(chunks, seed)
     budget_s, min_runs = (5.0, 1) if quick else (20.0, 3)
-    e2e: list[Result] = anyio.run(_end_to_end, stream, repeats, budget_s, min_runs, peers, backend='asyncio')
+    e2e: list[Result] = anyio.run(
+        run_case,
+        'cohere-e2e',
+        stream.events,
+        len(stream.events),
+        stream.text,
+        _floor,
+        _CONTENDERS,
+        repeats,
+        budget_s,
+        min_runs,
+        peers,
+        backend='asyncio',
+    )
     print_table(
         f'Cohere end to end, text deltas to user code: {chunks:,} content deltas over an in-memory '
         f'transport, median of up to {repeats} (target: modelkit <= {E2E_TARGET_RATIO:g}x floor)',
         e2e,
     )
-    imports = _cold_import(5 if quick else 15)
-    print_table(
-        'Cohere cold import, fresh interpreter each '
-        f'(target: interface + provider <= {IMPORT_TARGET_RATIO}x floor)',
-        imports,
-        unit=None,
+    imports = cold_import.run(
+        5 if quick else 15, IMPORT_CASES, 'modelkit.models.cohere + provider', IMPORT_TARGET_RATIO
     )
-    ratio = imports[1].ratio
-    if ratio is not None and ratio > IMPORT_TARGET_RATIO:
-        print(f'\nmodules the floor does not load under `import {IMPORTED}` ({ratio:.2f}x):')
-        for self_us, extra_us, name in importtime_offenders(IMPORTED):
-            print(f'{self_us / 1e3:9.2f} {extra_us / 1e3:16.2f}  {name}')
     return [*e2e, *imports]

@@ -69,7 +69,6 @@ from ._kit import (
     WireStreamedResponse,
     json_request,
     map_settings,
-    resolve_provider,
     stream_error,
     unexpected_body,
 )
@@ -179,11 +178,13 @@ class CohereModel(WireModel):
         http_client: httpx.AsyncClient | None = None,
         system: str = 'cohere',
     ) -> None:
-        self._model_name = model_name
-        self._provider = resolve_provider(
-            provider, type(self).__name__, api_key=api_key, base_url=base_url, http_client=http_client
-        )
+        super().__init__(model_name, provider, api_key=api_key, base_url=base_url, http_client=http_client)
         self._system = system
+
+    @property
+    def system(self) -> str:
+        """The `gen_ai.system` value, `cohere` unless given."""
+        return self._system
 
     def _new_streamed_response(self, stream: ResponseStream) -> CohereStreamedResponse:
         return CohereStreamedResponse(
@@ -197,12 +198,12 @@ class CohereModel(WireModel):
     def _build_request(
         self,
         messages: list[ModelMessage],
-        settings: ModelSettings,
+        settings: CohereModelSettings,
         params: ModelRequestParameters,
         *,
         stream: bool,
     ) -> HTTPRequest:
-        body = self._map_body(messages, cast(CohereModelSettings, settings), params, stream=stream)
+        body = self._map_body(messages, settings, params, stream=stream)
         return json_request(self._provider, CHAT_PATH, body, settings, model_name=self._model_name)
 
     def _map_body(

@@ -352,24 +352,3 @@ async def test_an_error_event_is_a_stream_error_with_the_partial_response() -> N
     assert info.value.error_type == 'overloaded_error'
     assert info.value.partial_response is not None
     assert info.value.partial_response.parts == [TextPart('Hello')]
-
-
-# -- resolving a model's provider argument -------------------------------------------------------
-
-
-def test_resolve_provider_builds_a_named_provider_with_the_shorthand_given() -> None:
-    from modelkit.models._kit import resolve_provider
-
-    provider = resolve_provider('openai', 'SomeModel', api_key='sk-x', base_url=BASE, http_client=None)
-    assert isinstance(provider, OpenAIProvider)
-    assert provider.base_url == BASE
-
-
-def test_resolve_provider_keeps_an_instance_and_refuses_shorthand_beside_it() -> None:
-    from modelkit.exceptions import UserError
-    from modelkit.models._kit import resolve_provider
-
-    provider = OpenAIProvider(api_key='sk-x', base_url=BASE)
-    assert resolve_provider(provider, 'SomeModel', api_key=None) is provider
-    with pytest.raises(UserError, match=r'SomeModel got a provider instance and api_key'):
-        resolve_provider(provider, 'SomeModel', api_key='sk-y')
