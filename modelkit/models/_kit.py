@@ -25,10 +25,11 @@ inside an event (the parser's `truncated`) or between events.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,6 +71,8 @@ __all__ = (
 
 T = TypeVar('T')
 E = TypeVar('E')
+
+_logger = logging.getLogger('modelkit.transport')
 R = TypeVar('R', bound=StreamedResponse)
 
 # --------------------------------------------------------------------------------------------
@@ -322,16 +325,76 @@ async def open_stream(
     timeout: float | None,
 ) -> AsyncIterator[R]:
     """Open `request` as a stream and yield `make_response(stream)` with its timing attached;
-    the connection is released when the block exits."""
-    started_at = time.perf_counter()
-    async with provider.stream(request, model_name=model_name, timeout=timeout) as stream:
-        response = make_response(stream)
-        response.attach_timing(started_at, headers_at=stream.headers_at, arrival_clock=stream)
-        yield response
+    the connection is released when the block exits.
+
+    A `WireStreamedResponse` whose class names `retry_before_content` error types is read up to its
+    first event before it is handed out: an error of one of those types arriving before any content
+    (Bedrock's `throttlingException` frame, Anthropic's `overloaded_error` event) closes that
+    response and sends the request again (signed again), with the provider's retry budget and
+    backoff, as the transport retries a 429. Any other outcome is handed out unchanged.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        started_at = time.perf_counter()
+        async with provider.stream(request, model_name=model_name, timeout=timeout) as stream:
+            response = make_response(stream)
+            response.attach_timing(started_at, headers_at=stream.headers_at, arrival_clock=stream)
+            delay = None
+            if isinstance(response, WireStreamedResponse) and response.retry_before_content:
+                delay = await response._prime(provider, attempt)
+            if delay is None:
+                yield response
+                return
+        _logger.debug('%s stream failed before any content; retrying in %.3f s', provider.name, delay)
+        import anyio
+
+        await anyio.sleep(delay)
 
 
 def _now() -> datetime:
     return datetime.now(tz=UTC)
+
+
+async def _ready(value: T) -> T:
+    return value
+
+
+async def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
+class _Primed:
+    """A streamed response's events after `_prime` read the first one (or its error) ahead.
+
+    Not a generator wrapping the events: after the first, `__anext__` hands out the underlying
+    generator's own awaitable, so reading ahead costs one call per event and no extra frame.
+    """
+
+    __slots__ = ('_error', '_events', '_first')
+
+    def __init__(
+        self,
+        events: AsyncIterator[ModelResponseStreamEvent],
+        first: ModelResponseStreamEvent | None,
+        error: BaseException | None,
+    ) -> None:
+        self._events = events
+        self._first = first
+        self._error = error
+
+    def __aiter__(self) -> _Primed:
+        return self
+
+    def __anext__(self) -> Awaitable[ModelResponseStreamEvent]:
+        if (error := self._error) is not None:
+            self._error = None
+            self._first = None
+            return _raise(error if not isinstance(error, StopAsyncIteration) else StopAsyncIteration())
+        if (first := self._first) is not None:
+            self._first = None
+            return _ready(first)
+        return self._events.__anext__()
 
 
 @dataclass
@@ -355,6 +418,9 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     _times_own_events: ClassVar[bool] = True
     end_expected: ClassVar[str] = 'a finish reason'
     """What the end-of-stream check names as missing, e.g. 'a finish reason or [DONE]'."""
+    retry_before_content: ClassVar[frozenset[str]] = frozenset()
+    """`ModelStreamError.error_type`s that, arriving before any of our events, mean "try again"
+    (the vendor shed load after answering 200): `open_stream` retries them like a 429."""
 
     @abstractmethod
     def _new_parser(self) -> Parser[E]:
@@ -367,6 +433,25 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     ) -> ModelResponseStreamEvent | Iterator[ModelResponseStreamEvent] | None:
         """Translate one wire event: return our one event, None, or a generator of several."""
         raise NotImplementedError
+
+    async def _prime(self, provider: Provider, attempt: int) -> float | None:
+        """Read up to the first event; the wait before a retry if an error named in
+        `retry_before_content` came first and the provider has retries left, else None (the events
+        are then iterated as if nothing had been read ahead)."""
+        events = self._get_event_iterator()
+        try:
+            first = await events.__anext__()
+        except ModelStreamError as exc:
+            if exc.error_type in self.retry_before_content:
+                delay = provider.retry_delay(attempt)
+                if delay is not None:
+                    return delay
+            self._event_iterator = _Primed(events, None, exc)
+        except (StopAsyncIteration, Exception) as exc:
+            self._event_iterator = _Primed(events, None, exc)
+        else:
+            self._event_iterator = _Primed(events, first, None)
+        return None
 
     def _stream_complete(self) -> bool:
         """Whether the body may end here: the end marker or a finish reason arrived."""

@@ -153,6 +153,15 @@ class Provider:
         """The path a request for `model_name` goes to; most providers keep `path` as it is."""
         return path
 
+    def retry_delay(self, attempt: int) -> float | None:
+        """The wait before trying again after attempt `attempt` (1 for the first) failed in a way only
+        the interface sees (an error event before any content of a 200 stream), or None once this
+        provider's `max_retries` are spent; the same budget and backoff as the transport's retries."""
+        transport = self._transport
+        if attempt > transport.max_retries:
+            return None
+        return transport._backoff(attempt)
+
     async def send(
         self, request: HTTPRequest, *, model_name: str, timeout: float | None = None
     ) -> HTTPResponse:
