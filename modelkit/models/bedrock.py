@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, cast
 from urllib.parse import quote
@@ -30,7 +30,7 @@ from urllib.parse import quote
 import orjson
 from pydantic_core import ValidationError
 
-from ..exceptions import UnexpectedModelBehavior, UserError
+from ..exceptions import ModelHTTPError, UnexpectedModelBehavior, UserError
 from ..messages import (
     BinaryContent,
     DocumentUrl,
@@ -231,9 +231,12 @@ class BedrockConverseModel(Model):
         check_allow_model_requests()
         settings = cast(BedrockModelSettings, model_settings or {})
         request = self._build_request(messages, settings, model_request_parameters, 'converse')
-        response = await self._provider.send(
-            request, model_name=self._model_name, timeout=settings.get('timeout')
-        )
+        try:
+            response = await self._provider.send(
+                request, model_name=self._model_name, timeout=settings.get('timeout')
+            )
+        except ModelHTTPError as exc:
+            raise _typed(exc) from exc
         return self._process_response(response.body, response.headers.get('x-amzn-requestid'))
 
     @asynccontextmanager
@@ -247,13 +250,18 @@ class BedrockConverseModel(Model):
         check_allow_model_requests()
         settings = cast(BedrockModelSettings, model_settings or {})
         request = self._build_request(messages, settings, model_request_parameters, 'converse-stream')
-        async with open_stream(
+        opened = open_stream(
             self._provider,
             request,
             self._new_streamed_response,
             model_name=self._model_name,
             timeout=settings.get('timeout'),
-        ) as response:
+        )
+        async with AsyncExitStack() as stack:
+            try:
+                response = await stack.enter_async_context(opened)
+            except ModelHTTPError as exc:
+                raise _typed(exc) from exc
             yield response
 
     def _new_streamed_response(self, stream: ResponseStream) -> BedrockStreamedResponse:
@@ -557,6 +565,34 @@ def _map_tool_config(params: ModelRequestParameters, settings: BedrockModelSetti
 # --------------------------------------------------------------------------------------------
 # Processing a response: shared helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _typed(exc: ModelHTTPError) -> ModelHTTPError:
+    """The error with Bedrock's error type in its body as `__type`, so the message names it.
+
+    AWS puts the type in the `x-amzn-ErrorType` header (`ThrottlingException:http://...`) or the
+    body's `__type` (`com.amazon.coral.service#ThrottlingException`), the message under `message`
+    or `Message`; the body is kept as it came, with the bare type added when it was only in the header.
+    """
+    header = exc.headers.get('x-amzn-errortype', '')
+    body = exc.body
+    error_type = header.split(':', 1)[0].strip()
+    if isinstance(body, dict):
+        error_type = error_type or str(body.get('__type', '')).rsplit('#', 1)[-1]
+        typed: object = {'__type': error_type, **body} if error_type else body
+    elif error_type:
+        typed = {'__type': error_type, 'message': body or ''}
+    else:
+        return exc
+    return ModelHTTPError(
+        exc.status_code,
+        exc.model_name,
+        typed,
+        headers=exc.headers,
+        retry_after=exc.retry_after,
+        vendor=exc.vendor,
+    )
+
 
 _FINISH_REASONS: dict[str, FinishReason] = {
     'end_turn': 'stop',
