@@ -20,7 +20,6 @@ the models that check reasoning reject unsigned blocks.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,10 +31,7 @@ from pydantic_core import ValidationError
 
 from ..exceptions import ModelHTTPError, UnexpectedModelBehavior, UserError
 from ..messages import (
-    BinaryContent,
-    DocumentUrl,
     FinishReason,
-    ImageUrl,
     ModelMessage,
     ModelRequest,
     ModelResponse,
@@ -47,13 +43,13 @@ from ..messages import (
     ThinkingPart,
     ToolCallPart,
     ToolReturnPart,
-    UserContent,
     UserPromptPart,
 )
 from ..parsers.eventstream import EventStreamDecoder, EventStreamMessage
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
+from ._bedrock_media import Documents, map_user_content
 from ._kit import (
     ANTHROPIC_TOOL_CALL_IDS,
     LazyAdapter,
@@ -356,53 +352,11 @@ class BedrockConverseModel(Model):
 # Mapping our messages to the wire: helpers
 # --------------------------------------------------------------------------------------------
 
-_IMAGE_FORMATS = {
-    'image/png': 'png',
-    'image/jpeg': 'jpeg',
-    'image/jpg': 'jpeg',
-    'image/gif': 'gif',
-    'image/webp': 'webp',
-}
-_DOCUMENT_FORMATS = {
-    'application/pdf': 'pdf',
-    'text/csv': 'csv',
-    'application/msword': 'doc',
-    'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'docx',
-    'application/vnd.ms-excel': 'xls',
-    'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'xlsx',
-    'text/html': 'html',
-    'text/plain': 'txt',
-    'text/markdown': 'md',
-}
-_VIDEO_FORMATS = {
-    'video/x-matroska': 'mkv',
-    'video/quicktime': 'mov',
-    'video/mp4': 'mp4',
-    'video/webm': 'webm',
-    'video/x-flv': 'flv',
-    'video/mpeg': 'mpeg',
-    'video/x-ms-wmv': 'wmv',
-    'video/3gpp': 'three_gp',
-}
-
-
-class _Documents:
-    """Numbers documents across one request: Bedrock wants each document in a message named uniquely."""
-
-    __slots__ = ('count',)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def name(self) -> str:
-        self.count += 1
-        return f'Document {self.count}'
-
 
 def _map_messages(messages: Sequence[ModelMessage]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The `system` blocks and the alternating user / assistant `messages` of a conversation."""
     ids = ToolCallIds(ANTHROPIC_TOOL_CALL_IDS)
-    documents = _Documents()
+    documents = Documents()
     system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     for message in messages:
@@ -430,10 +384,10 @@ def _append(out: list[dict[str, Any]], role: str, content: list[dict[str, Any]])
 
 
 def _map_request_part(
-    part: UserPromptPart | ToolReturnPart | RetryPromptPart, ids: ToolCallIds, documents: _Documents
+    part: UserPromptPart | ToolReturnPart | RetryPromptPart, ids: ToolCallIds, documents: Documents
 ) -> list[dict[str, Any]]:
     if isinstance(part, UserPromptPart):
-        return _map_user_content(part.content, documents)
+        return map_user_content(part.content, documents)
     if isinstance(part, ToolReturnPart):
         if isinstance(part.content, str):
             result: dict[str, Any] = {'text': part.content}
@@ -471,61 +425,6 @@ def _map_response(message: ModelResponse, ids: ToolCallIds) -> list[dict[str, An
             reasoning = {'text': part.content, 'signature': part.signature}
             content.append({'reasoningContent': {'reasoningText': reasoning}})
     return content
-
-
-def _map_user_content(content: str | Sequence[UserContent], documents: _Documents) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{'text': content}] if content else []
-    blocks: list[dict[str, Any]] = []
-    for item in content:
-        if isinstance(item, str):
-            if item:
-                blocks.append({'text': item})
-        elif isinstance(item, BinaryContent):
-            blocks.append(_map_binary(item, documents))
-        elif isinstance(item, ImageUrl | DocumentUrl) and item.url.startswith('s3://'):
-            blocks.append(_map_s3(item, documents))
-        else:
-            raise UserError(
-                f'Bedrock Converse cannot fetch media from a URL ({item.url}): pass an s3:// URL, '
-                'or download it and pass the bytes as BinaryContent(data=..., media_type=...)'
-            )
-    return blocks
-
-
-def _media_format(media_type: str, formats: dict[str, str], what: str) -> str:
-    found = formats.get(media_type.split(';', 1)[0].strip().lower())
-    if found is None:
-        raise UserError(
-            f'Bedrock Converse does not take {what} of type {media_type!r}; it takes {", ".join(formats)}'
-        )
-    return found
-
-
-def _map_binary(item: BinaryContent, documents: _Documents) -> dict[str, Any]:
-    source = {'bytes': base64.b64encode(item.data).decode()}
-    if item.is_image:
-        return {
-            'image': {'format': _media_format(item.media_type, _IMAGE_FORMATS, 'images'), 'source': source}
-        }
-    if item.media_type.startswith('video/'):
-        return {
-            'video': {'format': _media_format(item.media_type, _VIDEO_FORMATS, 'video'), 'source': source}
-        }
-    if item.is_audio:
-        raise UserError('Bedrock Converse does not take audio input')
-    document_format = _media_format(item.media_type, _DOCUMENT_FORMATS, 'documents')
-    return {'document': {'format': document_format, 'name': documents.name(), 'source': source}}
-
-
-def _map_s3(item: ImageUrl | DocumentUrl, documents: _Documents) -> dict[str, Any]:
-    source = {'s3Location': {'uri': item.url}}
-    if isinstance(item, ImageUrl):
-        return {
-            'image': {'format': _media_format(item.media_type, _IMAGE_FORMATS, 'images'), 'source': source}
-        }
-    document_format = _media_format(item.media_type, _DOCUMENT_FORMATS, 'documents')
-    return {'document': {'format': document_format, 'name': documents.name(), 'source': source}}
 
 
 def _cache_last_user_message(messages: list[dict[str, Any]]) -> None:
