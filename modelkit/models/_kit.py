@@ -2,6 +2,7 @@
 
 A vendor module (see docs/adding-a-vendor.md) uses, in the order a request flows:
 
+- `ProviderModel`: the base of a vendor's `Model`, keeping its name, provider and system.
 - `map_settings` and `json_request`: a per-vendor table of `ModelSettings` key -> wire field, then
   the JSON body with `extra_body` merged in and `extra_headers` on top, built by the provider.
 - `ToolCallIds`: tool-call ids from another vendor's history mapped into ids this vendor accepts
@@ -42,7 +43,7 @@ from pydantic_core import ValidationError
 
 from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior
 from ..messages import ModelResponseStreamEvent
-from . import StreamedResponse
+from . import Model, StreamedResponse
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -55,6 +56,7 @@ __all__ = (
     'ANTHROPIC_TOOL_CALL_IDS',
     'MISTRAL_TOOL_CALL_IDS',
     'LazyAdapter',
+    'ProviderModel',
     'SettingsTable',
     'ToolCallIdRule',
     'ToolCallIds',
@@ -74,6 +76,41 @@ E = TypeVar('E')
 
 _logger = logging.getLogger('modelkit.transport')
 R = TypeVar('R', bound=StreamedResponse)
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+class ProviderModel(Model):
+    """A `Model` that talks through a `Provider`: the model name, the provider and the
+    `gen_ai.system` value every vendor interface keeps, with their properties."""
+
+    def __init__(self, model_name: str, provider: Provider, system: str) -> None:
+        self._model_name = model_name
+        self._provider = provider
+        self._system = system
+
+    @property
+    def model_name(self) -> str:
+        """The vendor's name for the model, sent with every request."""
+        return self._model_name
+
+    @property
+    def system(self) -> str:
+        """The `gen_ai.system` value (the vendor, unless given)."""
+        return self._system
+
+    @property
+    def base_url(self) -> str:
+        """The provider's base URL."""
+        return self._provider.base_url
+
+    @property
+    def provider(self) -> Provider:
+        """Where requests go and how they are signed."""
+        return self._provider
+
 
 # --------------------------------------------------------------------------------------------
 # Building a request
