@@ -48,11 +48,12 @@ from ..messages import (
 from ..parsers.eventstream import EventStreamDecoder, EventStreamMessage
 from ..settings import ModelSettings
 from ..usage import Usage
-from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
+from . import ModelRequestParameters, StreamedResponse, check_allow_model_requests
 from ._bedrock_media import Documents, map_user_content
 from ._kit import (
     ANTHROPIC_TOOL_CALL_IDS,
     LazyAdapter,
+    ProviderModel,
     SettingsTable,
     ToolCallIds,
     WireStreamedResponse,
@@ -177,11 +178,12 @@ _CACHE_POINT: dict[str, Any] = {'cachePoint': {'type': 'default'}}
 # --------------------------------------------------------------------------------------------
 
 
-class BedrockConverseModel(Model):
+class BedrockConverseModel(ProviderModel):
     """A model on Amazon Bedrock, through the Converse API.
 
     `provider` is `'bedrock'` (credentials, region and endpoint from the environment and AWS's usual
-    chain, found at the first request) or a `BedrockProvider`.
+    chain, found at the first request) or a `BedrockProvider`. `model_name` is a model id, an
+    inference profile or an ARN, sent URL-encoded in every request's path.
     """
 
     def __init__(
@@ -193,29 +195,7 @@ class BedrockConverseModel(Model):
             from ..providers import infer_provider
 
             provider = infer_provider(provider)
-        self._model_name = model_name
-        self._provider = provider
-        self._system = system
-
-    @property
-    def model_name(self) -> str:
-        """The Bedrock model id, inference profile or ARN sent in every request's path."""
-        return self._model_name
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value, `bedrock` unless given."""
-        return self._system
-
-    @property
-    def base_url(self) -> str:
-        """The provider's base URL (the region's endpoint once known)."""
-        return self._provider.base_url
-
-    @property
-    def provider(self) -> Provider:
-        """Where requests go and how they are signed."""
-        return self._provider
+        super().__init__(model_name, provider, system)
 
     async def request(
         self,
