@@ -133,6 +133,7 @@ def test_a_wrong_secret_is_invalid_signature(emulator_thread: Emulator) -> None:
     sdk = make_client(emulator_thread, secret='not-the-secret')
     with pytest.raises(sdk.exceptions.ClientError) as caught:
         sdk.converse(modelId=MODEL, messages=user('hi'))
+    sdk.close()
     error = caught.value.response
     assert error['Error']['Code'] == 'InvalidSignatureException'
     assert error['ResponseMetadata']['HTTPStatusCode'] == 403
@@ -147,6 +148,7 @@ def test_validation_errors_are_typed(client: Any) -> None:
 def test_throttling_is_retried_by_boto3(emulator_thread: Emulator) -> None:
     sdk = make_client(emulator_thread, retries=2)
     answer = sdk.converse(modelId=f'{MODEL}+fault=429+fault-times=1+session=boto3-retry', messages=user('hi'))
+    sdk.close()
     assert answer['stopReason'] == 'end_turn'
 
 
@@ -167,14 +169,17 @@ def test_exception_frames_mid_stream_are_decoded_by_boto3(client: Any, fault: st
     ]
     received: list[Any] = []
     events = iter(stream)
-    while len(received) < 50:
-        try:
-            received.append(next(events))
-        except EventStreamError as exc:
-            error = exc.response['Error']
-            break
-    else:
-        pytest.fail('the stream never raised')
+    try:
+        while len(received) < 50:
+            try:
+                received.append(next(events))
+            except EventStreamError as exc:
+                error = exc.response['Error']
+                break
+        else:
+            pytest.fail('the stream never raised')
+    finally:
+        stream.close()  # give the connection back now, not when the garbage collector finds it
     assert error['Code'] == code
     assert error['Message'].endswith('(emulated)')
     text = ''.join(e['contentBlockDelta']['delta']['text'] for e in received if 'contentBlockDelta' in e)
