@@ -11,7 +11,8 @@ Shapes follow the `bedrock-runtime` service model and recorded traffic:
   SECRET`; defaults `AKIAEMULATOR00000000` / `emulator-secret-access-key`). A request with no
   signature gets 403 `MissingAuthenticationTokenException`, another access key 403
   `UnrecognizedClientException`, a wrong signature (a wrong secret) 403
-  `InvalidSignatureException`, as AWS answers; any region and any session token are accepted;
+  `InvalidSignatureException`, as AWS answers; any region and any session token are accepted,
+  and with `api_key=None` (any key) or `aws_secret_access_key=None` any key pair;
 - errors are `{"message": ...}` with the type in the `x-amzn-ErrorType` header
   (`ValidationException`, `ThrottlingException`, `InternalServerException`,
   `ServiceUnavailableException`, ...) and a `x-amzn-RequestId`;
@@ -34,7 +35,7 @@ import hmac
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -43,7 +44,7 @@ import orjson
 
 from ..parsers.eventstream import encode_message
 from ._script import Controls, Conversation, Reply, ToolSpec, count_tokens, plan_reply
-from ._server import EmulatorState, Request, Response
+from ._server import ANY_KEY_PLACEHOLDER, EmulatorState, Request, Response
 from ._vendor import (
     CLOSE,
     ERROR_STATUS,
@@ -181,6 +182,13 @@ class BedrockVendor(Vendor):
             '/model/'
         )
 
+    def environment(self, values: Mapping[str, Any]) -> dict[str, str]:
+        """The `env` lines; where any key pair is accepted, the secret is shown as a placeholder."""
+        env = super().environment(values)
+        if values.get('aws_secret_access_key') is None or values.get('api_key') == ANY_KEY_PLACEHOLDER:
+            env['AWS_SECRET_ACCESS_KEY'] = ANY_KEY_PLACEHOLDER
+        return env
+
     def exception_type(self, kind: ErrorKind) -> str:
         """The `:exception-type` of an in-stream error of `kind`."""
         return _ERROR_TYPES[kind][1]
@@ -212,6 +220,9 @@ class BedrockVendor(Vendor):
     def authenticate(self, request: Request, state: EmulatorState) -> str:
         """The access key id of a request whose SigV4 signature verifies, or a 403 `Refusal`."""
         config = state.config
+        # `api_key=None` (any key) accepts any key pair here too: signatures are then checked for
+        # form, scope and date, but not recomputed.
+        secret = None if config.api_key is None else config.aws_secret_access_key
         auth = request.headers.get('authorization')
         if not auth:
             raise Refusal(
@@ -227,7 +238,7 @@ class BedrockVendor(Vendor):
                     'Signature and an X-Amz-Date header.',
                 )
             )
-        if config.aws_secret_access_key is not None and found['key'] != config.aws_access_key_id:
+        if secret is not None and found['key'] != config.aws_access_key_id:
             raise Refusal(
                 _aws_error(
                     403,
@@ -238,7 +249,7 @@ class BedrockVendor(Vendor):
         if found['service'] != 'bedrock':
             message = f"Credential should be scoped to correct service: 'bedrock'. (got {found['service']!r})"
             raise Refusal(_aws_error(403, 'InvalidSignatureException', message))
-        problem = _signature_problem(request, found, config.aws_secret_access_key)
+        problem = _signature_problem(request, found, secret)
         if problem is not None:
             raise Refusal(_aws_error(403, 'InvalidSignatureException', problem))
         return found['key']

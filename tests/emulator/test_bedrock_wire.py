@@ -323,3 +323,12 @@ async def test_a_wrong_secret_through_the_model(emulator: Emulator) -> None:
     assert caught.value.status_code == 403
     assert isinstance(caught.value.body, dict)
     assert caught.value.body['__type'] == 'InvalidSignatureException'
+
+
+async def test_any_key_accepts_any_key_pair_but_still_checks_the_form() -> None:
+    async with Emulator(EmulatorConfig(api_key=None, tokens=3)) as emu:
+        assert emu.environment('bedrock', api_key='any-non-empty-value')['AWS_SECRET_ACCESS_KEY'] == (
+            'any-non-empty-value'
+        )
+        assert (await post(emu, body(), key_id='AKIAANYONE', secret='any secret')).status_code == 200
+        assert aws_error(await post(emu, body(), sign=False))[1] == 'MissingAuthenticationTokenException'
