@@ -27,7 +27,7 @@ import orjson
 
 from ._harness import Result, Unavailable, print_table, time_round_robin_async
 from .cold_import import FLOOR, _time_import
-from .end_to_end import _text_from_request_stream
+from .end_to_end import text_from_request_stream
 from .eventstream_decode import ConverseStream, build_converse_stream, floor_decode
 
 __all__ = ('run',)
@@ -116,7 +116,7 @@ def _modelkit(pieces: list[bytes]) -> Contender:
     model = bedrock_model.BedrockConverseModel(MODEL, provider=provider)
     messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
     events = (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
-    return _text_from_request_stream(model, messages, ModelRequestParameters(), events)
+    return text_from_request_stream(model, messages, ModelRequestParameters(), events)
 
 
 class _RawBody:
@@ -164,7 +164,7 @@ def _pydantic_ai(pieces: list[bytes]) -> Contender:
     model = BedrockConverseModel(MODEL, provider=BedrockProvider(bedrock_client=client))
     messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
     events = (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
-    return _text_from_request_stream(model, messages, ModelRequestParameters(), events)
+    return text_from_request_stream(model, messages, ModelRequestParameters(), events)
 
 
 _CONTENDERS: tuple[tuple[str, Callable[[list[bytes]], Contender], float | None], ...] = (

@@ -2,7 +2,6 @@
 
 A vendor module (see docs/adding-a-vendor.md) uses, in the order a request flows:
 
-- `ProviderModel`: the base of a vendor's `Model`, keeping its name, provider and system.
 - `map_settings` and `json_request`: a per-vendor table of `ModelSettings` key -> wire field, then
   the JSON body with `extra_body` merged in and `extra_headers` on top, built by the provider.
 - `ToolCallIds`: tool-call ids from another vendor's history mapped into ids this vendor accepts
@@ -26,29 +25,37 @@ inside an event (the parser's `truncated`) or between events.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import import_module
 from types import GeneratorType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cast
 
 import orjson
 from pydantic_core import ValidationError
 
-from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior
-from ..messages import ModelResponseStreamEvent
-from . import Model, StreamedResponse
+from .._parts import PartsAssembler
+from ..exceptions import (
+    ModelHTTPError,
+    ModelStreamError,
+    StreamInterrupted,
+    UnexpectedModelBehavior,
+    UserError,
+)
+from ..messages import ModelMessage, ModelResponse, ModelResponseStreamEvent
+from ..settings import ModelSettings
+from ..usage import Usage
+from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
-    from .._transport import HTTPRequest, ResponseStream
+    from .._transport import HTTPRequest, HTTPResponse, ResponseStream
     from ..parsers import Parser
     from ..providers import Provider
 
@@ -56,10 +63,10 @@ __all__ = (
     'ANTHROPIC_TOOL_CALL_IDS',
     'MISTRAL_TOOL_CALL_IDS',
     'LazyAdapter',
-    'ProviderModel',
     'SettingsTable',
     'ToolCallIdRule',
     'ToolCallIds',
+    'WireModel',
     'WireStreamedResponse',
     'json_request',
     'map_settings',
@@ -73,8 +80,6 @@ __all__ = (
 
 T = TypeVar('T')
 E = TypeVar('E')
-
-_logger = logging.getLogger('modelkit.transport')
 R = TypeVar('R', bound=StreamedResponse)
 
 # --------------------------------------------------------------------------------------------
@@ -82,24 +87,36 @@ R = TypeVar('R', bound=StreamedResponse)
 # --------------------------------------------------------------------------------------------
 
 
-class ProviderModel(Model):
-    """A `Model` that talks through a `Provider`: the model name, the provider and the
-    `gen_ai.system` value every vendor interface keeps, with their properties."""
+class WireModel(Model):
+    """A model behind one vendor's HTTP API: what `request` and `request_stream` do for every vendor.
 
-    def __init__(self, model_name: str, provider: Provider, system: str) -> None:
+    A subclass builds the request (`_build_request`), reads a whole response
+    (`_process_response`) and makes its streamed response (`_new_streamed_response`); `__init__`
+    takes a `Provider` or a provider name with the shorthand (`api_key=`, `base_url=`, ...). A
+    vendor that reads a whole response's headers too overrides `_process_http_response`; one whose
+    error details travel outside the body (Bedrock's `x-amzn-ErrorType`) overrides `_http_error`.
+    """
+
+    def __init__(self, model_name: str, provider: str | Provider, **shorthand: Any) -> None:
+        shorthand = {name: value for name, value in shorthand.items() if value is not None}
+        if isinstance(provider, str):
+            # Imported here: the providers pull in the transport (anyio, asyncio), which importing
+            # an interface module need not pay for.
+            from ..providers import infer_provider
+
+            provider = infer_provider(provider, **shorthand)
+        elif shorthand:
+            raise UserError(
+                f'{type(self).__name__} got a provider instance and {", ".join(shorthand)}: '
+                'pass those to the provider instead'
+            )
         self._model_name = model_name
-        self._provider = provider
-        self._system = system
+        self._provider: Provider = provider
 
     @property
     def model_name(self) -> str:
-        """The vendor's name for the model, sent with every request."""
+        """The model name sent in every request."""
         return self._model_name
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value (the vendor, unless given)."""
-        return self._system
 
     @property
     def base_url(self) -> str:
@@ -110,6 +127,79 @@ class ProviderModel(Model):
     def provider(self) -> Provider:
         """Where requests go and how they are signed."""
         return self._provider
+
+    @abstractmethod
+    def _build_request(
+        self, messages: list[ModelMessage], settings: Any, params: ModelRequestParameters, *, stream: bool
+    ) -> HTTPRequest:
+        """The vendor's request for the conversation (`settings` is never None)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _process_response(self, body: bytes) -> tuple[ModelResponse, Usage]:
+        """A whole (non-streamed) 2xx body as our response and its usage."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _new_streamed_response(self, stream: ResponseStream) -> StreamedResponse:
+        """The streamed response reading `stream`."""
+        raise NotImplementedError
+
+    def _process_http_response(self, response: HTTPResponse) -> tuple[ModelResponse, Usage]:
+        """A whole 2xx response as our response and its usage: its body through `_process_response`."""
+        return self._process_response(response.body)
+
+    def _http_error(self, error: ModelHTTPError) -> ModelHTTPError:
+        """The error raised for a non-2xx answer to this model's request (streamed or not, reopened
+        ones included); the default raises `error` as the transport made it."""
+        return error
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> tuple[ModelResponse, Usage]:
+        """Send the conversation and return the whole response with its token usage."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=False)
+        try:
+            response = await self._provider.send(
+                request, model_name=self._model_name, timeout=settings.get('timeout')
+            )
+        except ModelHTTPError as exc:
+            _raise_typed(exc, self._http_error)
+        return self._process_http_response(response)
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> AsyncIterator[StreamedResponse]:
+        """Send the conversation and stream the response; the connection is released on exit."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=True)
+        async with open_stream(
+            self._provider,
+            request,
+            self._new_streamed_response,
+            model_name=self._model_name,
+            timeout=settings.get('timeout'),
+            http_error=self._http_error,
+        ) as response:
+            yield response
+
+
+def _raise_typed(error: ModelHTTPError, http_error: Callable[[ModelHTTPError], ModelHTTPError]) -> NoReturn:
+    """Raise `http_error(error)`, chained to `error` when it is another exception."""
+    typed = http_error(error)
+    if typed is error:
+        raise error
+    raise typed from error
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,78 +450,83 @@ async def open_stream(
     *,
     model_name: str,
     timeout: float | None,
+    http_error: Callable[[ModelHTTPError], ModelHTTPError] | None = None,
 ) -> AsyncIterator[R]:
     """Open `request` as a stream and yield `make_response(stream)` with its timing attached;
-    the connection is released when the block exits.
+    the connection is released when the block exits. `http_error` types a non-2xx answer, to the
+    first attempt or to a reopened one, before it is raised.
 
-    A `WireStreamedResponse` whose class names `retry_before_content` error types is read up to its
-    first event before it is handed out: an error of one of those types arriving before any content
-    (Bedrock's `throttlingException` frame, Anthropic's `overloaded_error` event) closes that
-    response and sends the request again (signed again), with the provider's retry budget and
-    backoff, as the transport retries a 429. Any other outcome is handed out unchanged.
+    A `WireStreamedResponse` may reopen the request once per failure the vendor reports before any
+    content (its `retryable_stream_errors`); the transport's retry policy decides whether and when,
+    and `timing.started_at` stays the first attempt's, as for retries of an error status.
     """
-    attempt = 0
-    while True:
-        attempt += 1
-        started_at = time.perf_counter()
-        async with provider.stream(request, model_name=model_name, timeout=timeout) as stream:
-            response = make_response(stream)
-            response.attach_timing(started_at, headers_at=stream.headers_at, arrival_clock=stream)
-            delay = None
-            if isinstance(response, WireStreamedResponse) and response.retry_before_content:
-                delay = await response._prime(provider, attempt)
-            if delay is None:
-                yield response
-                return
-        _logger.debug('%s stream failed before any content; retrying in %.3f s', provider.name, delay)
-        import anyio
+    started_at = time.perf_counter()
+    opened = _Reopenable(provider, request, model_name, timeout, http_error)
+    try:
+        stream = await opened.open(0)
+        response = make_response(stream)
+        response.attach_timing(started_at, headers_at=stream.headers_at, arrival_clock=stream)
+        if isinstance(response, WireStreamedResponse):
+            response._reopen = opened.reopen
+        yield response
+    finally:
+        await opened.close()
 
-        await anyio.sleep(delay)
+
+class _Reopenable:
+    """The provider's stream context for one request, which can be closed and opened again."""
+
+    __slots__ = ('_context', '_http_error', '_model_name', '_provider', '_request', '_stream', '_timeout')
+
+    def __init__(
+        self,
+        provider: Provider,
+        request: HTTPRequest,
+        model_name: str,
+        timeout: float | None,
+        http_error: Callable[[ModelHTTPError], ModelHTTPError] | None,
+    ):
+        self._provider = provider
+        self._http_error = http_error
+        self._request = request
+        self._model_name = model_name
+        self._timeout = timeout
+        self._context: AbstractAsyncContextManager[ResponseStream] | None = None
+        self._stream: ResponseStream | None = None
+
+    async def open(self, after_attempts: int) -> ResponseStream:
+        # The transport signs each attempt anew, so a reopened request gets a fresh signature (a
+        # SigV4 date, a refreshed token), never the one the failed attempt carried.
+        context = self._provider.stream(
+            self._request, model_name=self._model_name, timeout=self._timeout, after_attempts=after_attempts
+        )
+        try:
+            self._stream = await context.__aenter__()
+        except ModelHTTPError as exc:
+            if self._http_error is None:
+                raise
+            _raise_typed(exc, self._http_error)
+        self._context = context
+        return self._stream
+
+    async def close(self) -> None:
+        context, self._context = self._context, None
+        if context is not None:
+            await context.__aexit__(None, None, None)
+
+    async def reopen(self, error: ModelStreamError) -> ResponseStream:
+        """The request opened again after the retry policy's wait; `error` if no retry is left."""
+        stream = self._stream
+        await self.close()
+        if stream is None or not await stream.wait_to_retry(
+            f'{error.error_type or "an error"} in the stream'
+        ):
+            raise error
+        return await self.open(stream.attempt)
 
 
 def _now() -> datetime:
     return datetime.now(tz=UTC)
-
-
-async def _ready(value: T) -> T:
-    return value
-
-
-async def _raise(exc: BaseException) -> Any:
-    raise exc
-
-
-class _Primed:
-    """A streamed response's events after `_prime` read the first one (or its error) ahead.
-
-    Not a generator wrapping the events: after the first, `__anext__` hands out the underlying
-    generator's own awaitable, so reading ahead costs one call per event and no extra frame.
-    """
-
-    __slots__ = ('_error', '_events', '_first')
-
-    def __init__(
-        self,
-        events: AsyncIterator[ModelResponseStreamEvent],
-        first: ModelResponseStreamEvent | None,
-        error: BaseException | None,
-    ) -> None:
-        self._events = events
-        self._first = first
-        self._error = error
-
-    def __aiter__(self) -> _Primed:
-        return self
-
-    def __anext__(self) -> Awaitable[ModelResponseStreamEvent]:
-        if (error := self._error) is not None:
-            self._error = None
-            self._first = None
-            return _raise(error if not isinstance(error, StopAsyncIteration) else StopAsyncIteration())
-        if (first := self._first) is not None:
-            self._first = None
-            return _ready(first)
-        return self._events.__anext__()
 
 
 @dataclass
@@ -451,13 +546,17 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     _vendor: str
     _timestamp: datetime = field(default_factory=_now)
     _end_seen: bool = field(default=False, init=False)
+    _reopen: Callable[[ModelStreamError], Awaitable[ResponseStream]] | None = field(
+        default=None, init=False, repr=False
+    )
 
     _times_own_events: ClassVar[bool] = True
     end_expected: ClassVar[str] = 'a finish reason'
     """What the end-of-stream check names as missing, e.g. 'a finish reason or [DONE]'."""
-    retry_before_content: ClassVar[frozenset[str]] = frozenset()
-    """`ModelStreamError.error_type`s that, arriving before any of our events, mean "try again"
-    (the vendor shed load after answering 200): `open_stream` retries them like a 429."""
+    retryable_stream_errors: ClassVar[frozenset[str]] = frozenset()
+    """Error types of an in-stream error (`ModelStreamError.error_type`) that, before any content
+    event reached the caller, reopen the request under the transport's retry policy, as the HTTP
+    status they stand for would (Anthropic's `overloaded_error` is its 529)."""
 
     @abstractmethod
     def _new_parser(self) -> Parser[E]:
@@ -471,24 +570,13 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
         """Translate one wire event: return our one event, None, or a generator of several."""
         raise NotImplementedError
 
-    async def _prime(self, provider: Provider, attempt: int) -> float | None:
-        """Read up to the first event; the wait before a retry if an error named in
-        `retry_before_content` came first and the provider has retries left, else None (the events
-        are then iterated as if nothing had been read ahead)."""
-        events = self._get_event_iterator()
-        try:
-            first = await events.__anext__()
-        except ModelStreamError as exc:
-            if exc.error_type in self.retry_before_content:
-                delay = provider.retry_delay(attempt)
-                if delay is not None:
-                    return delay
-            self._event_iterator = _Primed(events, None, exc)
-        except (StopAsyncIteration, Exception) as exc:
-            self._event_iterator = _Primed(events, None, exc)
-        else:
-            self._event_iterator = _Primed(events, first, None)
-        return None
+    def _restart(self) -> None:
+        """Forget what a failed attempt left before the request is reopened; a subclass with state
+        of its own resets it too (and calls this)."""
+        self._parts_manager = PartsAssembler()
+        self._usage = Usage()
+        self._finish_reason = self._vendor_finish_reason = self._vendor_id = None
+        self._end_seen = False
 
     def _stream_complete(self) -> bool:
         """Whether the body may end here: the end marker or a finish reason arrived."""
@@ -497,28 +585,39 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
         # One generator for every vendor, and no wrapper around it: the arrival time is read once
         # per chunk from the transport's stream and stamped on everything that chunk produced.
-        stream = self._stream
-        parser = self._new_parser()
         process = self._process_event
-        append = self._timing.event_times.append
+        times = self._timing.event_times
+        append = times.append
         try:
-            async for batch in stream.iter_parsed(parser):
-                arrival = stream.last_arrival
-                for wire_event in batch:
-                    if self._end_seen:
-                        break  # read to EOF after the end marker so the connection can be reused
-                    result = process(wire_event)
-                    if result is None:
-                        continue
-                    if result.__class__ is GeneratorType:
-                        # Several events: each is made only once the one before it was handed
-                        # out, so `get()` always matches what the caller has seen.
-                        for event in cast(Iterator[ModelResponseStreamEvent], result):
-                            append(arrival)
-                            yield event
-                    else:
-                        append(arrival)
-                        yield cast(ModelResponseStreamEvent, result)
+            while True:
+                stream = self._stream
+                parser = self._new_parser()
+                try:
+                    async for batch in stream.iter_parsed(parser):
+                        arrival = stream.last_arrival
+                        for wire_event in batch:
+                            if self._end_seen:
+                                break  # read to EOF after the end marker so the connection can be reused
+                            result = process(wire_event)
+                            if result is None:
+                                continue
+                            if result.__class__ is GeneratorType:
+                                # Several events: each is made only once the one before it was
+                                # handed out, so `get()` always matches what the caller has seen.
+                                for event in cast(Iterator[ModelResponseStreamEvent], result):
+                                    append(arrival)
+                                    yield event
+                            else:
+                                append(arrival)
+                                yield cast(ModelResponseStreamEvent, result)
+                except ModelStreamError as exc:
+                    # The caller has seen nothing yet: a transient failure is retried like its status.
+                    if times or self._reopen is None or exc.error_type not in self.retryable_stream_errors:
+                        raise
+                    self._stream = await self._reopen(exc)
+                    self._restart()
+                    continue
+                break
             if not self._stream_complete():
                 raise stream_interrupted(self._vendor, self.end_expected, parser.truncated)
         except UnexpectedModelBehavior as exc:

@@ -20,10 +20,9 @@ the models that check reasoning reject unsigned blocks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 from urllib.parse import quote
 
 import orjson
@@ -48,24 +47,23 @@ from ..messages import (
 from ..parsers.eventstream import EventStreamDecoder, EventStreamMessage
 from ..settings import ModelSettings
 from ..usage import Usage
-from . import ModelRequestParameters, StreamedResponse, check_allow_model_requests
+from . import ModelRequestParameters
 from ._bedrock_media import Documents, map_user_content
 from ._kit import (
     ANTHROPIC_TOOL_CALL_IDS,
     LazyAdapter,
-    ProviderModel,
     SettingsTable,
     ToolCallIds,
+    WireModel,
     WireStreamedResponse,
     json_request,
     map_settings,
-    open_stream,
     stream_error,
     unexpected_body,
 )
 
 if TYPE_CHECKING:
-    from .._transport import HTTPRequest, ResponseStream
+    from .._transport import HTTPRequest, HTTPResponse, ResponseStream
     from ..exceptions import ModelStreamError
     from ..providers import Provider
     from ..tools import ToolDefinition
@@ -114,6 +112,10 @@ BedrockModelName: TypeAlias = (
 
 REDACTED_THINKING_ID = 'redacted_content'
 """The `ThinkingPart.id` of redacted reasoning, whose opaque blob is kept in `signature`."""
+
+_REQUEST_ID = 'x-amzn-requestid'
+"""The response header with AWS's id of the call: Converse has none in its body, so it is the
+response's `vendor_id`."""
 
 # --------------------------------------------------------------------------------------------
 # Settings
@@ -178,7 +180,7 @@ _CACHE_POINT: dict[str, Any] = {'cachePoint': {'type': 'default'}}
 # --------------------------------------------------------------------------------------------
 
 
-class BedrockConverseModel(ProviderModel):
+class BedrockConverseModel(WireModel):
     """A model on Amazon Bedrock, through the Converse API.
 
     `provider` is `'bedrock'` (credentials, region and endpoint from the environment and AWS's usual
@@ -189,63 +191,23 @@ class BedrockConverseModel(ProviderModel):
     def __init__(
         self, model_name: BedrockModelName, *, provider: str | Provider = 'bedrock', system: str = 'bedrock'
     ) -> None:
-        if isinstance(provider, str):
-            # Imported here: the providers pull in the transport, which the import of this module
-            # need not pay for.
-            from ..providers import infer_provider
+        super().__init__(model_name, provider)
+        self._system = system
 
-            provider = infer_provider(provider)
-        super().__init__(model_name, provider, system)
-
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> tuple[ModelResponse, Usage]:
-        """Send the conversation to Converse and return the whole response with its token usage."""
-        check_allow_model_requests()
-        settings = cast(BedrockModelSettings, model_settings or {})
-        request = self._build_request(messages, settings, model_request_parameters, 'converse')
-        try:
-            response = await self._provider.send(
-                request, model_name=self._model_name, timeout=settings.get('timeout')
-            )
-        except ModelHTTPError as exc:
-            raise _typed(exc) from exc
-        return self._process_response(response.body, response.headers.get('x-amzn-requestid'))
-
-    @asynccontextmanager
-    async def request_stream(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> AsyncIterator[StreamedResponse]:
-        """Send the conversation to ConverseStream and stream the answer; the connection is freed on exit."""
-        check_allow_model_requests()
-        settings = cast(BedrockModelSettings, model_settings or {})
-        request = self._build_request(messages, settings, model_request_parameters, 'converse-stream')
-        opened = open_stream(
-            self._provider,
-            request,
-            self._new_streamed_response,
-            model_name=self._model_name,
-            timeout=settings.get('timeout'),
-        )
-        async with AsyncExitStack() as stack:
-            try:
-                response = await stack.enter_async_context(opened)
-            except ModelHTTPError as exc:
-                raise _typed(exc) from exc
-            yield response
+    @property
+    def system(self) -> str:
+        """The `gen_ai.system` value, `bedrock` unless given."""
+        return self._system
 
     def _new_streamed_response(self, stream: ResponseStream) -> BedrockStreamedResponse:
         response = BedrockStreamedResponse(
             _model_name=self._model_name, _stream=stream, _vendor=self._provider.name
         )
-        response._vendor_id = stream.headers.get('x-amzn-requestid')
+        response._vendor_id = stream.headers.get(_REQUEST_ID)
         return response
+
+    def _http_error(self, error: ModelHTTPError) -> ModelHTTPError:
+        return _typed(error)
 
     # ----------------------------------------------------------------------------------------
     # Mapping our messages to the wire
@@ -256,11 +218,12 @@ class BedrockConverseModel(ProviderModel):
         messages: list[ModelMessage],
         settings: BedrockModelSettings,
         params: ModelRequestParameters,
-        operation: Literal['converse', 'converse-stream'],
+        *,
+        stream: bool,
     ) -> HTTPRequest:
         body = self._map_body(messages, settings, params)
         # The id is one path segment: `:` and the `/` of an ARN are percent-encoded, as AWS's SDKs do.
-        path = f'/model/{quote(self._model_name, safe="")}/{operation}'
+        path = f'/model/{quote(self._model_name, safe="")}/{"converse-stream" if stream else "converse"}'
         return json_request(self._provider, path, body, settings, model_name=self._model_name)
 
     def _map_body(
@@ -292,7 +255,10 @@ class BedrockConverseModel(ProviderModel):
     # Processing a response
     # ----------------------------------------------------------------------------------------
 
-    def _process_response(self, body: bytes, request_id: str | None) -> tuple[ModelResponse, Usage]:
+    def _process_http_response(self, response: HTTPResponse) -> tuple[ModelResponse, Usage]:
+        return self._process_response(response.body, response.headers.get(_REQUEST_ID))
+
+    def _process_response(self, body: bytes, request_id: str | None = None) -> tuple[ModelResponse, Usage]:
         vendor = self._provider.name
         try:
             converse = _RESPONSE.validate_json(body)
@@ -510,10 +476,15 @@ class BedrockStreamedResponse(WireStreamedResponse[EventStreamMessage]):
     latency_ms: int | None = field(default=None, init=False)
 
     end_expected: ClassVar[str] = 'messageStop'
-    retry_before_content: ClassVar[frozenset[str]] = frozenset(
+    retryable_stream_errors: ClassVar[frozenset[str]] = frozenset(
         {'throttlingException', 'serviceUnavailableException'}
     )
     """Load shedding sent as the first frame of a 200 stream: retried like a 429 / 503."""
+
+    def _restart(self) -> None:
+        super()._restart()
+        self.latency_ms = None
+        self._vendor_id = self._stream.headers.get(_REQUEST_ID)  # the reopened call's own id
 
     def _new_parser(self) -> EventStreamDecoder:
         return EventStreamDecoder()

@@ -153,15 +153,6 @@ class Provider:
         """The path a request for `model_name` goes to; most providers keep `path` as it is."""
         return path
 
-    def retry_delay(self, attempt: int) -> float | None:
-        """The wait before trying again after attempt `attempt` (1 for the first) failed in a way only
-        the interface sees (an error event before any content of a 200 stream), or None once this
-        provider's `max_retries` are spent; the same budget and backoff as the transport's retries."""
-        transport = self._transport
-        if attempt > transport.max_retries:
-            return None
-        return transport._backoff(attempt)
-
     async def send(
         self, request: HTTPRequest, *, model_name: str, timeout: float | None = None
     ) -> HTTPResponse:
@@ -173,12 +164,26 @@ class Provider:
 
     @asynccontextmanager
     async def stream(
-        self, request: HTTPRequest, *, model_name: str, timeout: float | None = None
+        self,
+        request: HTTPRequest,
+        *,
+        model_name: str,
+        timeout: float | None = None,
+        after_attempts: int = 0,
     ) -> AsyncIterator[ResponseStream]:
-        """Sign and open a streamed request; the response is closed when the block exits."""
+        """Sign and open a streamed request; the response is closed when the block exits.
+
+        `after_attempts`: attempts already made at this request, taken from the retry budget (see
+        `ResponseStream.wait_to_retry`).
+        """
         request = await self._prepared(request)
         async with self._transport.stream(
-            request, signer=self._signer, model_name=model_name, vendor=self.name, timeout=timeout
+            request,
+            signer=self._signer,
+            model_name=model_name,
+            vendor=self.name,
+            timeout=timeout,
+            after_attempts=after_attempts,
         ) as stream:
             yield stream
 

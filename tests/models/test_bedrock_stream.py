@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ from modelkit.parsers.eventstream import encode_message
 from modelkit.providers.bedrock import BedrockProvider
 from modelkit.usage import Usage
 from tests.helpers.streams import CHUNKINGS, Pieces, cut
-from tests.providers.test_bedrock_provider import KEY_ID, SECRET, sigv4_verifies
+from tests.providers.test_bedrock_provider import KEY_ID, SECRET, botocore_auth, sigv4_verifies
 
 pytestmark = pytest.mark.anyio
 
@@ -186,6 +187,26 @@ async def test_load_shedding_before_any_content_is_retried_like_a_429(
     assert response.get().parts == [TextPart('Lima')]
     assert route.call_count == 2
     assert all(sigv4_verifies(call.request) for call in route.calls)
+
+
+async def test_a_reopened_stream_is_signed_again_with_a_fresh_date_and_keeps_its_own_id(
+    router: respx.MockRouter, model: BedrockConverseModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # botocore reads the clock once per signature: step it a minute per call.
+    times = iter(datetime(2026, 1, 1) + timedelta(minutes=i) for i in range(10))
+    monkeypatch.setattr(botocore_auth, 'get_current_datetime', lambda: next(times))
+    shed = START + exception('throttlingException', {'message': 'Too many tokens'})
+    good = START + delta(0, {'text': 'Lima'}) + END
+    second = httpx.Response(200, headers={**CONTENT_TYPE, 'x-amzn-requestid': 'req-2'}, stream=Pieces([good]))
+    route = router.post(URL)
+    route.side_effect = [body_response([shed]), second]
+    _, response = await stream(model)
+    sent = [call.request for call in route.calls]
+    assert [r.headers['x-amz-date'] for r in sent] == ['20260101T000000Z', '20260101T000100Z']
+    assert len({r.headers['authorization'] for r in sent}) == 2
+    assert all(sigv4_verifies(r) for r in sent)
+    answer = response.get()
+    assert (answer.parts, answer.vendor_id, response.latency_ms) == ([TextPart('Lima')], 'req-2', 250)
 
 
 async def test_load_shedding_past_the_retry_budget_is_raised(
