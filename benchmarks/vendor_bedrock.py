@@ -27,7 +27,7 @@ import orjson
 
 from ._harness import Result, Unavailable, print_table, time_round_robin_async
 from .cold_import import FLOOR, _time_import
-from .end_to_end import text_from_request_stream
+from .end_to_end import prompt_text
 from .eventstream_decode import ConverseStream, build_converse_stream, floor_decode
 
 __all__ = ('run',)
@@ -94,15 +94,6 @@ def _floor(pieces: list[bytes]) -> Contender:
 
 def _modelkit(pieces: list[bytes]) -> Contender:
     try:
-        from modelkit.messages import (
-            ModelRequest,
-            PartDeltaEvent,
-            PartStartEvent,
-            TextPart,
-            TextPartDelta,
-            UserPromptPart,
-        )
-        from modelkit.models import ModelRequestParameters
         from modelkit.models import bedrock as bedrock_model
         from modelkit.providers import bedrock as bedrock_provider
     except ImportError as exc:
@@ -113,10 +104,7 @@ def _modelkit(pieces: list[bytes]) -> Contender:
         aws_secret_access_key=SECRET,
         http_client=httpx.AsyncClient(transport=_transport(pieces)),
     )
-    model = bedrock_model.BedrockConverseModel(MODEL, provider=provider)
-    messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
-    events = (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
-    return text_from_request_stream(model, messages, ModelRequestParameters(), events)
+    return prompt_text(bedrock_model.BedrockConverseModel(MODEL, provider=provider), 'modelkit')
 
 
 class _RawBody:
@@ -139,15 +127,6 @@ def _pydantic_ai(pieces: list[bytes]) -> Contender:
     try:
         import boto3
         from botocore.awsrequest import AWSResponse
-        from pydantic_ai.messages import (
-            ModelRequest,
-            PartDeltaEvent,
-            PartStartEvent,
-            TextPart,
-            TextPartDelta,
-            UserPromptPart,
-        )
-        from pydantic_ai.models import ModelRequestParameters
         from pydantic_ai.models.bedrock import BedrockConverseModel
         from pydantic_ai.providers.bedrock import BedrockProvider
     except ImportError:
@@ -161,10 +140,9 @@ def _pydantic_ai(pieces: list[bytes]) -> Contender:
         return AWSResponse(request.url, 200, headers, _RawBody(pieces))
 
     client.meta.events.register('before-send.bedrock-runtime.ConverseStream', answer)
-    model = BedrockConverseModel(MODEL, provider=BedrockProvider(bedrock_client=client))
-    messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
-    events = (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
-    return text_from_request_stream(model, messages, ModelRequestParameters(), events)
+    return prompt_text(
+        BedrockConverseModel(MODEL, provider=BedrockProvider(bedrock_client=client)), 'pydantic_ai'
+    )
 
 
 _CONTENDERS: tuple[tuple[str, Callable[[list[bytes]], Contender], float | None], ...] = (
