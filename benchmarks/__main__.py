@@ -23,6 +23,7 @@ BENCHMARKS = (
     'structured',
     'anthropic',
     'cohere',
+    'bedrock',
 )
 PACKAGES = (
     'modelkit-wire',
@@ -127,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         results += vendor_cohere.run(
             repeats, quick=args.quick, peers=not args.no_peers, chunks=args.chunks, seed=args.seed
         )
+    if 'bedrock' in chosen:
+        from . import vendor_bedrock
+
+        results += vendor_bedrock.run(args.chunks, repeats, 5 if args.quick else 15, peers=not args.no_peers)
     print(f'\nTotal {time.perf_counter() - started:.0f} s.')
 
     if args.json:

@@ -168,6 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
         help='port to listen on; 0 picks a free one (default: %(default)s)',
     )
     emulate.add_argument('--api-key', metavar='KEY', help='the key clients must send (default: emulator-key)')
+    from .emulator._config import DEFAULT_AWS_ACCESS_KEY_ID, DEFAULT_AWS_SECRET_ACCESS_KEY
+
+    emulate.add_argument(
+        '--aws-access-key-id',
+        metavar='ID',
+        help=f'the access key id Bedrock requests must be signed with (default: {DEFAULT_AWS_ACCESS_KEY_ID})',
+    )
+    emulate.add_argument(
+        '--aws-secret-access-key',
+        metavar='SECRET',
+        help='the secret Bedrock SigV4 signatures are checked with '
+        f'(default: {DEFAULT_AWS_SECRET_ACCESS_KEY})',
+    )
     _add_emulator_flags(emulate, prefix='')
     emulate.set_defaults(handler=_cmd_emulate)
 
@@ -473,6 +486,10 @@ def _emulator_config_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kwargs['ttft'] = args.ttft_ms / 1000.0
     if args.seed is not None:
         kwargs['seed'] = args.seed
+    if args.aws_access_key_id is not None:
+        kwargs['aws_access_key_id'] = args.aws_access_key_id
+    if args.aws_secret_access_key is not None:
+        kwargs['aws_secret_access_key'] = args.aws_secret_access_key
     return kwargs
 
 

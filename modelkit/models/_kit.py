@@ -34,13 +34,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import import_module
 from types import GeneratorType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cast
 
 import orjson
 from pydantic_core import ValidationError
 
 from .._parts import PartsAssembler
-from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior, UserError
+from ..exceptions import (
+    ModelHTTPError,
+    ModelStreamError,
+    StreamInterrupted,
+    UnexpectedModelBehavior,
+    UserError,
+)
 from ..messages import ModelMessage, ModelResponse, ModelResponseStreamEvent
 from ..settings import ModelSettings
 from ..usage import Usage
@@ -49,7 +55,7 @@ from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
-    from .._transport import HTTPRequest, ResponseStream
+    from .._transport import HTTPRequest, HTTPResponse, ResponseStream
     from ..parsers import Parser
     from ..providers import Provider
 
@@ -86,7 +92,9 @@ class WireModel(Model):
 
     A subclass builds the request (`_build_request`), reads a whole response
     (`_process_response`) and makes its streamed response (`_new_streamed_response`); `__init__`
-    takes a `Provider` or a provider name with the shorthand (`api_key=`, `base_url=`, ...).
+    takes a `Provider` or a provider name with the shorthand (`api_key=`, `base_url=`, ...). A
+    vendor that reads a whole response's headers too overrides `_process_http_response`; one whose
+    error details travel outside the body (Bedrock's `x-amzn-ErrorType`) overrides `_http_error`.
     """
 
     def __init__(self, model_name: str, provider: str | Provider, **shorthand: Any) -> None:
@@ -137,6 +145,15 @@ class WireModel(Model):
         """The streamed response reading `stream`."""
         raise NotImplementedError
 
+    def _process_http_response(self, response: HTTPResponse) -> tuple[ModelResponse, Usage]:
+        """A whole 2xx response as our response and its usage: its body through `_process_response`."""
+        return self._process_response(response.body)
+
+    def _http_error(self, error: ModelHTTPError) -> ModelHTTPError:
+        """The error raised for a non-2xx answer to this model's request (streamed or not, reopened
+        ones included); the default raises `error` as the transport made it."""
+        return error
+
     async def request(
         self,
         messages: list[ModelMessage],
@@ -147,10 +164,13 @@ class WireModel(Model):
         check_allow_model_requests()
         settings = model_settings or {}
         request = self._build_request(messages, settings, model_request_parameters, stream=False)
-        response = await self._provider.send(
-            request, model_name=self._model_name, timeout=settings.get('timeout')
-        )
-        return self._process_response(response.body)
+        try:
+            response = await self._provider.send(
+                request, model_name=self._model_name, timeout=settings.get('timeout')
+            )
+        except ModelHTTPError as exc:
+            _raise_typed(exc, self._http_error)
+        return self._process_http_response(response)
 
     @asynccontextmanager
     async def request_stream(
@@ -169,8 +189,17 @@ class WireModel(Model):
             self._new_streamed_response,
             model_name=self._model_name,
             timeout=settings.get('timeout'),
+            http_error=self._http_error,
         ) as response:
             yield response
+
+
+def _raise_typed(error: ModelHTTPError, http_error: Callable[[ModelHTTPError], ModelHTTPError]) -> NoReturn:
+    """Raise `http_error(error)`, chained to `error` when it is another exception."""
+    typed = http_error(error)
+    if typed is error:
+        raise error
+    raise typed from error
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,16 +450,18 @@ async def open_stream(
     *,
     model_name: str,
     timeout: float | None,
+    http_error: Callable[[ModelHTTPError], ModelHTTPError] | None = None,
 ) -> AsyncIterator[R]:
     """Open `request` as a stream and yield `make_response(stream)` with its timing attached;
-    the connection is released when the block exits.
+    the connection is released when the block exits. `http_error` types a non-2xx answer, to the
+    first attempt or to a reopened one, before it is raised.
 
     A `WireStreamedResponse` may reopen the request once per failure the vendor reports before any
     content (its `retryable_stream_errors`); the transport's retry policy decides whether and when,
     and `timing.started_at` stays the first attempt's, as for retries of an error status.
     """
     started_at = time.perf_counter()
-    opened = _Reopenable(provider, request, model_name, timeout)
+    opened = _Reopenable(provider, request, model_name, timeout, http_error)
     try:
         stream = await opened.open(0)
         response = make_response(stream)
@@ -445,10 +476,18 @@ async def open_stream(
 class _Reopenable:
     """The provider's stream context for one request, which can be closed and opened again."""
 
-    __slots__ = ('_context', '_model_name', '_provider', '_request', '_stream', '_timeout')
+    __slots__ = ('_context', '_http_error', '_model_name', '_provider', '_request', '_stream', '_timeout')
 
-    def __init__(self, provider: Provider, request: HTTPRequest, model_name: str, timeout: float | None):
+    def __init__(
+        self,
+        provider: Provider,
+        request: HTTPRequest,
+        model_name: str,
+        timeout: float | None,
+        http_error: Callable[[ModelHTTPError], ModelHTTPError] | None,
+    ):
         self._provider = provider
+        self._http_error = http_error
         self._request = request
         self._model_name = model_name
         self._timeout = timeout
@@ -456,10 +495,17 @@ class _Reopenable:
         self._stream: ResponseStream | None = None
 
     async def open(self, after_attempts: int) -> ResponseStream:
+        # The transport signs each attempt anew, so a reopened request gets a fresh signature (a
+        # SigV4 date, a refreshed token), never the one the failed attempt carried.
         context = self._provider.stream(
             self._request, model_name=self._model_name, timeout=self._timeout, after_attempts=after_attempts
         )
-        self._stream = await context.__aenter__()
+        try:
+            self._stream = await context.__aenter__()
+        except ModelHTTPError as exc:
+            if self._http_error is None:
+                raise
+            _raise_typed(exc, self._http_error)
         self._context = context
         return self._stream
 
