@@ -304,10 +304,13 @@ def wire_timestamp(value: object) -> datetime:
     return datetime.now(tz=UTC)
 
 
-def stream_interrupted(vendor: str, expected: str, truncated: bool) -> StreamInterrupted:
-    """The error for a body that ended before `expected` (e.g. 'a finish reason or [DONE]') arrived."""
+def stream_interrupted(
+    vendor: str, expected: str, truncated: bool, body: bytes | None = None
+) -> StreamInterrupted:
+    """The error for a body that ended before `expected` (e.g. 'a finish reason or [DONE]') arrived;
+    `body`: the start of a body that brought no event at all (an HTML page, a bare text), shown."""
     how = 'the body stopped in the middle of an event' if truncated else 'the body ended between events'
-    return StreamInterrupted(f'{vendor} stream ended before {expected} arrived ({how})')
+    return StreamInterrupted(f'{vendor} stream ended before {expected} arrived ({how})', body)
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,6 +407,7 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
         try:
             next_chunk = stream.body_reader()
             sniff = True  # until the body's first byte is seen: is it JSON rather than a stream?
+            head = b''  # the chunk that held it, shown if the body turns out to hold no event
             deadline: float | None = None  # set once a chunk brings no event: the stream is quiet
             content_at = clock()
             while True:
@@ -420,6 +424,7 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
                 arrival = stream.last_arrival = clock()
                 if sniff and (lead := chunk.lstrip()[:1]):
                     sniff = False
+                    head = chunk
                     if lead == b'{' or (lead == b'[' and not self.json_stream):
                         # No stream format starts so (an SSE field name, an event-stream length
                         # of gigabytes): a JSON answer, read whole.
@@ -464,7 +469,8 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
                     append(stream.last_arrival)
                     yield cast(ModelResponseStreamEvent, result)
             if not self._stream_complete():
-                raise stream_interrupted(self._vendor, self.end_expected, parser.truncated)
+                shown = head[:_SHOWN_BODY_BYTES] if not times else None
+                raise stream_interrupted(self._vendor, self.end_expected, parser.truncated, shown)
         except ModelkitError as exc:
             # Whatever arrived before the failure is the caller's data, whatever the error: never
             # drop it.
@@ -512,6 +518,10 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     def timestamp(self) -> datetime:
         """When the vendor says the response was created (the time the stream opened until then)."""
         return self._timestamp
+
+
+_SHOWN_BODY_BYTES = 4096
+"""How much of a body that brought no event we keep for the error (the message trims it further)."""
 
 
 def _replay_parts(
