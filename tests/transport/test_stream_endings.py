@@ -244,10 +244,14 @@ async def test_a_protocol_error_stays_reachable_after_agent_run_stream(
 ) -> None:
     async with serve(broken.handler) as server:
         agent = Agent(model_for(server, client))
-        with anyio.fail_after(10), pytest.raises(StreamProtocolError) as info:
+
+        async def run() -> None:
             async with agent.run_stream('hello') as result:
                 async for _ in result.stream_text(debounce_by=None):
                     pass
+
+        with anyio.fail_after(10), pytest.raises(StreamProtocolError) as info:
+            await run()
     assert text_of(info.value.partial_response) == ''.join(WORDS)
 
 
@@ -332,7 +336,8 @@ async def test_a_stream_of_keep_alives_ends_with_a_timeout_carrying_what_arrived
         error = await failure(model_for(server, client), timeout=0.5)
         elapsed = time.perf_counter() - started
     assert isinstance(error, StreamTimeout)
-    assert isinstance(error, ModelTimeoutError) and isinstance(error, StreamInterrupted)
+    assert isinstance(error, ModelTimeoutError)
+    assert isinstance(error, StreamInterrupted)
     assert 'no content for 0.5 s' in str(error)
     assert text_of(error.partial_response) == ''.join(WORDS)
     assert 0.45 < elapsed < 1.5
@@ -417,7 +422,8 @@ async def test_an_error_object_in_a_200_becomes_the_vendors_error(
     assert isinstance(error, ModelStreamError)
     assert (error.error_type, error.code) == ('server_error', 'busy')
     assert 'Upstream model overloaded' in str(error)
-    assert error.partial_response is not None and error.partial_response.parts == []
+    assert error.partial_response is not None
+    assert error.partial_response.parts == []
 
 
 async def test_a_bare_message_object_in_a_200_is_an_error_too(client: httpx.AsyncClient) -> None:
@@ -442,15 +448,13 @@ async def test_a_whole_completion_sent_instead_of_a_stream_is_accepted(client: h
 
 
 async def test_a_whole_completion_reaches_agent_run_stream(client: httpx.AsyncClient) -> None:
-    completion = {**COMPLETION, 'choices': [{**COMPLETION['choices'][0]}]}  # type: ignore[dict-item]
-    completion['choices'][0] = {
-        'index': 0,
-        'message': {'role': 'assistant', 'content': 'Rivers run to the sea.'},
-        'finish_reason': 'stop',
-    }
-    async with serve(json_answer(completion)) as server:
-        async with Agent(model_for(server, client)).run_stream('hello') as result:
-            assert await result.get_data() == 'Rivers run to the sea.'
+    choice = {'index': 0, 'message': {'role': 'assistant', 'content': 'Rivers run.'}, 'finish_reason': 'stop'}
+    completion = {**COMPLETION, 'choices': [choice]}
+    async with (
+        serve(json_answer(completion)) as server,
+        Agent(model_for(server, client)).run_stream('hello') as result,
+    ):
+        assert await result.get_data() == 'Rivers run.'
 
 
 @pytest.mark.parametrize(
@@ -464,7 +468,8 @@ async def test_any_other_json_is_unexpected_with_a_trimmed_body(
     async with serve(json_answer(payload)) as server:
         error = await failure(model_for(server, client))
     assert type(error) is UnexpectedModelBehavior
-    assert error.body is not None and shown in error.body
+    assert error.body is not None
+    assert shown in error.body
 
 
 async def test_a_body_with_no_event_at_all_is_shown_in_the_error(client: httpx.AsyncClient) -> None:
@@ -475,7 +480,8 @@ async def test_a_body_with_no_event_at_all_is_shown_in_the_error(client: httpx.A
     async with serve(html) as server:
         error = await failure(model_for(server, client))
     assert isinstance(error, StreamInterrupted)
-    assert error.body is not None and 'hotel wifi' in error.body
+    assert error.body is not None
+    assert 'hotel wifi' in error.body
     assert len(error.body) < 600
 
 
