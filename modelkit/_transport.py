@@ -523,7 +523,31 @@ def _wire_request(
     if not any(name.lower() == 'accept-encoding' for name in request.headers):
         # Only the codings we decode with bounded output (httpx would add br/zstd when installed).
         headers['Accept-Encoding'] = ACCEPT_ENCODING
+    if request.body:
+        http_request.stream = _RequestBody(request.body)
     return http_request
+
+
+class _RequestBody(httpx.AsyncByteStream):
+    """A request body handed to httpx as one piece through a plain iterator. httpx's own is an
+    async generator, which a send cancelled mid-write leaves suspended (trio warns about each one
+    when it is collected: the soak test's random cancellation found it)."""
+
+    __slots__ = ('_body', '_sent')
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._sent = False
+
+    def __aiter__(self) -> _RequestBody:
+        self._sent = False
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._sent:
+            raise StopAsyncIteration
+        self._sent = True
+        return self._body
 
 
 async def _sign(signer: Signer, wire: WireRequest) -> None:
