@@ -32,6 +32,7 @@ from .messages import (
     ToolCallPart,
     ToolCallPartDelta,
     _generate_tool_call_id,
+    _text_delta_event,
 )
 
 __all__ = ('PartsAssembler',)
@@ -150,6 +151,17 @@ class PartsAssembler:
         """Add text; returns the event to yield, or None for an empty delta."""
         if not content:
             return None
+        if vendor_part_id is not None:
+            # The hot path, nearly every event of a stream: more text for a known text part
+            # (`_find` and `_changed` inlined).
+            index = self._by_vendor_id.get(vendor_part_id)
+            if index is not None:
+                builder = self._builders[index]
+                if builder.__class__ is _TextBuilder:
+                    builder.fragments.append(content)
+                    builder.part = None
+                    self._cache = None
+                    return _text_delta_event(index, content)
         index = self._find(vendor_part_id, _TextBuilder)
         if index is None:
             index = self._new(vendor_part_id, _TextBuilder([content]))

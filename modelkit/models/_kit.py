@@ -445,8 +445,9 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
                             append(arrival)
                             yield event
                     else:
+                        # Not `cast(...)`, which is a function call per event.
                         append(arrival)
-                        yield cast(ModelResponseStreamEvent, result)
+                        yield result  # type: ignore[misc]
                     if self._end_seen:
                         # Done: release the connection without waiting on a server that keeps
                         # the body open (the rest of the body is not processed).
