@@ -32,10 +32,11 @@ from .messages import (
     ToolCallPart,
     ToolCallPartDelta,
     _generate_tool_call_id,
-    _text_delta_event,
 )
 
 __all__ = ('PartsAssembler',)
+
+_new = object.__new__
 
 
 def _joined(fragments: list[str]) -> str:
@@ -161,7 +162,17 @@ class PartsAssembler:
                     builder.fragments.append(content)
                     builder.part = None
                     self._cache = None
-                    return _text_delta_event(index, content)
+                    # `PartDeltaEvent(index, TextPartDelta(content))` without the two dataclass
+                    # `__init__` calls, which cost more than the rest of this method: the same
+                    # objects, field for field (keep in step with the classes in messages.py).
+                    delta = _new(TextPartDelta)
+                    delta.content_delta = content
+                    delta.part_delta_kind = 'text'
+                    event = _new(PartDeltaEvent)
+                    event.index = index
+                    event.delta = delta
+                    event.event_kind = 'part_delta'
+                    return event
         index = self._find(vendor_part_id, _TextBuilder)
         if index is None:
             index = self._new(vendor_part_id, _TextBuilder([content]))

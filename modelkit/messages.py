@@ -451,23 +451,6 @@ class PartDeltaEvent:
     event_kind: Literal['part_delta'] = 'part_delta'
 
 
-_new = object.__new__
-
-
-def _text_delta_event(index: int, content: str) -> PartDeltaEvent:
-    """`PartDeltaEvent(index, TextPartDelta(content))`, built without the two dataclass `__init__`
-    calls: the streaming hot path makes one per text delta, and the calls cost more than the rest
-    of handling it. Same objects, same fields; keep in step with the two classes above."""
-    delta = _new(TextPartDelta)
-    delta.content_delta = content
-    delta.part_delta_kind = 'text'
-    event = _new(PartDeltaEvent)
-    event.index = index
-    event.delta = delta
-    event.event_kind = 'part_delta'
-    return event
-
-
 @dataclass(slots=True)
 class FinalResultEvent:
     """The agent has recognised the final result: plain text (`tool_name` None) or this output tool."""

@@ -433,7 +433,7 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
                             append(arrival)
                             yield event
                         return
-                count = len(times)
+                content = False
                 for wire_event in feed(chunk):
                     result = process(wire_event)
                     if result is None:
@@ -443,10 +443,12 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
                         # out, so `get()` always matches what the caller has seen.
                         for event in cast(Iterator[ModelResponseStreamEvent], result):
                             append(arrival)
+                            content = True
                             yield event
                     else:
                         # Not `cast(...)`, which is a function call per event.
                         append(arrival)
+                        content = True
                         yield result  # type: ignore[misc]
                     if self._end_seen:
                         # Done: release the connection without waiting on a server that keeps
@@ -455,7 +457,7 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
                         return
                 if idle is not None:
                     # No event for `idle` seconds ends the stream, keep-alive bytes or not.
-                    if len(times) != count:
+                    if content:
                         deadline = None
                         content_at = clock()  # the caller's time with the events does not count
                     elif deadline is None:
