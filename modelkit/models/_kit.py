@@ -456,12 +456,18 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
                         await stream.finish_after_end()
                         return
                 if idle is not None:
-                    # No event for `idle` seconds ends the stream, keep-alive bytes or not.
+                    # No event for `idle` seconds of waiting ends the stream, keep-alive bytes or
+                    # not. A read waits at most `idle` (httpx's read timeout), so a first quiet
+                    # chunk later than that after the last content means the caller was slow with
+                    # the events: that time does not count, and the bound starts again from the
+                    # quiet chunk (generous by at most one read's wait; never a false timeout).
                     if content:
                         deadline = None
-                        content_at = clock()  # the caller's time with the events does not count
+                        content_at = arrival
                     elif deadline is None:
                         deadline = content_at + idle
+                        if deadline < arrival:
+                            deadline = arrival + idle
             for wire_event in parser.close():
                 result = process(wire_event)
                 if result.__class__ is GeneratorType:
