@@ -62,8 +62,10 @@ class ResponseStream:
         '_model_name',
         '_next',
         '_response',
+        '_retry',
         '_translate',
         '_vendor',
+        'attempt',
         'headers',
         'headers_at',
         'idle_timeout',
@@ -80,6 +82,8 @@ class ResponseStream:
     idle_timeout: float | None
     """The longest a stream may go without delivering an event (seconds): the request's timeout,
     else the client's read timeout; None when neither is set."""
+    attempt: int
+    """Which attempt at the request this response answered (1 unless the transport retried)."""
 
     def __init__(
         self,
@@ -89,6 +93,8 @@ class ResponseStream:
         model_name: str,
         vendor: str,
         translate: ReadErrorTranslator,
+        attempt: int = 1,
+        wait_to_retry: Callable[[int, str], Awaitable[bool]] | None = None,
     ) -> None:
         self.status_code = response.status_code
         self.headers = response.headers
@@ -99,6 +105,8 @@ class ResponseStream:
         self._model_name = model_name
         self._vendor = vendor
         self._translate = translate
+        self.attempt = attempt
+        self._retry = wait_to_retry
         self._chunks: AsyncIterator[bytes] | None = None
         self._next: Callable[[], Awaitable[bytes]] | None = None
         self._eof = False
@@ -119,6 +127,20 @@ class ResponseStream:
         `finish_after_end()` (or read to the end) so the connection is released at once.
         """
         return _ParsedEvents(self, self.body_reader(), parser)
+
+    async def wait_to_retry(self, cause: str) -> bool:
+        """Wait as the transport's retry policy says before another attempt at this request; False,
+        without waiting, when `max_retries` is spent.
+
+        For a failure the vendor reports inside a 2xx body before anything the caller could have
+        seen (Anthropic's `overloaded_error` right after `message_start`, a Bedrock throttling frame
+        before content): the caller reopens the request with `Transport.stream(...,
+        after_attempts=stream.attempt)`, so in-body and HTTP-level retries share one budget and one
+        backoff.
+        """
+        if self._retry is None:
+            return False
+        return await self._retry(self.attempt, cause)
 
     # -- the parts of a read loop ---------------------------------------------------------------
 

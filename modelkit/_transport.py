@@ -159,7 +159,16 @@ class HTTPResponse:
 class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
     """`Transport.stream`'s context: opens on entry (with retries), closes or abandons on exit."""
 
-    __slots__ = ('_model_name', '_request', '_signer', '_stream', '_timeout', '_transport', '_vendor')
+    __slots__ = (
+        '_after',
+        '_model_name',
+        '_request',
+        '_signer',
+        '_stream',
+        '_timeout',
+        '_transport',
+        '_vendor',
+    )
 
     def __init__(
         self,
@@ -169,7 +178,9 @@ class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
         model_name: str,
         vendor: str,
         timeout: float | None,
+        after_attempts: int,
     ) -> None:
+        self._after = after_attempts
         self._transport = transport
         self._request = request
         self._signer = signer
@@ -179,8 +190,8 @@ class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
         self._stream: ResponseStream | None = None
 
     async def __aenter__(self) -> ResponseStream:
-        response = await self._transport._open(
-            self._request, self._signer, self._model_name, self._vendor, self._timeout
+        response, attempt = await self._transport._open(
+            self._request, self._signer, self._model_name, self._vendor, self._timeout, self._after
         )
         vendor, model_name = self._vendor, self._model_name
         self._stream = ResponseStream(
@@ -189,8 +200,22 @@ class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
             model_name=model_name,
             vendor=vendor,
             translate=lambda exc: _stream_read_error(exc, vendor, model_name),
+            attempt=attempt,
+            wait_to_retry=self._wait_to_retry,
         )
         return self._stream
+
+    async def _wait_to_retry(self, attempt: int, cause: str) -> bool:
+        """`ResponseStream.wait_to_retry`: the transport's retry policy for an in-body failure."""
+        import anyio
+
+        transport = self._transport
+        if attempt > transport.max_retries:
+            return False
+        delay = transport._backoff(attempt)
+        _log_retry(self._request, cause, delay, attempt, transport.max_retries + 1)
+        await anyio.sleep(delay)
+        return True
 
     async def __aexit__(
         self,
@@ -267,7 +292,7 @@ class Transport:
         """Send a request and read the whole body; non-2xx raises `ModelHTTPError`."""
         import anyio
 
-        response = await self._open(request, signer, model_name, vendor, timeout)
+        response, _ = await self._open(request, signer, model_name, vendor, timeout)
         chunks = body_chunks(response, vendor, error=UnexpectedModelBehavior)
         pieces: list[bytes] = []
         size = 0
@@ -296,9 +321,14 @@ class Transport:
         model_name: str,
         vendor: str,
         timeout: float | None = None,
+        after_attempts: int = 0,
     ) -> AbstractAsyncContextManager[ResponseStream]:
-        """Open a streamed request; non-2xx raises `ModelHTTPError` (body read and trimmed) on entry."""
-        return _OpenStream(self, request, signer, model_name, vendor, timeout)
+        """Open a streamed request; non-2xx raises `ModelHTTPError` (body read and trimmed) on entry.
+
+        `after_attempts` counts attempts already made at this request (see
+        `ResponseStream.wait_to_retry`): they are taken from the `max_retries` budget.
+        """
+        return _OpenStream(self, request, signer, model_name, vendor, timeout, after_attempts)
 
     async def _open(
         self,
@@ -307,8 +337,10 @@ class Transport:
         model_name: str,
         vendor: str,
         timeout: float | None,
-    ) -> httpx.Response:
-        """Send until a 2xx response's headers arrive, retrying what is worth retrying."""
+        after_attempts: int = 0,
+    ) -> tuple[httpx.Response, int]:
+        """Send until a 2xx response's headers arrive, retrying what is worth retrying; the response
+        and which attempt it answered (counting `after_attempts` made before this call)."""
         import anyio
 
         if self._http_client is not None:
@@ -322,7 +354,7 @@ class Transport:
         # us forever: the whole wait for the status line and headers gets one deadline.
         head_deadline = timeout if timeout is not None else client.timeout.read
         attempts = self.max_retries + 1
-        attempt = 0
+        attempt = after_attempts
         reauthorized = False
         while True:
             attempt += 1
@@ -355,7 +387,7 @@ class Transport:
                     '%s %s -> %d (attempt %d of %d)', request.method, request.url, status, attempt, attempts
                 )
             if 200 <= status < 300:
-                return response
+                return response, attempt
 
             content = await _read_error_body(response)
             if status == 401 and signer is not None and not reauthorized and await signer.unauthorized(wire):

@@ -28,8 +28,8 @@ import hashlib
 import re
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import import_module
@@ -40,18 +40,32 @@ import orjson
 from pydantic_core import ValidationError
 
 from .._body import MAX_RESPONSE_BODY_BYTES
-from ..exceptions import ModelkitError, ModelStreamError, StreamInterrupted, UnexpectedModelBehavior
-from ..messages import ModelResponse, ModelResponsePart, ModelResponseStreamEvent, TextPart, ThinkingPart
-from . import StreamedResponse
+from .._parts import PartsAssembler
+from ..exceptions import (
+    ModelkitError,
+    ModelStreamError,
+    StreamInterrupted,
+    UnexpectedModelBehavior,
+    UserError,
+)
+from ..messages import (
+    ModelMessage,
+    ModelResponse,
+    ModelResponsePart,
+    ModelResponseStreamEvent,
+    TextPart,
+    ThinkingPart,
+)
+from ..settings import ModelSettings
+from ..usage import Usage
+from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
-    from .._parts import PartsAssembler
     from .._transport import HTTPRequest, ResponseStream
     from ..parsers import Parser
     from ..providers import Provider
-    from ..usage import Usage
 
 __all__ = (
     'ANTHROPIC_TOOL_CALL_IDS',
@@ -60,6 +74,7 @@ __all__ = (
     'SettingsTable',
     'ToolCallIdRule',
     'ToolCallIds',
+    'WireModel',
     'WireStreamedResponse',
     'json_request',
     'map_settings',
@@ -74,6 +89,103 @@ __all__ = (
 T = TypeVar('T')
 E = TypeVar('E')
 R = TypeVar('R', bound=StreamedResponse)
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+class WireModel(Model):
+    """A model behind one vendor's HTTP API: what `request` and `request_stream` do for every vendor.
+
+    A subclass builds the request (`_build_request`), reads a whole response
+    (`_process_response`) and makes its streamed response (`_new_streamed_response`); `__init__`
+    takes a `Provider` or a provider name with the shorthand (`api_key=`, `base_url=`, ...).
+    """
+
+    def __init__(self, model_name: str, provider: str | Provider, **shorthand: Any) -> None:
+        shorthand = {name: value for name, value in shorthand.items() if value is not None}
+        if isinstance(provider, str):
+            # Imported here: the providers pull in the transport (anyio, asyncio), which importing
+            # an interface module need not pay for.
+            from ..providers import infer_provider
+
+            provider = infer_provider(provider, **shorthand)
+        elif shorthand:
+            raise UserError(
+                f'{type(self).__name__} got a provider instance and {", ".join(shorthand)}: '
+                'pass those to the provider instead'
+            )
+        self._model_name = model_name
+        self._provider: Provider = provider
+
+    @property
+    def model_name(self) -> str:
+        """The model name sent in every request."""
+        return self._model_name
+
+    @property
+    def base_url(self) -> str:
+        """The provider's base URL."""
+        return self._provider.base_url
+
+    @property
+    def provider(self) -> Provider:
+        """Where requests go and how they are signed."""
+        return self._provider
+
+    @abstractmethod
+    def _build_request(
+        self, messages: list[ModelMessage], settings: Any, params: ModelRequestParameters, *, stream: bool
+    ) -> HTTPRequest:
+        """The vendor's request for the conversation (`settings` is never None)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _process_response(self, body: bytes) -> tuple[ModelResponse, Usage]:
+        """A whole (non-streamed) 2xx body as our response and its usage."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _new_streamed_response(self, stream: ResponseStream) -> StreamedResponse:
+        """The streamed response reading `stream`."""
+        raise NotImplementedError
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> tuple[ModelResponse, Usage]:
+        """Send the conversation and return the whole response with its token usage."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=False)
+        response = await self._provider.send(
+            request, model_name=self._model_name, timeout=settings.get('timeout')
+        )
+        return self._process_response(response.body)
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> AsyncIterator[StreamedResponse]:
+        """Send the conversation and stream the response; the connection is released on exit."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=True)
+        async with open_stream(
+            self._provider,
+            request,
+            self._new_streamed_response,
+            model_name=self._model_name,
+            timeout=settings.get('timeout'),
+        ) as response:
+            yield response
+
 
 # --------------------------------------------------------------------------------------------
 # Building a request
@@ -328,12 +440,60 @@ async def open_stream(
     timeout: float | None,
 ) -> AsyncIterator[R]:
     """Open `request` as a stream and yield `make_response(stream)` with its timing attached;
-    the connection is released when the block exits."""
+    the connection is released when the block exits.
+
+    A `WireStreamedResponse` may reopen the request once per failure the vendor reports before any
+    content (its `retryable_stream_errors`); the transport's retry policy decides whether and when,
+    and `timing.started_at` stays the first attempt's, as for retries of an error status.
+    """
     started_at = time.perf_counter()
-    async with provider.stream(request, model_name=model_name, timeout=timeout) as stream:
+    opened = _Reopenable(provider, request, model_name, timeout)
+    try:
+        stream = await opened.open(0)
         response = make_response(stream)
         response.attach_timing(started_at, headers_at=stream.headers_at, arrival_clock=stream)
+        if isinstance(response, WireStreamedResponse):
+            response._reopen = opened.reopen
         yield response
+    finally:
+        await opened.close()
+
+
+class _Reopenable:
+    """The provider's stream context for one request, which can be closed and opened again."""
+
+    __slots__ = ('_context', '_model_name', '_provider', '_request', '_stream', '_timeout')
+
+    def __init__(self, provider: Provider, request: HTTPRequest, model_name: str, timeout: float | None):
+        self._provider = provider
+        self._request = request
+        self._model_name = model_name
+        self._timeout = timeout
+        self._context: AbstractAsyncContextManager[ResponseStream] | None = None
+        self._stream: ResponseStream | None = None
+
+    async def open(self, after_attempts: int) -> ResponseStream:
+        context = self._provider.stream(
+            self._request, model_name=self._model_name, timeout=self._timeout, after_attempts=after_attempts
+        )
+        self._stream = await context.__aenter__()
+        self._context = context
+        return self._stream
+
+    async def close(self) -> None:
+        context, self._context = self._context, None
+        if context is not None:
+            await context.__aexit__(None, None, None)
+
+    async def reopen(self, error: ModelStreamError) -> ResponseStream:
+        """The request opened again after the retry policy's wait; `error` if no retry is left."""
+        stream = self._stream
+        await self.close()
+        if stream is None or not await stream.wait_to_retry(
+            f'{error.error_type or "an error"} in the stream'
+        ):
+            raise error
+        return await self.open(stream.attempt)
 
 
 def _now() -> datetime:
@@ -357,6 +517,9 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     _vendor: str
     _timestamp: datetime = field(default_factory=_now)
     _end_seen: bool = field(default=False, init=False)
+    _reopen: Callable[[ModelStreamError], Awaitable[ResponseStream]] | None = field(
+        default=None, init=False, repr=False
+    )
 
     _times_own_events: ClassVar[bool] = True
     end_expected: ClassVar[str] = 'a finish reason'
@@ -365,6 +528,10 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     """True when the stream itself is a JSON array (Gemini without `alt=sse`): a body that starts
     with `[` is then the stream. A body starting with `{` (or `[` otherwise) is a JSON answer,
     read whole: an error object, or a completion (`_process_whole_body`)."""
+    retryable_stream_errors: ClassVar[frozenset[str]] = frozenset()
+    """Error types of an in-stream error (`ModelStreamError.error_type`) that, before any content
+    event reached the caller, reopen the request under the transport's retry policy, as the HTTP
+    status they stand for would (Anthropic's `overloaded_error` is its 529)."""
 
     @abstractmethod
     def _new_parser(self) -> Parser[E]:
@@ -377,6 +544,14 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     ) -> ModelResponseStreamEvent | Iterator[ModelResponseStreamEvent] | None:
         """Translate one wire event: return our one event, None, or a generator of several."""
         raise NotImplementedError
+
+    def _restart(self) -> None:
+        """Forget what a failed attempt left before the request is reopened; a subclass with state
+        of its own resets it too (and calls this)."""
+        self._parts_manager = PartsAssembler()
+        self._usage = Usage()
+        self._finish_reason = self._vendor_finish_reason = self._vendor_id = None
+        self._end_seen = False
 
     def _stream_complete(self) -> bool:
         """Whether the body may end here: the end marker or a finish reason arrived."""
@@ -396,87 +571,97 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
         # One generator for every vendor, and no wrapper around it or iterator under it: the body's
         # chunks are pulled here, the arrival time is read once per chunk and stamped on everything
         # that chunk produced.
-        stream = self._stream
-        parser = self._new_parser()
-        feed = parser.feed
         process = self._process_event
         times = self._timing.event_times
         append = times.append
         clock = time.perf_counter
-        idle = stream.idle_timeout
         try:
-            next_chunk = stream.body_reader()
-            sniff = True  # until the body's first byte is seen: is it JSON rather than a stream?
-            head = b''  # the chunk that held it, shown if the body turns out to hold no event
-            deadline: float | None = None  # set once a chunk brings no event: the stream is quiet
-            content_at = clock()
             while True:
+                stream = self._stream
+                parser = self._new_parser()
+                feed = parser.feed
+                idle = stream.idle_timeout
+                head = b''  # the chunk with the body's first byte, shown if it holds no event
                 try:
-                    if deadline is None:
-                        chunk = await next_chunk()
-                    else:
-                        chunk = await stream.next_chunk_by(deadline)
-                except StopAsyncIteration:
-                    stream.body_ended()
-                    break
-                except Exception as exc:  # httpx's, translated by the transport; ours pass through
-                    raise stream.read_failed(exc)  # noqa: B904 (read_failed sets the cause)
-                arrival = stream.last_arrival = clock()
-                if sniff and (lead := chunk.lstrip()[:1]):
-                    sniff = False
-                    head = chunk
-                    if lead == b'{' or (lead == b'[' and not self.json_stream):
-                        # No stream format starts so (an SSE field name, an event-stream length
-                        # of gigabytes): a JSON answer, read whole.
-                        body = chunk + await stream.read_rest(MAX_RESPONSE_BODY_BYTES)
-                        for event in self._whole_body_events(body):
-                            append(arrival)
-                            yield event
-                        return
-                content = False
-                for wire_event in feed(chunk):
-                    result = process(wire_event)
-                    if result is None:
-                        pass
-                    elif result.__class__ is GeneratorType:
-                        # Several events: each is made only once the one before it was handed
-                        # out, so `get()` always matches what the caller has seen.
-                        for event in cast(Iterator[ModelResponseStreamEvent], result):
-                            append(arrival)
-                            content = True
-                            yield event
-                    else:
-                        # Not `cast(...)`, which is a function call per event.
-                        append(arrival)
-                        content = True
-                        yield result  # type: ignore[misc]
-                    if self._end_seen:
-                        # Done: release the connection without waiting on a server that keeps
-                        # the body open (the rest of the body is not processed).
-                        await stream.finish_after_end()
-                        return
-                if idle is not None:
-                    # No event for `idle` seconds of waiting ends the stream, keep-alive bytes or
-                    # not. A read waits at most `idle` (httpx's read timeout), so a first quiet
-                    # chunk later than that after the last content means the caller was slow with
-                    # the events: that time does not count, and the bound starts again from the
-                    # quiet chunk (generous by at most one read's wait; never a false timeout).
-                    if content:
-                        deadline = None
-                        content_at = arrival
-                    elif deadline is None:
-                        deadline = content_at + idle
-                        if deadline < arrival:
-                            deadline = arrival + idle
-            for wire_event in parser.close():
-                result = process(wire_event)
-                if result.__class__ is GeneratorType:
-                    for event in cast(Iterator[ModelResponseStreamEvent], result):
-                        append(stream.last_arrival)
-                        yield event
-                elif result is not None:
-                    append(stream.last_arrival)
-                    yield cast(ModelResponseStreamEvent, result)
+                    next_chunk = stream.body_reader()
+                    sniff = True  # until the body's first byte is seen: is it JSON rather than a stream?
+                    deadline: float | None = None  # set once a chunk brings no event: the stream is quiet
+                    content_at = clock()
+                    while True:
+                        try:
+                            if deadline is None:
+                                chunk = await next_chunk()
+                            else:
+                                chunk = await stream.next_chunk_by(deadline)
+                        except StopAsyncIteration:
+                            stream.body_ended()
+                            break
+                        except Exception as exc:  # httpx's, translated by the transport; ours pass through
+                            raise stream.read_failed(exc)  # noqa: B904 (read_failed sets the cause)
+                        arrival = stream.last_arrival = clock()
+                        if sniff and (lead := chunk.lstrip()[:1]):
+                            sniff = False
+                            head = chunk
+                            if lead == b'{' or (lead == b'[' and not self.json_stream):
+                                # No stream format starts so (an SSE field name, an event-stream length
+                                # of gigabytes): a JSON answer, read whole.
+                                body = chunk + await stream.read_rest(MAX_RESPONSE_BODY_BYTES)
+                                for event in self._whole_body_events(body):
+                                    append(arrival)
+                                    yield event
+                                return
+                        content = False
+                        for wire_event in feed(chunk):
+                            result = process(wire_event)
+                            if result is None:
+                                pass
+                            elif result.__class__ is GeneratorType:
+                                # Several events: each is made only once the one before it was handed
+                                # out, so `get()` always matches what the caller has seen.
+                                for event in cast(Iterator[ModelResponseStreamEvent], result):
+                                    append(arrival)
+                                    content = True
+                                    yield event
+                            else:
+                                # Not `cast(...)`, which is a function call per event.
+                                append(arrival)
+                                content = True
+                                yield result  # type: ignore[misc]
+                            if self._end_seen:
+                                # Done: release the connection without waiting on a server that keeps
+                                # the body open (the rest of the body is not processed).
+                                await stream.finish_after_end()
+                                return
+                        if idle is not None:
+                            # No event for `idle` seconds of waiting ends the stream, keep-alive bytes or
+                            # not. A read waits at most `idle` (httpx's read timeout), so a first quiet
+                            # chunk later than that after the last content means the caller was slow with
+                            # the events: that time does not count, and the bound starts again from the
+                            # quiet chunk (generous by at most one read's wait; never a false timeout).
+                            if content:
+                                deadline = None
+                                content_at = arrival
+                            elif deadline is None:
+                                deadline = content_at + idle
+                                if deadline < arrival:
+                                    deadline = arrival + idle
+                    for wire_event in parser.close():
+                        result = process(wire_event)
+                        if result.__class__ is GeneratorType:
+                            for event in cast(Iterator[ModelResponseStreamEvent], result):
+                                append(stream.last_arrival)
+                                yield event
+                        elif result is not None:
+                            append(stream.last_arrival)
+                            yield cast(ModelResponseStreamEvent, result)
+                except ModelStreamError as exc:
+                    # The caller has seen nothing yet: a transient failure is retried like its status.
+                    if times or self._reopen is None or exc.error_type not in self.retryable_stream_errors:
+                        raise
+                    self._stream = await self._reopen(exc)
+                    self._restart()
+                    continue
+                break
             if not self._stream_complete():
                 shown = head[:_SHOWN_BODY_BYTES] if not times else None
                 raise stream_interrupted(self._vendor, self.end_expected, parser.truncated, shown)
