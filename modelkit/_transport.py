@@ -4,7 +4,8 @@ Only this module (and signers that must touch a request) imports httpx, so movin
 httpx-compatible client is a change to one file. Everything above it speaks `HTTPRequest`,
 `HTTPResponse` and `ResponseStream`.
 
-What lives here: the shared pooled `httpx.AsyncClient` (one per event loop), timeouts, retries
+What lives here: the shared pooled `httpx.AsyncClient` (one per event loop; with the `fast` extra,
+on asyncio, aiohttp underneath it: `modelkit._aiohttp`), timeouts, retries
 with backoff, signing last (see `modelkit._signing`), bounded decompression (`modelkit._decoding`),
 translating httpx errors into `modelkit.exceptions`, and the loop that reads a streamed body and
 feeds a sans-I/O parser.
@@ -37,7 +38,7 @@ import httpx
 
 from ._body import _abandon, _parse_error_body, _read_bounded, body_chunks
 from ._decoding import ACCEPT_ENCODING
-from ._loops import _current_loop, _loop_has_ended
+from ._loops import _current_loop, _loop_has_ended, http_transport_for
 from ._redact import RedactingFilter, credential_header, register_secrets, secrets_in_header_value
 from ._retry import retry_after_seconds as _retry_after_seconds
 from ._retry import should_retry as _should_retry
@@ -543,7 +544,7 @@ def shared_http_client() -> httpx.AsyncClient:
             client = _shared_clients.get(key)
             if client is None or client.is_closed:
                 _forget_dead_loops()
-                client = _new_client()
+                client = _new_client(http_transport_for(key))
                 _shared_clients[key] = client
     return client
 
@@ -593,10 +594,16 @@ async def aclose_shared_http_client() -> None:
             await client.aclose()
 
 
-def _new_client() -> httpx.AsyncClient:
+def _new_client(kind: str = 'httpx') -> httpx.AsyncClient:
+    """A pooled client on httpx's own transport, or (`kind='aiohttp'`) on aiohttp's: same settings."""
     from . import __version__
 
-    return httpx.AsyncClient(
+    client_class = httpx.AsyncClient
+    if kind == 'aiohttp':
+        from ._aiohttp import AiohttpClient
+
+        client_class = AiohttpClient
+    return client_class(
         timeout=httpx.Timeout(DEFAULT_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
         limits=httpx.Limits(
             max_connections=MAX_CONNECTIONS,
