@@ -565,6 +565,10 @@ async def _loop_shared_client() -> httpx.AsyncClient:
     key = _current_loop()
     entry = _loop_closers.get(key)
     if entry is None or entry[0] is not client:
+        if entry is not None:
+            # The loop's earlier client was closed and replaced: finish its closer now, since
+            # trio warns about an async generator garbage collected before it finished.
+            await entry[1].aclose()
         closer = _close_at_loop_end(client)
         _loop_closers[key] = (client, closer)
         await closer.asend(None)  # runs to its `yield`: from now on the loop will finalize it
@@ -589,9 +593,12 @@ async def aclose_shared_http_client() -> None:
     key = _current_loop()
     with _shared_lock:
         client = _shared_clients.pop(key, None)
-    if client is not None and not client.is_closed:
-        with anyio.CancelScope(shield=True):
+    entry = _loop_closers.pop(key, None)
+    with anyio.CancelScope(shield=True):
+        if client is not None and not client.is_closed:
             await client.aclose()
+        if entry is not None:
+            await entry[1].aclose()  # finished, not left for the garbage collector (trio warns)
 
 
 def _new_client(kind: str = 'httpx') -> httpx.AsyncClient:
