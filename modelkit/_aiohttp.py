@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 import httpx
 import yarl
+from aiohttp.http_exceptions import TransferEncodingError
 from httpx_aiohttp import AiohttpTransport
 
 __all__ = ('AiohttpClient', 'AiohttpModelkitTransport')
@@ -205,10 +206,16 @@ def _head_error(exc: BaseException, request: httpx.Request) -> httpx.TransportEr
 def _body_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
     """The httpx error for a failure while reading a body: a stall, a cut, a reset."""
     kind: type[httpx.TransportError]
+    message = str(exc) or type(exc).__name__
     if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
         kind = httpx.ReadTimeout
     elif isinstance(exc, aiohttp.ClientPayloadError):  # ended before its length or last chunk
         kind = httpx.RemoteProtocolError
+        # httpcore's words for the same cut, so a body cut reads alike on both transports.
+        cause = exc.__cause__ if exc.__cause__ is not None else (exc.args[1] if len(exc.args) > 1 else None)
+        chunked = isinstance(cause, TransferEncodingError) or 'TransferEncodingError' in message
+        what = 'incomplete chunked read' if chunked else 'body shorter than its Content-Length'
+        message = f'peer closed connection without sending complete message body ({what})'
     else:
         kind = httpx.ReadError
-    return kind(str(exc) or type(exc).__name__, request=request)
+    return kind(message, request=request)

@@ -16,8 +16,6 @@ from modelkit._transport import HTTPRequest, Transport, aclose_shared_http_clien
 from modelkit.exceptions import UserError
 from tests.transport.loopback import Exchange, serve
 
-BACKENDS = ['asyncio', 'trio']
-
 
 async def hello(exchange: Exchange) -> None:
     await exchange.respond(200, b'hello')
@@ -37,15 +35,16 @@ async def request_through_shared_client() -> httpx.AsyncClient:
         return client
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
-def test_sequential_event_loops_get_their_own_client(backend: str) -> None:
+def test_sequential_event_loops_get_their_own_client(stack: tuple[str, str]) -> None:
+    backend = stack[0]
     first = anyio.run(request_through_shared_client, backend=backend)
     second = anyio.run(request_through_shared_client, backend=backend)  # the first loop is closed now
     assert first is not second
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
-def test_a_dead_loops_client_is_not_kept(backend: str) -> None:
+def test_a_dead_loops_client_is_not_kept(stack: tuple[str, str]) -> None:
+    backend = stack[0]
+
     async def make() -> weakref.ref[httpx.AsyncClient]:
         return weakref.ref(shared_http_client())
 
@@ -119,8 +118,8 @@ def test_construction_outside_any_loop_creates_no_client() -> None:
         shared_http_client()
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
-def test_a_finished_loop_that_is_still_referenced_loses_its_client(backend: str) -> None:
+def test_a_finished_loop_that_is_still_referenced_loses_its_client(stack: tuple[str, str]) -> None:
+    backend = stack[0]
     pinned: list[object] = []
 
     async def make() -> weakref.ref[httpx.AsyncClient]:
