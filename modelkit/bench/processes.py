@@ -1,0 +1,248 @@
+"""Running the bench on an event loop of choice, and across N local processes (stdlib only).
+
+`run_on_loop(main, loop)` runs an async function on asyncio, uvloop or trio. `run_processes`
+starts one spawned child per share of `split_plan`, each warming up on its own, then meeting at
+a barrier so every measured phase starts at one instant, and merges the children's raw records
+with `plan.merge`. A child that dies ends the run: the others are stopped, their records are
+kept, and the failure names the process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..exceptions import UserError
+from .plan import Share, merge, split_plan
+
+if TYPE_CHECKING:
+    from multiprocessing.synchronize import Barrier, Event
+
+    from ..models import Model
+    from .harness import BenchConfig, BenchResult
+
+__all__ = ('LOOPS', 'ModelSpec', 'ProcessFailure', 'default_loop', 'run_on_loop', 'run_processes')
+
+T = TypeVar('T')
+
+LOOPS = ('asyncio', 'uvloop', 'trio')
+
+START_BARRIER_TIMEOUT_S = 120.0
+"""How long a process that finished its warmup waits for the others: spawned interpreters, the
+imports and the warmup of each on a loaded machine, with room to spare; past it the run fails."""
+
+RESULT_GRACE_S = 5.0
+"""How long after a process exits its result may still be in the queue (a big pickled record
+list is written by a feeder thread, which the exit waits for, but delivery can lag)."""
+
+POLL_S = 0.05
+"""How often the parent looks at its children and a child at the stop flag."""
+
+
+def default_loop() -> str:
+    """uvloop when it is installed (the `fast` extra), else asyncio."""
+    from importlib.util import find_spec
+
+    return 'uvloop' if find_spec('uvloop') is not None else 'asyncio'
+
+
+def run_on_loop(main: Callable[[], Awaitable[T]], loop: str) -> T:
+    """Run `main` on `loop` (asyncio, uvloop or trio); a missing one is a `UserError` with its install."""
+    import anyio
+
+    if loop == 'trio':
+        try:
+            import trio  # noqa: F401
+        except ModuleNotFoundError:
+            raise UserError('--loop trio needs trio: pip install trio') from None
+        return anyio.run(main, backend='trio')
+    if loop == 'uvloop':
+        try:
+            import uvloop
+        except ModuleNotFoundError:
+            raise UserError("--loop uvloop needs uvloop: install modelkit-wire's `fast` extra") from None
+        return anyio.run(main, backend='asyncio', backend_options={'loop_factory': uvloop.new_event_loop})
+    if loop != 'asyncio':
+        raise UserError(f'--loop is one of {", ".join(LOOPS)}, not {loop!r}')
+    return anyio.run(main, backend='asyncio')
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a child process needs to build the model: plain data, so it crosses a spawn."""
+
+    model: str | None
+    """A model string; `None` for the emulator at `base_url`."""
+    base_url: str | None = None
+    api_key: str | None = None
+    api_key_env: str | None = None
+    max_retries: int = 0
+
+    def build(self) -> Model:
+        """The model, built in the process that uses it."""
+        if self.model is None:
+            from .target import emulator_model
+
+            assert self.base_url is not None
+            assert self.api_key is not None
+            return emulator_model(self.base_url, self.api_key, max_retries=self.max_retries)
+        from .._cli_chat import build_cli_model
+
+        return build_cli_model(
+            self.model, base_url=self.base_url, api_key_env=self.api_key_env, max_retries=self.max_retries
+        )
+
+
+@dataclass(frozen=True)
+class ProcessFailure:
+    """A process that ended without a result."""
+
+    worker: int
+    pid: int | None
+    exitcode: int | None
+
+    def describe(self) -> str:
+        """`process 2 (pid 4242) died with exit code -9`."""
+        how = (
+            f'was killed by signal {-self.exitcode}'
+            if self.exitcode is not None and self.exitcode < 0
+            else (f'exited with code {self.exitcode} without a result')
+        )
+        return f'process {self.worker} (pid {self.pid}) {how}'
+
+
+def run_processes(
+    spec: ModelSpec, config: BenchConfig, processes: int, *, loop: str, target: dict[str, Any]
+) -> tuple[BenchResult, list[ProcessFailure]]:
+    """The run split over `processes` children; every completed record merged into one result.
+
+    Raises `UserError` when the plan cannot be split, or when no child returned a result.
+    """
+    try:
+        shares = split_plan(config, processes)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    # spawn, not fork: the parent may hold threads (the emulator's output pump) and a fork of a
+    # threaded process is unsafe; each child imports modelkit afresh.
+    context = multiprocessing.get_context('spawn')
+    barrier = context.Barrier(processes)
+    stop = context.Event()
+    results: multiprocessing.Queue[tuple[int, BenchResult]] = context.Queue()
+    children = [
+        context.Process(
+            target=_child,
+            args=(share, share.config(config), spec, loop, target, barrier, stop, results),
+            name=f'modelkit-bench-{share.worker}',
+            daemon=True,
+        )
+        for share in shares
+    ]
+    for child in children:
+        child.start()
+    done: dict[int, BenchResult] = {}
+    failures: list[ProcessFailure] = []
+    exited_at: dict[int, float] = {}
+    try:
+        while len(done) + len(failures) < processes:
+            try:
+                worker, result = results.get(timeout=POLL_S)
+                done[worker] = result
+                continue
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            for i, child in enumerate(children):
+                if i in done or child.exitcode is None or any(f.worker == i for f in failures):
+                    continue
+                first_seen = exited_at.setdefault(i, now)
+                if child.exitcode != 0 or now - first_seen > RESULT_GRACE_S:
+                    failures.append(ProcessFailure(i, child.pid, child.exitcode))
+                    # One share missing changes the load: end the run rather than measure another.
+                    stop.set()
+                    barrier.abort()
+    except KeyboardInterrupt:
+        stop.set()
+        barrier.abort()
+        raise
+    finally:
+        for child in children:
+            child.join(timeout=RESULT_GRACE_S)
+            if child.is_alive():
+                child.terminate()
+    if not done:
+        raise UserError('; '.join(f.describe() for f in failures) or 'no process returned a result')
+    parts = [done[i] for i in sorted(done)]
+    workers = []
+    for share, child in zip(shares, children, strict=True):
+        entry: dict[str, Any] = {'worker': share.worker, 'pid': child.pid, 'share': share.as_dict()}
+        if share.worker in done:
+            part = done[share.worker]
+            entry.update(
+                status='interrupted' if part.interrupted else 'ok', client_cpu_s=part.summary.client_cpu_s
+            )
+            entry['requests'] = part.summary.requests
+        else:
+            entry.update(status='died', exitcode=child.exitcode, client_cpu_s=None, requests=None)
+        workers.append(entry)
+    client = dict(parts[0].client, processes=processes)
+    merged = merge(
+        config, target, parts, client=client, workers=workers, status='incomplete' if failures else 'complete'
+    )
+    return merged, failures
+
+
+def _child(
+    share: Share,
+    config: BenchConfig,
+    spec: ModelSpec,
+    loop: str,
+    target: dict[str, Any],
+    barrier: Barrier,
+    stop: Event,
+    results: multiprocessing.Queue[tuple[int, BenchResult]],
+) -> None:
+    # Ctrl-C reaches the whole process group: the parent turns it into `stop` for everyone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    async def main() -> BenchResult:
+        import anyio
+
+        from .._transport import aclose_shared_http_client
+        from .harness import run_bench
+
+        stopped = anyio.Event()
+
+        async def watch() -> None:
+            # A blocked thread, left behind at the end: the child leaves with os._exit.
+            await anyio.to_thread.run_sync(stop.wait, abandon_on_cancel=True)
+            stopped.set()
+
+        async def gate() -> None:
+            try:
+                await anyio.to_thread.run_sync(barrier.wait, START_BARRIER_TIMEOUT_S)
+            except threading.BrokenBarrierError:
+                stopped.set()  # another process died or timed out: measure nothing
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch)
+                result = await run_bench(spec.build(), config, target=target, stop=stopped, start_gate=gate)
+                tg.cancel_scope.cancel()
+            return result
+        finally:
+            await aclose_shared_http_client()
+
+    result = run_on_loop(main, loop)
+    for record in result.records:
+        record.worker = share.worker
+    results.put((share.worker, result))
+    results.close()
+    results.join_thread()
+    os._exit(0)  # the queue is flushed; skip interpreter teardown (the spawn parent owns cleanup)
