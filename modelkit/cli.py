@@ -624,7 +624,14 @@ def _run_bench(
             sys.stderr.write(
                 f'bench: {args.processes} processes on {loop}; warming up, then measuring together\n'
             )
-        result, failures = run_processes(spec, config, args.processes, loop=loop, target=target)
+
+        def started() -> None:
+            if not args.quiet:
+                sys.stderr.write(f'bench: all {args.processes} processes warmed up; measuring\n')
+
+        result, failures = run_processes(
+            spec, config, args.processes, loop=loop, target=target, on_start=started
+        )
     else:
         result = run_on_loop(run, loop)
     sys.stdout.write(format_table(result))

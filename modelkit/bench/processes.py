@@ -10,10 +10,8 @@ kept, and the failure names the process.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue
 import signal
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,8 +21,6 @@ from ..exceptions import UserError
 from .plan import Share, merge, split_plan
 
 if TYPE_CHECKING:
-    from multiprocessing.synchronize import Barrier, Event
-
     from ..models import Model
     from .harness import BenchConfig, BenchResult
 
@@ -35,7 +31,7 @@ T = TypeVar('T')
 LOOPS = ('asyncio', 'uvloop', 'trio')
 
 START_BARRIER_TIMEOUT_S = 120.0
-"""How long a process that finished its warmup waits for the others: spawned interpreters, the
+"""How long the processes get to be ready to measure: spawned interpreters, the
 imports and the warmup of each on a loaded machine, with room to spare; past it the run fails."""
 
 RESULT_GRACE_S = 5.0
@@ -119,9 +115,17 @@ class ProcessFailure:
 
 
 def run_processes(
-    spec: ModelSpec, config: BenchConfig, processes: int, *, loop: str, target: dict[str, Any]
+    spec: ModelSpec,
+    config: BenchConfig,
+    processes: int,
+    *,
+    loop: str,
+    target: dict[str, Any],
+    on_start: Callable[[], None] | None = None,
 ) -> tuple[BenchResult, list[ProcessFailure]]:
     """The run split over `processes` children; every completed record merged into one result.
+
+    `on_start` is called when every child has warmed up and the measured phase is set to begin.
 
     Raises `UserError` when the plan cannot be split, or when no child returned a result.
     """
@@ -132,13 +136,14 @@ def run_processes(
     # spawn, not fork: the parent may hold threads (the emulator's output pump) and a fork of a
     # threaded process is unsafe; each child imports modelkit afresh.
     context = multiprocessing.get_context('spawn')
-    barrier = context.Barrier(processes)
-    stop = context.Event()
-    results: multiprocessing.Queue[tuple[int, BenchResult]] = context.Queue()
+    # Lock-free flags, not a multiprocessing Event or Barrier: their set/abort wait for every
+    # sleeping waiter to wake, so a child killed while waiting would hang the parent.
+    flags = context.RawArray('d', 2)
+    messages: multiprocessing.Queue[tuple[str, int, BenchResult | None]] = context.Queue()
     children = [
         context.Process(
             target=_child,
-            args=(share, share.config(config), spec, loop, target, barrier, stop, results),
+            args=(share, share.config(config), spec, loop, target, flags, messages),
             name=f'modelkit-bench-{share.worker}',
             daemon=True,
         )
@@ -146,30 +151,43 @@ def run_processes(
     ]
     for child in children:
         child.start()
+    ready: set[int] = set()
     done: dict[int, BenchResult] = {}
     failures: list[ProcessFailure] = []
     exited_at: dict[int, float] = {}
+    started = time.monotonic()
+
+    def stop() -> None:
+        flags[_STOP] = 1.0
+
     try:
         while len(done) + len(failures) < processes:
             try:
-                worker, result = results.get(timeout=POLL_S)
-                done[worker] = result
-                continue
+                kind, worker, result = messages.get(timeout=POLL_S)
             except queue.Empty:
                 pass
+            else:
+                if kind == 'ready':
+                    ready.add(worker)
+                    if len(ready) == processes and not flags[_STOP]:
+                        flags[_GO_AT] = time.perf_counter() + START_SLACK_S
+                        if on_start is not None:
+                            on_start()
+                elif result is not None:
+                    done[worker] = result
+                continue
             now = time.monotonic()
+            if not flags[_GO_AT] and not flags[_STOP] and now - started > START_BARRIER_TIMEOUT_S:
+                stop()  # someone never finished warming up: measure nothing rather than a part
             for i, child in enumerate(children):
                 if i in done or child.exitcode is None or any(f.worker == i for f in failures):
                     continue
                 first_seen = exited_at.setdefault(i, now)
                 if child.exitcode != 0 or now - first_seen > RESULT_GRACE_S:
                     failures.append(ProcessFailure(i, child.pid, child.exitcode))
-                    # One share missing changes the load: end the run rather than measure another.
-                    stop.set()
-                    barrier.abort()
+                    stop()  # one share missing changes the load: end the run, keep what completed
     except KeyboardInterrupt:
-        stop.set()
-        barrier.abort()
+        stop()
         raise
     finally:
         for child in children:
@@ -182,20 +200,26 @@ def run_processes(
     workers = []
     for share, child in zip(shares, children, strict=True):
         entry: dict[str, Any] = {'worker': share.worker, 'pid': child.pid, 'share': share.as_dict()}
-        if share.worker in done:
-            part = done[share.worker]
+        part = done.get(share.worker)
+        if part is not None:
+            status = 'interrupted' if part.interrupted else 'ok'
             entry.update(
-                status='interrupted' if part.interrupted else 'ok', client_cpu_s=part.summary.client_cpu_s
+                status=status, client_cpu_s=part.summary.client_cpu_s, requests=part.summary.requests
             )
-            entry['requests'] = part.summary.requests
         else:
             entry.update(status='died', exitcode=child.exitcode, client_cpu_s=None, requests=None)
         workers.append(entry)
     client = dict(parts[0].client, processes=processes)
-    merged = merge(
-        config, target, parts, client=client, workers=workers, status='incomplete' if failures else 'complete'
-    )
-    return merged, failures
+    status = 'incomplete' if failures else 'complete'
+    return merge(config, target, parts, client=client, workers=workers, status=status), failures
+
+
+_STOP, _GO_AT = 0, 1
+"""Indices into the shared flags: stop (non-zero: end now), and the perf_counter() instant at
+which every process starts measuring (0 until all have warmed up)."""
+
+START_SLACK_S = 0.05
+"""How far ahead the common start is set, so every child sees it before it comes."""
 
 
 def _child(
@@ -204,11 +228,10 @@ def _child(
     spec: ModelSpec,
     loop: str,
     target: dict[str, Any],
-    barrier: Barrier,
-    stop: Event,
-    results: multiprocessing.Queue[tuple[int, BenchResult]],
+    flags: Any,
+    messages: multiprocessing.Queue[tuple[str, int, BenchResult | None]],
 ) -> None:
-    # Ctrl-C reaches the whole process group: the parent turns it into `stop` for everyone.
+    # Ctrl-C reaches the whole process group: the parent turns it into the stop flag for everyone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     async def main() -> BenchResult:
@@ -220,15 +243,19 @@ def _child(
         stopped = anyio.Event()
 
         async def watch() -> None:
-            # A blocked thread, left behind at the end: the child leaves with os._exit.
-            await anyio.to_thread.run_sync(stop.wait, abandon_on_cancel=True)
+            while not flags[_STOP]:  # noqa: ASYNC110 - a flag in shared memory has nothing to await
+                await anyio.sleep(POLL_S)
             stopped.set()
 
         async def gate() -> None:
-            try:
-                await anyio.to_thread.run_sync(barrier.wait, START_BARRIER_TIMEOUT_S)
-            except threading.BrokenBarrierError:
-                stopped.set()  # another process died or timed out: measure nothing
+            messages.put(('ready', share.worker, None))
+            while not flags[_GO_AT]:
+                if flags[_STOP]:
+                    stopped.set()  # another process died before the start: measure nothing
+                    return
+                await anyio.sleep(0.005)
+            # The monotonic clock is one for the machine: every process starts at this instant.
+            await anyio.sleep(max(flags[_GO_AT] - time.perf_counter(), 0.0))
 
         try:
             async with anyio.create_task_group() as tg:
@@ -242,7 +269,6 @@ def _child(
     result = run_on_loop(main, loop)
     for record in result.records:
         record.worker = share.worker
-    results.put((share.worker, result))
-    results.close()
-    results.join_thread()
-    os._exit(0)  # the queue is flushed; skip interpreter teardown (the spawn parent owns cleanup)
+    messages.put(('result', share.worker, result))
+    messages.close()
+    messages.join_thread()
