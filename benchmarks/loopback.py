@@ -26,6 +26,7 @@ import importlib.util
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -71,15 +72,19 @@ Batch = Callable[[], Awaitable[list[list[str]]]]
 
 
 def _contenders(
-    base_url: str, api_key: str, transport: str, loop: str
+    base_url: str, api_key: str, transport: str, loop: str, opened: list[Any]
 ) -> tuple[tuple[str, Callable[[], Contender], float | None], ...]:
+    """The stack's contenders; clients they open go to `opened`, closed when the stack is done
+    (aiohttp warns about a session left open, and its connections would outlive the loop)."""
+
     def floor() -> Contender:
         # The same pool limits as modelkit's shared client, so every connection is kept alive.
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
         if transport == 'aiohttp':
             from modelkit._aiohttp import AiohttpClient
 
-            return floor_over(AiohttpClient(limits=limits), base_url, api_key)
+            opened.append(AiohttpClient(limits=limits))
+            return floor_over(opened[-1], base_url, api_key)
         return floor_over(httpx.AsyncClient(limits=limits), base_url, api_key)
 
     def openai_sdk() -> Contender:
@@ -90,7 +95,8 @@ def _contenders(
             from openai import DefaultAioHttpClient
         except ImportError:
             raise Unavailable('needs openai[aiohttp] (DefaultAioHttpClient)') from None
-        return openai_sdk_over(openai_client(base_url, api_key, DefaultAioHttpClient()))
+        opened.append(DefaultAioHttpClient())
+        return openai_sdk_over(openai_client(base_url, api_key, opened[-1]))
 
     floor_name = f'floor: httpx stream{" over aiohttp" if transport == "aiohttp" else ""} + split + orjson'
     rows: list[tuple[str, Callable[[], Contender], float | None]] = [
@@ -171,11 +177,30 @@ async def _measure(result: Result, batch: Batch, expected: str | None) -> list[l
 async def _run_async(
     base_url: str, api_key: str, requests: int, concurrency: int, repeats: int, peers: bool, stack: str
 ) -> list[Result]:
+    """One stack's case, then close the clients its contenders opened."""
+    opened: list[Any] = []
+    try:
+        return await _run_case(base_url, api_key, requests, concurrency, repeats, peers, stack, opened)
+    finally:
+        for client in opened:
+            await client.aclose()
+
+
+async def _run_case(
+    base_url: str,
+    api_key: str,
+    requests: int,
+    concurrency: int,
+    repeats: int,
+    peers: bool,
+    stack: str,
+    opened: list[Any],
+) -> list[Result]:
     transport, loop = stack.split(' + ')
     case_name = f'{stack}: {requests} x {TOKENS} tokens, {concurrency} at once'
     expected: str | None = None
     case: list[tuple[Result, Batch | None]] = []
-    for index, (name, factory, target) in enumerate(_contenders(base_url, api_key, transport, loop)):
+    for index, (name, factory, target) in enumerate(_contenders(base_url, api_key, transport, loop, opened)):
         is_floor = index == 0
         if not peers and not is_floor and target is None:
             continue
