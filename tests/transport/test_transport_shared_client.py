@@ -11,7 +11,7 @@ import anyio
 import httpx
 import pytest
 
-from modelkit import _transport
+from modelkit import _clients
 from modelkit._transport import HTTPRequest, Transport, aclose_shared_http_client, shared_http_client
 from modelkit.exceptions import UserError
 from tests.transport.loopback import Exchange, serve
@@ -52,7 +52,7 @@ def test_a_dead_loops_client_is_not_kept(stack: tuple[str, str]) -> None:
     anyio.run(make, backend=backend)
     gc.collect()
     assert first() is None
-    assert len(_transport._shared_clients) <= 1
+    assert len(_clients._shared_clients) <= 1
 
 
 def test_each_threads_loop_gets_its_own_client() -> None:
@@ -123,11 +123,11 @@ def test_a_finished_loop_that_is_still_referenced_loses_its_client(stack: tuple[
     pinned: list[object] = []
 
     async def make() -> weakref.ref[httpx.AsyncClient]:
-        pinned.append(_transport._current_loop())  # like open connections would, keep the loop alive
+        pinned.append(_clients._current_loop())  # like open connections would, keep the loop alive
         return weakref.ref(shared_http_client())
 
     first = anyio.run(make, backend=backend)
     anyio.run(make, backend=backend)  # creating the second client sweeps finished loops
     gc.collect()
     assert first() is None
-    assert pinned[0] not in _transport._shared_clients
+    assert pinned[0] not in _clients._shared_clients
