@@ -588,35 +588,20 @@ def _run_bench(
 ) -> int:
     import anyio
 
-    from .bench import run_bench
-    from .bench.processes import default_loop, run_on_loop, run_processes
+    from .bench.processes import bench_model, default_loop, run_on_loop, run_processes
     from .bench.report import format_table, write_json
 
     loop = args.loop or default_loop()
 
-    async def run() -> Any:
+    async def stop_on_ctrl_c(stop: anyio.Event) -> None:
+        # A signal received in the loop, not a KeyboardInterrupt: the run then ends cleanly
+        # with what completed, and its figures are still printed and written.
         import signal
 
-        from ._transport import aclose_shared_http_client
-
-        stop = anyio.Event()
-
-        async def stop_on_ctrl_c() -> None:
-            # A signal received in the loop, not a KeyboardInterrupt: the run then ends cleanly
-            # with what completed, and its figures are still printed and written.
-            with anyio.open_signal_receiver(signal.SIGINT) as signals:
-                async for _ in signals:
-                    stop.set()
-                    return
-
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(stop_on_ctrl_c)
-                result = await run_bench(spec.build(), config, target=target, progress=progress, stop=stop)
-                tg.cancel_scope.cancel()
-            return result
-        finally:
-            await aclose_shared_http_client()
+        with anyio.open_signal_receiver(signal.SIGINT) as signals:
+            async for _ in signals:
+                stop.set()
+                return
 
     failures: list[Any] = []
     if args.processes > 1:
@@ -633,7 +618,9 @@ def _run_bench(
             spec, config, args.processes, loop=loop, target=target, on_start=started
         )
     else:
-        result = run_on_loop(run, loop)
+        result = run_on_loop(
+            lambda: bench_model(spec, config, target=target, watch=stop_on_ctrl_c, progress=progress), loop
+        )
     sys.stdout.write(format_table(result))
     sys.stdout.flush()
     if args.json:

@@ -13,7 +13,7 @@ import multiprocessing
 import queue
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,10 +21,20 @@ from ..exceptions import UserError
 from .plan import Share, merge, split_plan
 
 if TYPE_CHECKING:
-    from ..models import Model
-    from .harness import BenchConfig, BenchResult
+    import anyio
 
-__all__ = ('LOOPS', 'ModelSpec', 'ProcessFailure', 'default_loop', 'run_on_loop', 'run_processes')
+    from ..models import Model
+    from .harness import BenchConfig, BenchResult, Progress
+
+__all__ = (
+    'LOOPS',
+    'ModelSpec',
+    'ProcessFailure',
+    'bench_model',
+    'default_loop',
+    'run_on_loop',
+    'run_processes',
+)
 
 T = TypeVar('T')
 
@@ -94,6 +104,35 @@ class ModelSpec:
         return build_cli_model(
             self.model, base_url=self.base_url, api_key_env=self.api_key_env, max_retries=self.max_retries
         )
+
+
+async def bench_model(
+    spec: ModelSpec,
+    config: BenchConfig,
+    *,
+    target: dict[str, Any],
+    watch: Callable[[anyio.Event], Coroutine[Any, Any, None]],
+    progress: Progress | None = None,
+    start_gate: Callable[[], Awaitable[None]] | None = None,
+) -> BenchResult:
+    """`run_bench` on the model `spec` builds, ended early when `watch` sets the event it is given;
+    the loop's shared client is closed afterwards."""
+    import anyio
+
+    from .._transport import aclose_shared_http_client
+    from .harness import run_bench
+
+    stop = anyio.Event()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch, stop)
+            result = await run_bench(
+                spec.build(), config, target=target, progress=progress, stop=stop, start_gate=start_gate
+            )
+            tg.cancel_scope.cancel()
+        return result
+    finally:
+        await aclose_shared_http_client()
 
 
 @dataclass(frozen=True)
@@ -234,39 +273,27 @@ def _child(
     # Ctrl-C reaches the whole process group: the parent turns it into the stop flag for everyone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    async def main() -> BenchResult:
-        import anyio
+    import anyio
 
-        from .._transport import aclose_shared_http_client
-        from .harness import run_bench
+    stopped: list[anyio.Event] = []
 
-        stopped = anyio.Event()
+    async def watch(stop: anyio.Event) -> None:
+        stopped.append(stop)
+        while not flags[_STOP]:  # noqa: ASYNC110 - a flag in shared memory has nothing to await
+            await anyio.sleep(POLL_S)
+        stop.set()
 
-        async def watch() -> None:
-            while not flags[_STOP]:  # noqa: ASYNC110 - a flag in shared memory has nothing to await
-                await anyio.sleep(POLL_S)
-            stopped.set()
+    async def gate() -> None:
+        messages.put(('ready', share.worker, None))
+        while not flags[_GO_AT]:
+            if flags[_STOP]:
+                stopped[0].set()  # another process died before the start: measure nothing
+                return
+            await anyio.sleep(0.005)
+        # The monotonic clock is one for the machine: every process starts at this instant.
+        await anyio.sleep(max(flags[_GO_AT] - time.perf_counter(), 0.0))
 
-        async def gate() -> None:
-            messages.put(('ready', share.worker, None))
-            while not flags[_GO_AT]:
-                if flags[_STOP]:
-                    stopped.set()  # another process died before the start: measure nothing
-                    return
-                await anyio.sleep(0.005)
-            # The monotonic clock is one for the machine: every process starts at this instant.
-            await anyio.sleep(max(flags[_GO_AT] - time.perf_counter(), 0.0))
-
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(watch)
-                result = await run_bench(spec.build(), config, target=target, stop=stopped, start_gate=gate)
-                tg.cancel_scope.cancel()
-            return result
-        finally:
-            await aclose_shared_http_client()
-
-    result = run_on_loop(main, loop)
+    result = run_on_loop(lambda: bench_model(spec, config, target=target, watch=watch, start_gate=gate), loop)
     for record in result.records:
         record.worker = share.worker
     messages.put(('result', share.worker, result))
