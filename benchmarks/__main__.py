@@ -13,7 +13,17 @@ from pathlib import Path
 from ._harness import Result
 from ._stream import DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED, build_openai_stream
 
-BENCHMARKS = ('sse', 'eventstream', 'gemini-decode', 'e2e', 'import', 'loopback', 'structured', 'anthropic')
+BENCHMARKS = (
+    'sse',
+    'eventstream',
+    'gemini-decode',
+    'e2e',
+    'import',
+    'loopback',
+    'structured',
+    'anthropic',
+    'cohere',
+)
 PACKAGES = (
     'modelkit-wire',
     'httpx',
@@ -111,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         from . import vendor_anthropic
 
         results += vendor_anthropic.run(args.chunks, repeats, quick=args.quick, peers=not args.no_peers)
+    if 'cohere' in chosen:
+        from . import vendor_cohere
+
+        results += vendor_cohere.run(
+            repeats, quick=args.quick, peers=not args.no_peers, chunks=args.chunks, seed=args.seed
+        )
     print(f'\nTotal {time.perf_counter() - started:.0f} s.')
 
     if args.json:
