@@ -102,3 +102,32 @@ def test_a_process_that_dies_ends_the_run_with_exit_1_naming_it(tmp_path: Path) 
     assert data['status'] == 'incomplete'
     assert [w['status'] for w in data['workers']].count('died') == 1
     assert data['summary']['succeeded'] > 0  # the other process's completed requests are kept
+
+
+@pytest.mark.parametrize('loop', ['asyncio', 'trio'])
+def test_the_loop_asked_for_is_the_one_measured_and_reported(tmp_path: Path, loop: str) -> None:
+    out = tmp_path / 'run.json'
+    result = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'modelkit',
+            'bench',
+            '-m',
+            'test',
+            '-n',
+            '4',
+            '-q',
+            '--loop',
+            loop,
+            '--json',
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f'client: {loop} event loop' in result.stdout
+    assert json.loads(out.read_text())['client']['loop'] == loop
