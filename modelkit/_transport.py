@@ -4,7 +4,8 @@ Only this module (and signers that must touch a request) imports httpx, so movin
 httpx-compatible client is a change to one file. Everything above it speaks `HTTPRequest`,
 `HTTPResponse` and `ResponseStream`.
 
-What lives here: the shared pooled `httpx.AsyncClient` (one per event loop), timeouts, retries
+What lives here: the shared pooled `httpx.AsyncClient` (one per event loop, made in
+`modelkit._clients`; with the `fast` extra, on asyncio, aiohttp underneath it), timeouts, retries
 with backoff, signing last (see `modelkit._signing`), bounded decompression (`modelkit._decoding`),
 translating httpx errors into `modelkit.exceptions`, and the loop that reads a streamed body and
 feeds a sans-I/O parser.
@@ -24,10 +25,9 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -35,6 +35,17 @@ from types import TracebackType
 import httpx
 
 from ._body import MAX_RESPONSE_BODY_BYTES, _abandon, _parse_error_body, _read_bounded, body_chunks
+from ._clients import (
+    CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    KEEPALIVE_EXPIRY_SECONDS,
+    MAX_CONNECTIONS,
+    MAX_KEEPALIVE_CONNECTIONS,
+    _drop_idle_connections,
+    _loop_shared_client,
+    aclose_shared_http_client,
+    shared_http_client,
+)
 from ._decoding import ACCEPT_ENCODING
 from ._loops import _current_loop, _loop_has_ended
 from ._redact import RedactingFilter, credential_header, register_secrets, secrets_in_header_value
@@ -55,7 +66,12 @@ from .exceptions import (
 )
 
 __all__ = (
+    'CONNECT_TIMEOUT_SECONDS',
     'DEFAULT_MAX_RETRIES',
+    'DEFAULT_TIMEOUT_SECONDS',
+    'KEEPALIVE_EXPIRY_SECONDS',
+    'MAX_CONNECTIONS',
+    'MAX_KEEPALIVE_CONNECTIONS',
     'HTTPRequest',
     'HTTPResponse',
     'ResponseStream',
@@ -70,25 +86,6 @@ __all__ = (
 
 DEFAULT_MAX_RETRIES = 2
 """Retries after the first attempt, for connect errors and 408/409/429/5xx (as the vendor SDKs do)."""
-
-CONNECT_TIMEOUT_SECONDS = 5.0
-"""Default time to open a connection: a healthy vendor endpoint answers a TCP/TLS handshake in well
-under a second, so five seconds separates "down or unreachable" from "slow" (the vendor SDKs' value)."""
-
-DEFAULT_TIMEOUT_SECONDS = 600.0
-"""Default read, write and pool timeout: long reasoning responses can take minutes before the first
-byte, and a stream may pause between events; ten minutes matches the vendor SDKs."""
-
-MAX_CONNECTIONS = 1000
-"""Pool-wide cap on open connections, high enough never to throttle a busy agent fleet."""
-
-MAX_KEEPALIVE_CONNECTIONS = 100
-"""Idle connections kept for reuse; more only holds sockets nobody is waiting for."""
-
-KEEPALIVE_EXPIRY_SECONDS = 30.0
-"""How long an idle connection is kept. Agents pause for tool calls and users between requests, and
-a fresh TLS handshake costs a round trip or two; httpcore drops a connection the server has already
-closed before reusing it, and a stale one that slips through is retried as a connect failure."""
 
 INITIAL_BACKOFF_SECONDS = 0.5
 """Upper bound of the first retry's random wait; it doubles each retry (full jitter)."""
@@ -424,105 +421,6 @@ class Transport:
         """Full jitter: a uniform wait up to an exponentially growing cap (spreads retrying clients)."""
         cap: float = min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1))
         return random.random() * cap
-
-
-# -- the shared client, one per event loop ---------------------------------------------------------
-
-_shared_clients: weakref.WeakKeyDictionary[object, httpx.AsyncClient] = weakref.WeakKeyDictionary()
-"""Running loop (asyncio loop or trio token) -> its client. Weak keys: a loop that is garbage
-collected takes its entry along; `_forget_dead_loops` drops the ones that are closed but alive."""
-
-_shared_lock = threading.Lock()
-"""Each thread runs its own loop, but they share the cache."""
-
-
-def shared_http_client() -> httpx.AsyncClient:
-    """The pooled client shared by every provider in the running event loop (created on first use)."""
-    key = _current_loop()
-    client = _shared_clients.get(key)
-    if client is None or client.is_closed:
-        with _shared_lock:
-            client = _shared_clients.get(key)
-            if client is None or client.is_closed:
-                _forget_dead_loops()
-                client = _new_client()
-                _shared_clients[key] = client
-    return client
-
-
-_loop_closers: weakref.WeakKeyDictionary[object, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]] = (
-    weakref.WeakKeyDictionary()
-)
-"""Running loop -> (its shared client, a started async generator whose `finally` closes that client).
-
-Both asyncio (`shutdown_asyncgens`, called by `asyncio.run` and anyio) and trio finalize the async
-generators still alive when their loop ends, so parking one per shared client closes the client's
-connections before the loop goes away: users who never call `aclose_shared_http_client` get no
-"unclosed transport" warnings and no sockets left behind."""
-
-
-async def _loop_shared_client() -> httpx.AsyncClient:
-    client = shared_http_client()
-    key = _current_loop()
-    entry = _loop_closers.get(key)
-    if entry is None or entry[0] is not client:
-        closer = _close_at_loop_end(client)
-        _loop_closers[key] = (client, closer)
-        await closer.asend(None)  # runs to its `yield`: from now on the loop will finalize it
-    return client
-
-
-async def _close_at_loop_end(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
-    import anyio
-
-    try:
-        yield
-    finally:
-        if not client.is_closed:
-            with anyio.CancelScope(shield=True):
-                await client.aclose()
-
-
-async def aclose_shared_http_client() -> None:
-    """Close the running event loop's shared client (run_sync calls this before its loop ends)."""
-    import anyio
-
-    key = _current_loop()
-    with _shared_lock:
-        client = _shared_clients.pop(key, None)
-    if client is not None and not client.is_closed:
-        with anyio.CancelScope(shield=True):
-            await client.aclose()
-
-
-def _new_client() -> httpx.AsyncClient:
-    from . import __version__
-
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(DEFAULT_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
-        limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS,
-            max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
-            keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
-        ),
-        headers={'User-Agent': f'modelkit/{__version__}'},
-    )
-
-
-def _drop_idle_connections(client: httpx.AsyncClient | None) -> None:
-    """Forget a client's idle pooled connections (httpcore keeps them in `_pool._connections`)."""
-    pool = getattr(getattr(client, '_transport', None), '_pool', None)
-    connections = getattr(pool, '_connections', None)
-    if isinstance(connections, list):
-        connections[:] = [c for c in connections if not c.is_idle()]
-
-
-def _forget_dead_loops() -> None:
-    """Drop clients of loops that have ended but are still referenced (their connections pin them)."""
-    for key in list(_shared_clients.keys()):
-        # Only trio tokens reach _trio_run_finished, so trio is imported only when it is in use.
-        if _loop_has_ended(key):
-            _shared_clients.pop(key, None)
 
 
 # -- helpers: reading, retry hints, error mapping (the one place httpx errors are translated) ------
