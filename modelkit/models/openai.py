@@ -13,22 +13,12 @@ models reject it) and `max_tokens` everywhere else (most compatible servers only
 and Azure API versions before 2024-09-01 reject the newer field). `openai_max_tokens_field`
 overrides the choice per request (use it for o-series deployments on Azure).
 
-A service whose wire is this one with a few differences (Groq, Mistral) is a profile plus the few
-mappings that really differ, as a subclass:
-
-```python
-class MistralModel(OpenAIModel):
-    tool_call_ids = MISTRAL_TOOL_CALL_IDS  # from modelkit.models._kit: ids become 9 alphanumerics
-    streamed_response_class = MistralStreamedResponse
-
-class MistralStreamedResponse(OpenAIStreamedResponse):
-    def _content_text(self, content: object) -> str:  # Mistral may send content as a list of chunks
-        return ''.join(c['text'] for c in content if c.get('type') == 'text')
-```
-
-with `MistralProvider.openai_chat_profile = OpenAIChatProfile(seed_field='random_seed',
-tool_choice_required='any', ...)`. Groq needs only its profile (usage under `x_groq` is read via
-`usage_extensions`); anything else a chunk carries goes through `_process_chunk_extras`.
+A service whose wire is this one with a few differences is a profile plus hooks in a subclass:
+`modelkit.models.mistral` (9-character tool-call ids through `tool_call_ids`, list content through
+`completion_adapter`, `_content_parts` and `_content_events`) and `modelkit.models.groq` (its
+`tool_use_failed` error through `_refine_http_error`). Profile fields cover the rest: usage under
+`x_groq` (`usage_extensions`), inline `<think>` text (`think_tags`); anything else a chunk carries
+goes through `_process_chunk_extras`.
 """
 
 from __future__ import annotations
@@ -43,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, cast
 import orjson
 from pydantic_core import ValidationError
 
-from ..exceptions import UnexpectedModelBehavior, UserError
+from ..exceptions import ModelHTTPError, UnexpectedModelBehavior, UserError
 from ..messages import (
     AudioUrl,
     BinaryContent,
@@ -72,6 +62,7 @@ from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model
 from ._kit import (
     LazyAdapter,
     SettingsTable,
+    ThinkTagSplitter,
     ToolCallIdRule,
     ToolCallIds,
     WireStreamedResponse,
@@ -166,6 +157,8 @@ class OpenAIModel(Model):
     """The tool-call ids the service accepts; None sends the history's ids as they are."""
     streamed_response_class: ClassVar[type[OpenAIStreamedResponse]]
     """The streamed-response class `request_stream` builds (a dialect's subclass may swap it)."""
+    completion_adapter: ClassVar[LazyAdapter[Any]]
+    """The schema a whole chat completion is validated with (a dialect's may differ: Mistral's)."""
 
     system_prompt_role: OpenAISystemPromptRole | None
 
@@ -244,9 +237,15 @@ class OpenAIModel(Model):
         check_allow_model_requests()
         settings = cast(OpenAIModelSettings, model_settings or {})
         request = self._build_request(messages, settings, model_request_parameters, stream=False)
-        response = await self._provider.send(
-            request, model_name=self._model_name, timeout=settings.get('timeout')
-        )
+        try:
+            response = await self._provider.send(
+                request, model_name=self._model_name, timeout=settings.get('timeout')
+            )
+        except ModelHTTPError as exc:
+            refined = self._refine_http_error(exc)
+            if refined is exc:
+                raise
+            raise refined from exc
         return self._process_response(response.body)
 
     @asynccontextmanager
@@ -260,14 +259,24 @@ class OpenAIModel(Model):
         check_allow_model_requests()
         settings = cast(OpenAIModelSettings, model_settings or {})
         request = self._build_request(messages, settings, model_request_parameters, stream=True)
-        async with open_stream(
-            self._provider,
-            request,
-            self._new_streamed_response,
-            model_name=self._model_name,
-            timeout=settings.get('timeout'),
-        ) as response:
-            yield response
+        try:
+            async with open_stream(
+                self._provider,
+                request,
+                self._new_streamed_response,
+                model_name=self._model_name,
+                timeout=settings.get('timeout'),
+            ) as response:
+                yield response
+        except ModelHTTPError as exc:
+            refined = self._refine_http_error(exc)
+            if refined is exc:
+                raise
+            raise refined from exc
+
+    def _refine_http_error(self, error: ModelHTTPError) -> ModelHTTPError:
+        """A more specific error for a non-2xx answer (Groq's `tool_use_failed`); by default `error`."""
+        return error
 
     def _new_streamed_response(self, stream: ResponseStream) -> OpenAIStreamedResponse:
         return self.streamed_response_class(
@@ -351,7 +360,7 @@ class OpenAIModel(Model):
     def _process_response(self, body: bytes) -> tuple[ModelResponse, Usage]:
         vendor = self._provider.name
         try:
-            completion = _COMPLETION.validate_json(body)
+            completion = self.completion_adapter.validate_json(body)
         except ValidationError as exc:
             raise unexpected_body(vendor, 'chat completion', exc, body) from exc
         if not completion.choices:
@@ -362,7 +371,7 @@ class OpenAIModel(Model):
         if reasoning := _reasoning_of(message, self._profile.reasoning_fields):
             parts.append(ThinkingPart(reasoning))
         if message.content:
-            parts.append(TextPart(message.content))
+            parts.extend(self._content_parts(message.content))
         elif message.refusal:
             # A refusal replaces the content; keep it rather than return an empty response.
             parts.append(TextPart(message.refusal))
@@ -376,7 +385,22 @@ class OpenAIModel(Model):
             vendor_finish_reason=choice.finish_reason,
             vendor_id=completion.id,
         )
-        return response, _map_usage(completion.usage)
+        return response, _map_usage(completion.usage, self._profile)
+
+    def _content_parts(self, content: Any) -> list[ModelResponsePart]:
+        """The parts of a whole answer's `content`: its text, split at the profile's `think_tags`.
+
+        A dialect whose content may be something other than a string (Mistral's list of chunks)
+        overrides this.
+        """
+        tags = self._profile.think_tags
+        if tags is None:
+            return [TextPart(content)]
+        return [
+            ThinkingPart(text) if thinking else TextPart(text)
+            for thinking, _, text in ThinkTagSplitter(*tags).split(content)
+            if text.strip()
+        ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -518,14 +542,21 @@ _READ_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError, Ove
 class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
     """A chat completion arriving as server-sent events, translated into our part events.
 
-    Hooks for a dialect's subclass: `_process_chunk_extras` (a chunk's vendor extensions) and
-    `_content_text` (content that is not a string).
+    Hooks for a dialect's subclass: `_process_chunk_extras` (a chunk's vendor extensions),
+    `_content_events` (content that is not a string) and `chunk_adapter` (the chunk schema that
+    names what was wrong with a chunk that could not be read).
     """
 
     _profile: OpenAIChatProfile = field(default_factory=OpenAIChatProfile)
     _started: bool = field(default=False, init=False)
+    _think: ThinkTagSplitter | None = field(default=None, init=False)
 
     end_expected: ClassVar[str] = 'a finish reason or [DONE]'
+    chunk_adapter: ClassVar[LazyAdapter[Any]]
+
+    def __post_init__(self) -> None:
+        if (tags := self._profile.think_tags) is not None:
+            self._think = ThinkTagSplitter(*tags)
 
     def _new_parser(self) -> SSEDecoder:
         return SSEDecoder()
@@ -541,7 +572,7 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
             return None  # an event type we do not know: skip it
         if data == '[DONE]':
             self._end_seen = True
-            return None
+            return self._flush_text()
         try:
             chunk = orjson.loads(data)
             choices = chunk['choices']
@@ -554,7 +585,9 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
                     and choice.get('finish_reason') is None
                     and not chunk.get('usage')
                 ):
-                    return self._parts_manager.text_delta('content', content)
+                    if self._think is None:
+                        return self._parts_manager.text_delta('content', content)
+                    return self._tagged_text(self._think.feed(content))
         except _READ_ERRORS as exc:
             self._skip_or_raise(data, exc)
             return None
@@ -584,6 +617,8 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
                 yield from self._process_delta(delta)
             finish_reason = choice.get('finish_reason')
             if finish_reason is not None:
+                if self._think is not None:
+                    yield from self._tagged_text(self._think.flush())
                 self._vendor_finish_reason = finish_reason
                 self._finish_reason = _FINISH_REASONS.get(finish_reason)
                 if finish_reason == 'error' or 'error' in chunk:
@@ -595,15 +630,17 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
             self._process_chunk_extras(chunk)
         usage = chunk.get('usage')
         if usage:
-            self._usage = _map_usage(_USAGE.validate_python(usage))
+            self._usage = _map_usage(_USAGE.validate_python(usage), self._profile)
 
     def _process_delta(self, delta: dict[str, Any]) -> Iterator[Event]:
         parts = self._parts_manager
         content = delta.get('content')
         if content:
             if content.__class__ is not str:
-                content = self._content_text(content)
-            if (ev := parts.text_delta('content', content)) is not None:
+                yield from self._content_events(content)
+            elif self._think is not None:
+                yield from self._tagged_text(self._think.feed(content))
+            elif (ev := parts.text_delta('content', content)) is not None:
                 yield ev
         for key in self._profile.reasoning_fields:
             reasoning = delta.get(key)
@@ -631,9 +668,23 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
             if (ev := parts.text_delta('refusal', refusal)) is not None:
                 yield ev
 
-    def _content_text(self, content: object) -> str:
-        """The text of a delta's non-string `content`; OpenAI only sends strings, so this refuses."""
+    def _content_events(self, content: object) -> Iterator[Event]:
+        """The events of a delta's non-string `content`; OpenAI only sends strings, so this refuses."""
         raise TypeError('delta.content is not a string')
+
+    def _tagged_text(self, segments: list[tuple[bool, int, str]]) -> Iterator[Event]:
+        """Text split at the profile's `think_tags`: each stretch between tags is its own part."""
+        parts = self._parts_manager
+        for thinking, segment, text in segments:
+            if thinking:
+                ev = parts.thinking_delta(('think', segment), text)
+            else:
+                ev = parts.text_delta(('text', segment), text)
+            if ev is not None:
+                yield ev
+
+    def _flush_text(self) -> Iterator[Event] | None:
+        return self._tagged_text(self._think.flush()) if self._think is not None else None
 
     def _process_chunk_extras(self, chunk: dict[str, Any]) -> None:
         """Read a chunk's vendor extensions: called for a chunk with a finish reason and for one with
@@ -641,7 +692,7 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
         for key in self._profile.usage_extensions:
             extension = chunk.get(key)
             if extension and (usage := extension.get('usage')):
-                self._usage = _map_usage(_USAGE.validate_python(usage))
+                self._usage = _map_usage(_USAGE.validate_python(usage), self._profile)
 
     def _start(self, chunk: dict[str, Any]) -> None:
         if isinstance(vendor_id := chunk.get('id'), str):
@@ -664,7 +715,7 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
             if 'choices' not in chunk:
                 return None  # not a completion chunk (a vendor extension): skip it
         try:
-            _CHUNK.validate_python(chunk)
+            self.chunk_adapter.validate_python(chunk)
         except ValidationError as validation_error:
             return unexpected_body(vendor, 'stream chunk', validation_error, data)
         return UnexpectedModelBehavior(
@@ -673,6 +724,8 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
 
 
 OpenAIModel.streamed_response_class = OpenAIStreamedResponse
+OpenAIModel.completion_adapter = _COMPLETION
+OpenAIStreamedResponse.chunk_adapter = _CHUNK
 
 
 # --------------------------------------------------------------------------------------------
@@ -680,7 +733,7 @@ OpenAIModel.streamed_response_class = OpenAIStreamedResponse
 # --------------------------------------------------------------------------------------------
 
 
-def _map_usage(usage: wire.CompletionUsage | None) -> Usage:
+def _map_usage(usage: wire.CompletionUsage | None, profile: OpenAIChatProfile) -> Usage:
     """Our `Usage` from the wire's; only non-zero detail counts are kept."""
     if usage is None:
         return Usage()
@@ -690,6 +743,11 @@ def _map_usage(usage: wire.CompletionUsage | None) -> Usage:
             details['cached_tokens'] = prompt.cached_tokens
         if prompt.audio_tokens:
             details['input_audio_tokens'] = prompt.audio_tokens
+    if 'cached_tokens' not in details and profile.cached_tokens_fields:
+        extra = usage.model_extra or {}
+        cached = next((extra[name] for name in profile.cached_tokens_fields if extra.get(name)), None)
+        if isinstance(cached, int) and not isinstance(cached, bool):
+            details['cached_tokens'] = cached
     if (completion := usage.completion_tokens_details) is not None:
         if completion.reasoning_tokens:
             details['reasoning_tokens'] = completion.reasoning_tokens
