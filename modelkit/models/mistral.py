@@ -13,7 +13,8 @@ What the profile cannot say is here:
 - content that is a list of chunks, in a whole answer and in stream deltas (one delta may carry a
   list and the next a plain string): `thinking` chunks (magistral models), whose `thinking` is a
   list of text chunks, become thinking parts; `text` chunks become text; other chunk types
-  (`reference`, ...) are skipped.
+  (`reference`, ...) are skipped;
+- Mistral's flat error object (`{"object": "error", ...}`) inside a stream is a `ModelStreamError`.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import orjson
+
+from ..exceptions import UnexpectedModelBehavior
 from ..messages import ModelResponsePart, ModelResponseStreamEvent, TextPart, ThinkingPart
-from ._kit import MISTRAL_TOOL_CALL_IDS, LazyAdapter, ToolCallIdRule
+from ._kit import MISTRAL_TOOL_CALL_IDS, LazyAdapter, ToolCallIdRule, stream_error
 from .openai import OpenAIModel, OpenAIModelSettings, OpenAIStreamedResponse
 
 if TYPE_CHECKING:
@@ -145,6 +149,14 @@ class MistralStreamedResponse(OpenAIStreamedResponse):
                 continue  # a chunk type we do not know (`reference`, ...): skip it
             if ev is not None:
                 yield ev
+
+    def _chunk_problem(self, data: str, exc: Exception) -> UnexpectedModelBehavior | None:
+        # Mistral's error object is flat (`{"object": "error", "message", "type", "code"}`), not
+        # under `error`: inside a stream it is an error, not a chunk of some other kind to skip.
+        problem = super()._chunk_problem(data, exc)
+        if problem is None and orjson.loads(data).get('object') == 'error':
+            return stream_error(self._vendor, data)
+        return problem
 
 
 def _text(chunk: dict[str, Any]) -> str:
