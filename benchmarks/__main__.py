@@ -13,7 +13,7 @@ from pathlib import Path
 from ._harness import Result
 from ._stream import DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED, build_openai_stream
 
-BENCHMARKS = ('sse', 'eventstream', 'gemini-decode', 'e2e', 'import', 'loopback', 'structured')
+BENCHMARKS = ('sse', 'eventstream', 'gemini-decode', 'e2e', 'import', 'loopback', 'structured', 'openaifam')
 PACKAGES = (
     'modelkit-wire',
     'httpx',
@@ -106,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         from . import structured_stream
 
         results += structured_stream.run(repeats, args.seed)
+    if 'openaifam' in chosen:
+        from . import vendor_openaifam
+
+        results += vendor_openaifam.run(
+            args.chunks, args.seed, repeats, quick=args.quick, peers=not args.no_peers
+        )
     print(f'\nTotal {time.perf_counter() - started:.0f} s.')
 
     if args.json:
