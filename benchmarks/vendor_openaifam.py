@@ -105,14 +105,7 @@ def _floor(vendor: str) -> Callable[[list[bytes]], Contender]:
 
 def _modelkit(vendor: str) -> Callable[[list[bytes]], Contender]:
     def make(pieces: list[bytes]) -> Contender:
-        from modelkit.messages import (
-            ModelRequest,
-            PartDeltaEvent,
-            PartStartEvent,
-            TextPart,
-            TextPartDelta,
-            UserPromptPart,
-        )
+        from modelkit import messages as m
         from modelkit.models import ModelRequestParameters
 
         model: Any
@@ -132,8 +125,8 @@ def _modelkit(vendor: str) -> Callable[[list[bytes]], Contender]:
                 api_key=API_KEY, base_url=BASE_URLS[vendor], http_client=_client(pieces)
             )
             model = MistralModel(MODELS[vendor], provider=provider)
-        messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
-        event_types = (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
+        messages: list[Any] = [m.ModelRequest(parts=[m.UserPromptPart(PROMPT)])]
+        event_types = (m.PartStartEvent, m.PartDeltaEvent, m.TextPart, m.TextPartDelta)
         return text_from_request_stream(model, messages, ModelRequestParameters(), event_types)
 
     return make

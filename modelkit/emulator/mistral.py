@@ -113,27 +113,22 @@ class MistralVendor(OpenAIVendor):
         }
 
     def completion(self, replies: list[Reply], meta: Json, usage: Json, forced: bool) -> Json:
-        """A whole completion: list content when the model thought, calls with 9-character ids."""
-        choices = []
-        for index, reply in enumerate(replies):
+        """OpenAI's body with Mistral's messages: list content when the model thought, calls with
+        9-character ids; no fingerprint, tier or logprobs."""
+        payload = super().completion(replies, meta, usage, forced)
+        for key in ('service_tier', 'system_fingerprint'):
+            del payload[key]
+        for choice, reply in zip(payload['choices'], replies, strict=True):
             text = ''.join(reply.text)
-            content: Any = text
-            if reply.thinking:
-                content = [_thinking(''.join(reply.thinking)), {'type': 'text', 'text': text}]
+            content: Any = [_thinking(''.join(reply.thinking)), _text(text)] if reply.thinking else text
             calls = [
                 _call(call.id, call.name, call.arguments) | {'index': i}
                 for i, call in enumerate(reply.tool_calls)
             ]
-            message = {'role': 'assistant', 'content': content, 'tool_calls': calls or None}
-            choices.append({'index': index, 'message': message, 'finish_reason': _finish(reply)})
-        return {
-            'id': meta['id'],
-            'object': 'chat.completion',
-            'created': meta['created'],
-            'model': meta['model'],
-            'choices': choices,
-            'usage': usage,
-        }
+            del choice['logprobs']
+            choice['message'] = {'role': 'assistant', 'content': content, 'tool_calls': calls or None}
+            choice['finish_reason'] = _finish(reply)
+        return payload
 
     def stream_frames(
         self, replies: list[Reply], meta: Json, usage: Json, include_usage: bool, forced: bool
@@ -155,7 +150,7 @@ class MistralVendor(OpenAIVendor):
             frames.append(Frame(OPEN, chunk(index, {'role': 'assistant', 'content': ''})))
             frames += [Frame(TOKEN, chunk(index, {'content': [_thinking(t)]}), 1) for t in reply.thinking]
             for position, text in enumerate(reply.text):
-                content: Any = [{'type': 'text', 'text': text}] if reply.thinking and not position else text
+                content: Any = [_text(text)] if reply.thinking and not position else text
                 frames.append(Frame(TOKEN, chunk(index, {'content': content}), 1))
             for call in reply.tool_calls:
                 delta = {'content': None, 'tool_calls': [_call(call.id, call.name, call.arguments)]}
@@ -169,6 +164,10 @@ class MistralVendor(OpenAIVendor):
 
 def _thinking(text: str) -> Json:
     return {'type': 'thinking', 'thinking': [{'type': 'text', 'text': text}]}
+
+
+def _text(text: str) -> Json:
+    return {'type': 'text', 'text': text}
 
 
 def _call(plan_id: str, name: str, arguments: str) -> Json:

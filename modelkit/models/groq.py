@@ -13,19 +13,11 @@ What the profile cannot say is here: the `groq_` settings, and `GroqToolUseFaile
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import ClassVar, Literal
 
 from ..exceptions import ModelHTTPError
-from ._kit import SettingsTable, map_settings
+from ._kit import SettingsTable
 from .openai import OpenAIModel, OpenAIModelSettings
-
-if TYPE_CHECKING:
-    import httpx
-
-    from ..messages import ModelMessage
-    from ..profiles import OpenAIChatProfile
-    from ..providers import Provider
-    from . import ModelRequestParameters
 
 __all__ = ('GroqModel', 'GroqModelName', 'GroqModelSettings', 'GroqToolUseFailedError')
 
@@ -56,11 +48,6 @@ class GroqModelSettings(OpenAIModelSettings, total=False):
     """gpt-oss models: whether to return the reasoning at all (`include_reasoning`)."""
 
 
-_GROQ_SETTINGS: SettingsTable = (
-    ('groq_reasoning_format', 'reasoning_format'),
-    ('groq_include_reasoning', 'include_reasoning'),
-)
-
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
@@ -89,41 +76,18 @@ class GroqToolUseFailedError(ModelHTTPError):
 
 
 class GroqModel(OpenAIModel):
-    """A model served by Groq, e.g. `GroqModel('llama-3.3-70b-versatile')`.
+    """A model served by Groq, e.g. `GroqModel('llama-3.3-70b-versatile')` (see `GroqModelName`).
 
-    `provider` is `'groq'` (key from `GROQ_API_KEY`) or a `GroqProvider`; `api_key` and
-    `http_client` build a `GroqProvider` with them.
+    `provider` is `'groq'` (key from `GROQ_API_KEY`) or a `GroqProvider`; `api_key`, `base_url`
+    and `http_client` build a `GroqProvider` with them.
     """
 
-    def __init__(
-        self,
-        model_name: GroqModelName | str,
-        *,
-        provider: str | Provider = 'groq',
-        profile: OpenAIChatProfile | None = None,
-        api_key: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(
-            model_name,
-            provider=provider,
-            system='groq',
-            profile=profile,
-            api_key=api_key,
-            http_client=http_client,
-        )
-
-    def _map_body(
-        self,
-        messages: list[ModelMessage],
-        settings: OpenAIModelSettings,
-        params: ModelRequestParameters,
-        *,
-        stream: bool,
-    ) -> dict[str, Any]:
-        body = super()._map_body(messages, settings, params, stream=stream)
-        map_settings(settings, _GROQ_SETTINGS, body)
-        return body
+    default_provider: ClassVar[str] = 'groq'
+    settings_table: ClassVar[SettingsTable] = (
+        *OpenAIModel.settings_table,
+        ('groq_reasoning_format', 'reasoning_format'),
+        ('groq_include_reasoning', 'include_reasoning'),
+    )
 
     def _refine_http_error(self, error: ModelHTTPError) -> ModelHTTPError:
         body = error.body

@@ -31,10 +31,6 @@ from ._kit import MISTRAL_TOOL_CALL_IDS, LazyAdapter, ToolCallIdRule, stream_err
 from .openai import OpenAIModel, OpenAIModelSettings, OpenAIStreamedResponse
 
 if TYPE_CHECKING:
-    import httpx
-
-    from ..profiles import OpenAIChatProfile
-    from ..providers import Provider
     from ..wire import mistral as wire
 
 __all__ = ('LatestMistralModelNames', 'MistralModel', 'MistralModelSettings', 'MistralStreamedResponse')
@@ -75,30 +71,14 @@ _CHUNK: LazyAdapter[wire.MistralChatCompletionChunk] = LazyAdapter(
 class MistralModel(OpenAIModel):
     """A model served by Mistral, e.g. `MistralModel('mistral-small-latest')`.
 
-    `provider` is `'mistral'` (key from `MISTRAL_API_KEY`) or a `MistralProvider`; `api_key` and
-    `http_client` build a `MistralProvider` with them.
+    `provider` is `'mistral'` (key from `MISTRAL_API_KEY`) or a `MistralProvider`; `api_key`,
+    `base_url` and `http_client` build a `MistralProvider` with them. See `LatestMistralModelNames`.
     """
+
+    default_provider: ClassVar[str] = 'mistral'
 
     tool_call_ids: ClassVar[ToolCallIdRule | None] = MISTRAL_TOOL_CALL_IDS
     completion_adapter: ClassVar[LazyAdapter[Any]] = _COMPLETION
-
-    def __init__(
-        self,
-        model_name: LatestMistralModelNames | str,
-        *,
-        provider: str | Provider = 'mistral',
-        profile: OpenAIChatProfile | None = None,
-        api_key: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(
-            model_name,
-            provider=provider,
-            system='mistral',
-            profile=profile,
-            api_key=api_key,
-            http_client=http_client,
-        )
 
     # ----------------------------------------------------------------------------------------
     # Processing a response

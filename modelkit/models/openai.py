@@ -147,12 +147,17 @@ _SETTINGS_TO_WIRE: SettingsTable = (
 class OpenAIModel(Model):
     """A model behind OpenAI's chat-completions API: OpenAI itself or any OpenAI-compatible service.
 
-    `provider` is a provider name (`'openai'`, `'deepseek'`, `'azure'`, ...) or a `Provider`. The
+    `provider` is a provider name (`'openai'`, `'deepseek'`, `'azure'`, ...; `default_provider` when
+    not given) or a `Provider`. The
     shorthand `api_key`, `base_url`, `openai_client` and `http_client` build the named provider
     with those arguments, e.g. `OpenAIModel('gpt-4o', api_key='...')`. `profile` replaces the
     provider's declared dialect (`Provider.openai_chat_profile`) for this model.
     """
 
+    default_provider: ClassVar[str] = 'openai'
+    """The provider (and `system`) used when none is given: a dialect's subclass names its own."""
+    settings_table: ClassVar[SettingsTable]
+    """The settings that go on the wire one-to-one (a dialect's subclass adds its own)."""
     tool_call_ids: ClassVar[ToolCallIdRule | None] = None
     """The tool-call ids the service accepts; None sends the history's ids as they are."""
     streamed_response_class: ClassVar[type[OpenAIStreamedResponse]]
@@ -166,9 +171,9 @@ class OpenAIModel(Model):
         self,
         model_name: str,
         *,
-        provider: str | Provider = 'openai',
+        provider: str | Provider | None = None,
         system_prompt_role: OpenAISystemPromptRole | None = None,
-        system: str = 'openai',
+        system: str | None = None,
         profile: OpenAIChatProfile | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
@@ -185,6 +190,8 @@ class OpenAIModel(Model):
             )
             if value is not None
         }
+        if provider is None:
+            provider = self.default_provider
         if isinstance(provider, str):
             # Imported here: the providers pull in the transport (anyio, asyncio), which
             # `import modelkit.models.openai` need not pay for.
@@ -198,7 +205,7 @@ class OpenAIModel(Model):
             )
         self._model_name = model_name
         self._provider = provider
-        self._system = system
+        self._system = system or self.default_provider
         self._profile = profile or provider.openai_chat_profile
         self.system_prompt_role = system_prompt_role
 
@@ -209,7 +216,7 @@ class OpenAIModel(Model):
 
     @property
     def system(self) -> str:
-        """The `gen_ai.system` value, `openai` unless given."""
+        """The `gen_ai.system` value: the `default_provider` (`openai`) unless given."""
         return self._system
 
     @property
@@ -329,7 +336,7 @@ class OpenAIModel(Model):
             body[settings.get('openai_max_tokens_field', profile.max_tokens_field)] = settings['max_tokens']
         if 'seed' in settings:
             body[profile.seed_field] = settings['seed']
-        map_settings(settings, _SETTINGS_TO_WIRE, body)
+        map_settings(settings, self.settings_table, body)
         return body
 
     def _map_messages(self, messages: list[ModelMessage], send_back_thinking: bool) -> list[dict[str, Any]]:
@@ -725,6 +732,7 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
 
 OpenAIModel.streamed_response_class = OpenAIStreamedResponse
 OpenAIModel.completion_adapter = _COMPLETION
+OpenAIModel.settings_table = _SETTINGS_TO_WIRE
 OpenAIStreamedResponse.chunk_adapter = _CHUNK
 
 

@@ -19,6 +19,7 @@ import httpx
 
 from modelkit.exceptions import ModelHTTPError, ModelStreamError
 from modelkit.messages import ModelResponse
+from modelkit.models import StreamedResponse
 from modelkit.models.openai import OpenAIModel
 from modelkit.providers.openai import OpenAIProvider
 from modelkit.usage import Usage
@@ -68,24 +69,28 @@ async def replay(
 ) -> Outcome:
     rechunk = (lambda body: random_split(body, seed)) if seed is not None else None
     transport = ReplayTransport([interaction], rechunk=rechunk)
+    outcome = Outcome(transport.sent, None, None, None)
+    streamed: StreamedResponse | None = None
     async with httpx.AsyncClient(transport=transport) as client:
         model = dialect.model(model_name, provider=dialect.provider(api_key='test-key', http_client=client))
-        outcome = Outcome(transport.sent, None, None, None)
         try:
-            if interaction.streamed:
-                async with model.request_stream(call.messages, call.settings, call.params) as streamed:
-                    try:
-                        async for _ in streamed:
-                            pass
-                    finally:
-                        outcome.response, outcome.usage = streamed.get(), streamed.usage()
-            else:
+            if not interaction.streamed:
                 outcome.response, outcome.usage = await model.request(
                     call.messages, call.settings, call.params
                 )
+            else:
+                async with model.request_stream(call.messages, call.settings, call.params) as streamed:
+                    await _drain(streamed)
         except (ModelHTTPError, ModelStreamError) as exc:
             outcome.error = exc
-        return outcome
+    if streamed is not None:  # what arrived, also when the stream failed
+        outcome.response, outcome.usage = streamed.get(), streamed.usage()
+    return outcome
+
+
+async def _drain(streamed: StreamedResponse) -> None:
+    async for _ in streamed:
+        pass
 
 
 def _plain_sse(dialect: Dialect, body: bytes) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -12,14 +11,19 @@ import respx
 
 from modelkit import Agent
 from modelkit.exceptions import ModelHTTPError
-from modelkit.messages import ModelMessage, ModelRequest, TextPart, ThinkingPart, ToolCallPart, UserPromptPart
+from modelkit.messages import TextPart, ThinkingPart, ToolCallPart
 from modelkit.models import ModelRequestParameters, infer_model
 from modelkit.models.groq import GroqModel, GroqModelSettings, GroqToolUseFailedError
 from modelkit.providers.groq import GroqProvider
 from modelkit.tools import ToolDefinition
 from modelkit.wire.groq import GroqChatCompletionRequest
+from tests.models import _openai_family
+from tests.models._openai_family import sent_json, user
 
 pytestmark = pytest.mark.anyio
+
+router = _openai_family.router  # the shared fixtures
+http_client = _openai_family.http_client
 
 BASE_URL = 'https://api.groq.com/openai/v1'
 URL = f'{BASE_URL}/chat/completions'
@@ -55,31 +59,10 @@ def completion(content: str | None = 'Paris.', **message: Any) -> dict[str, Any]
     }
 
 
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-async def http_client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
 def make_model(http_client: httpx.AsyncClient) -> GroqModel:
     return GroqModel(
         'llama-3.3-70b-versatile', provider=GroqProvider(api_key='gsk-test', http_client=http_client)
     )
-
-
-def user(text: str) -> list[ModelMessage]:
-    return [ModelRequest([UserPromptPart(text)])]
-
-
-def sent_json(route: respx.Route) -> dict[str, Any]:
-    result: dict[str, Any] = orjson.loads(route.calls.last.request.content)
-    return result
 
 
 async def test_request_goes_to_groq_with_the_key_and_groq_settings(

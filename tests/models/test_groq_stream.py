@@ -6,7 +6,6 @@ text and thinking it yields are the same.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -31,8 +30,13 @@ from modelkit.models.groq import GroqModel
 from modelkit.providers.groq import GroqProvider
 from modelkit.usage import Usage
 from tests.helpers.streams import Pieces, bytewise, random_split
+from tests.models import _openai_family
+from tests.models._openai_family import sse
 
 pytestmark = pytest.mark.anyio
+
+router = _openai_family.router  # the shared fixtures
+http_client = _openai_family.http_client
 
 URL = 'https://api.groq.com/openai/v1/chat/completions'
 X_GROQ_USAGE = {
@@ -62,11 +66,6 @@ def chunk(
     }
 
 
-def sse(*chunks: dict[str, Any] | bytes, done: bool = True) -> bytes:
-    out = b''.join(c if isinstance(c, bytes) else b'data: ' + orjson.dumps(c) + b'\n\n' for c in chunks)
-    return out + (b'data: [DONE]\n\n' if done else b'')
-
-
 def text_stream(*deltas: str) -> bytes:
     """A Groq stream whose content arrives in `deltas`, usage only under `x_groq` on the last chunk."""
     return sse(
@@ -74,18 +73,6 @@ def text_stream(*deltas: str) -> bytes:
         *(chunk({'content': delta}) for delta in deltas),
         chunk({}, 'stop', x_groq={'id': 'req_1', 'usage': X_GROQ_USAGE}),
     )
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-async def http_client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 async def stream_all(

@@ -4,7 +4,6 @@ vendors' histories), and how whole answers with list content and cached-token co
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -33,8 +32,13 @@ from modelkit.providers.mistral import MistralProvider
 from modelkit.providers.openai import OpenAIProvider
 from modelkit.tools import ToolDefinition
 from modelkit.wire.mistral import MistralChatCompletionRequest
+from tests.models import _openai_family
+from tests.models._openai_family import sent_json, user
 
 pytestmark = pytest.mark.anyio
+
+router = _openai_family.router  # the shared fixtures
+http_client = _openai_family.http_client
 
 BASE_URL = 'https://api.mistral.ai/v1'
 URL = f'{BASE_URL}/chat/completions'
@@ -68,31 +72,10 @@ def completion(
     }
 
 
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-async def http_client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
 def make_model(http_client: httpx.AsyncClient) -> MistralModel:
     return MistralModel(
         'mistral-small-latest', provider=MistralProvider(api_key='m-test', http_client=http_client)
     )
-
-
-def user(text: str) -> list[ModelMessage]:
-    return [ModelRequest([UserPromptPart(text)])]
-
-
-def sent_json(route: respx.Route, call: int = -1) -> dict[str, Any]:
-    result: dict[str, Any] = orjson.loads(route.calls[call].request.content)
-    return result
 
 
 # --------------------------------------------------------------------------------------------

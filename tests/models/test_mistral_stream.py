@@ -3,11 +3,9 @@ text) in one delta and a plain string in the next, whole tool calls, usage on th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 import respx
 
@@ -25,8 +23,13 @@ from modelkit.models.mistral import MistralModel
 from modelkit.providers.mistral import MistralProvider
 from modelkit.usage import Usage
 from tests.helpers.streams import Pieces, bytewise, random_split
+from tests.models import _openai_family
+from tests.models._openai_family import sse
 
 pytestmark = pytest.mark.anyio
+
+router = _openai_family.router  # the shared fixtures
+http_client = _openai_family.http_client
 
 URL = 'https://api.mistral.ai/v1/chat/completions'
 USAGE = {
@@ -50,11 +53,6 @@ def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any)
     }
 
 
-def sse(*chunks: dict[str, Any] | bytes, done: bool = True) -> bytes:
-    out = b''.join(c if isinstance(c, bytes) else b'data: ' + orjson.dumps(c) + b'\n\n' for c in chunks)
-    return out + (b'data: [DONE]\n\n' if done else b'')
-
-
 def thinking(*texts: str) -> dict[str, Any]:
     return {'type': 'thinking', 'thinking': [{'type': 'text', 'text': t} for t in texts]}
 
@@ -67,18 +65,6 @@ REASONING_STREAM = sse(
     chunk({'content': ''}, 'stop', usage=USAGE),
 )
 REASONING_PARTS = [ThinkingPart('The user is asking for 2+2. 2+2=4.'), TextPart('2 + 2 = 4')]
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-async def http_client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 async def stream_all(
