@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from ._script import Controls, Reply
+from ._server import Request
 from ._vendor import ERROR_STATUS, STREAM_ERROR_FAULTS, ErrorKind, Frame, Handler, Json, SSEEncoder, Vendor
 from .openai import OpenAIVendor
 
@@ -56,6 +57,10 @@ class GroqVendor(OpenAIVendor):
         """Chat completions and the model list, under `/openai/v1`."""
         yield 'POST', r'/openai/v1/chat/completions', self._chat_route
         yield 'GET', r'/openai/v1/models', self._list_models
+
+    def claims(self, request: Request) -> bool:
+        """Requests under `/openai/` only: a bearer key alone is every OpenAI-compatible client's."""
+        return request.path.startswith('/openai/') and super().claims(request)
 
     def error_payload(self, kind: ErrorKind, message: str, status: int, *, param: str | None = None) -> Any:
         """Groq's error object (the `tool-use-failed` fault's carries `failed_generation`)."""

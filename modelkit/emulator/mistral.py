@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from ._script import Conversation, Reply
+from ._server import Request
 from ._vendor import CLOSE, OPEN, TOKEN, ErrorKind, Frame, Handler, Json, Vendor
 from .openai import BadRequest, OpenAIVendor
 
@@ -54,6 +55,10 @@ class MistralVendor(OpenAIVendor):
         """Chat completions and the model list, under `/mistral/v1`."""
         yield 'POST', r'/mistral/v1/chat/completions', self._chat_route
         yield 'GET', r'/mistral/v1/models', self._list_models
+
+    def claims(self, request: Request) -> bool:
+        """Requests under `/mistral/` only: a bearer key alone is every OpenAI-compatible client's."""
+        return request.path.startswith('/mistral/') and super().claims(request)
 
     def error_payload(self, kind: ErrorKind, message: str, status: int, *, param: str | None = None) -> Any:
         """Mistral's error bodies: the gateway's for a bad key, the flat error object otherwise."""

@@ -50,6 +50,7 @@ async def drain(model: GroqModel, messages: list[ModelMessage]) -> None:
 
 
 async def test_base_url_and_environment(emulator: Emulator) -> None:
+    assert set(emulator.environment('groq')) == {GroqProvider.base_url_env, GroqProvider.api_key_env}
     assert emulator.base_url('groq') == f'{emulator.url}/openai/v1'
     assert emulator.environment('groq') == {
         'GROQ_BASE_URL': emulator.base_url('groq'),
@@ -163,3 +164,14 @@ async def test_groq_model_errors(emulator: Emulator, client: httpx.AsyncClient) 
         assert partial is not None
         assert isinstance(partial.parts[0], TextPart)
         assert len(partial.parts[0].content.split()) == 3
+
+
+async def test_unknown_paths_get_the_404_of_the_vendor_they_are_under(emulator: Emulator) -> None:
+    headers = {'authorization': f'Bearer {emulator.api_key}'}
+    async with httpx.AsyncClient(headers=headers, timeout=TEST_TIMEOUT_S) as plain:
+        groq_404 = await plain.get(emulator.url + '/openai/v1/nothing')
+        mistral_404 = await plain.get(emulator.url + '/mistral/v1/nothing')
+        openai_404 = await plain.get(emulator.url + '/v1/nothing')
+    assert groq_404.json()['error']['code'] == 'unknown_url'
+    assert mistral_404.json()['object'] == 'error'
+    assert openai_404.json()['error']['message'] == 'Invalid URL (GET /v1/nothing)'

@@ -56,6 +56,7 @@ def user(text: str) -> list[ModelMessage]:
 
 
 async def test_base_url_and_environment(emulator: Emulator) -> None:
+    assert set(emulator.environment('mistral')) == {MistralProvider.base_url_env, MistralProvider.api_key_env}
     assert emulator.base_url('mistral') == f'{emulator.url}/mistral/v1'
     assert emulator.environment('mistral') == {
         'MISTRAL_BASE_URL': emulator.base_url('mistral'),
