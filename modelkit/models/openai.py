@@ -82,6 +82,7 @@ if TYPE_CHECKING:
     from ..wire import openai as wire
 
 __all__ = (
+    'OpenAIChatModel',
     'OpenAIModel',
     'OpenAIModelSettings',
     'OpenAIStreamedResponse',
@@ -771,3 +772,7 @@ def _map_usage(usage: wire.CompletionUsage | None, profile: OpenAIChatProfile) -
         total_tokens=usage.total_tokens,
         details=details or None,
     )
+
+
+OpenAIChatModel = OpenAIModel
+"""PydanticAI's current name for the chat-completions interface: the same class."""
