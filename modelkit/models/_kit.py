@@ -249,6 +249,11 @@ class ThinkTagSplitter:
             tag = self._close if self.inside else self._open
         return out
 
+    def passes(self, text: str) -> bool:
+        """Whether `text` belongs whole to the current segment (no tag can start in it), so a hot
+        loop may skip `feed`; `feed` must still see it otherwise."""
+        return not self._held and (self._close if self.inside else self._open)[0] not in text
+
     def flush(self) -> list[tuple[bool, int, str]]:
         """What is held back at the end of the text (the start of a tag that never finished)."""
         held, self._held = self._held, ''

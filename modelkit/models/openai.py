@@ -595,7 +595,7 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
                 ):
                     if self._think is None:
                         return self._parts_manager.text_delta('content', content)
-                    return self._tagged_text(self._think.feed(content))
+                    return self._tagged_delta(self._think, content)
         except _READ_ERRORS as exc:
             self._skip_or_raise(data, exc)
             return None
@@ -682,14 +682,20 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
 
     def _tagged_text(self, segments: list[tuple[bool, int, str]]) -> Iterator[Event]:
         """Text split at the profile's `think_tags`: each stretch between tags is its own part."""
-        parts = self._parts_manager
         for thinking, segment, text in segments:
-            if thinking:
-                ev = parts.thinking_delta(('think', segment), text)
-            else:
-                ev = parts.text_delta(('text', segment), text)
-            if ev is not None:
+            if (ev := self._segment_delta(thinking, segment, text)) is not None:
                 yield ev
+
+    def _tagged_delta(self, think: ThinkTagSplitter, content: str) -> Event | Iterator[Event] | None:
+        if think.passes(content):  # nearly every delta: no tag can start in it, no generator needed
+            return self._segment_delta(think.inside, think.segment, content)
+        return self._tagged_text(think.feed(content))
+
+    def _segment_delta(self, thinking: bool, segment: int, text: str) -> Event | None:
+        # Part key `~segment` (-1, -2, ...): cheap to hash, and apart from tool calls' indexes (>= 0).
+        if thinking:
+            return self._parts_manager.thinking_delta(~segment, text)
+        return self._parts_manager.text_delta(~segment, text)
 
     def _flush_text(self) -> Iterator[Event] | None:
         return self._tagged_text(self._think.flush()) if self._think is not None else None
