@@ -29,6 +29,7 @@ from ._stream import OpenAIStream, cut
 
 __all__ = (
     'floor_over',
+    'litellm_over',
     'make_transport',
     'modelkit_over',
     'openai_client',
@@ -271,6 +272,21 @@ def pydantic_ai_over(make_client: Callable[[], Any]) -> Contender:
 
 
 def _litellm(pieces: list[bytes]) -> Contender:
+    # `client=` hands LiteLLM our SDK client, so its requests go through the same transport.
+    return litellm_over(
+        lambda: {
+            'model': 'openai/gpt-4o',
+            'stream_options': {'include_usage': True},
+            'api_key': API_KEY,
+            'base_url': BASE_URL,
+            'client': _openai_client(pieces),
+        }
+    )
+
+
+def litellm_over(make_kwargs: Callable[[], dict[str, Any]]) -> Contender:
+    """`litellm.acompletion(stream=True, **make_kwargs())` for the prompt, emitting each chunk's text
+    (`make_kwargs` runs once LiteLLM is imported, so it may build LiteLLM's own objects)."""
     # Use the cost map bundled with the package rather than fetching one at import time.
     os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
     try:
@@ -279,18 +295,11 @@ def _litellm(pieces: list[bytes]) -> Contender:
         raise Unavailable('not installed') from None
     litellm.telemetry = False
     litellm.suppress_debug_info = True
-    client = _openai_client(pieces)
+    kwargs = make_kwargs()
 
     async def run(emit: Emit) -> None:
-        # `client=` hands LiteLLM our SDK client, so its requests go through the same transport.
         response = await litellm.acompletion(
-            model='openai/gpt-4o',
-            messages=[{'role': 'user', 'content': PROMPT}],
-            stream=True,
-            stream_options={'include_usage': True},
-            api_key=API_KEY,
-            base_url=BASE_URL,
-            client=client,
+            messages=[{'role': 'user', 'content': PROMPT}], stream=True, **kwargs
         )
         async for chunk in response:
             if chunk.choices:

@@ -9,6 +9,7 @@ expected to fail. Run `python -m tests.docs._examples docs/PAGE.md` to see what 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import re
@@ -16,7 +17,6 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.util import find_spec
 from pathlib import Path
 
 import respx
@@ -42,14 +42,14 @@ PENDING_VENDORS = {
 }
 """Interfaces later issues add: an example using one is expected to fail (strictly) until it lands."""
 
-_INTERFACE_MODULES = {
-    'google_gla': 'gemini',
-    'google_vertex': 'gemini',
-    'google-gla': 'gemini',
-    'google-vertex': 'gemini',
-}
-"""The `modelkit.models` module of each key above that is not named after it; when the module
-exists, the vendor has landed and its examples must pass (as the Models page test decides)."""
+_MODULES = {'google_gla': 'gemini', 'google_vertex': 'gemini'}
+"""The interface module of a `PENDING_VENDORS` key, where it is not the key itself."""
+
+
+def landed(key: str) -> bool:
+    """Whether the interface for a `PENDING_VENDORS` key exists (its examples must then pass)."""
+    return importlib.util.find_spec(f'modelkit.models.{_MODULES.get(key, key)}') is not None
+
 
 ENV = {
     'OPENAI_API_KEY': 'sk-docs-example',
@@ -92,9 +92,9 @@ class Example:
     def pending_vendor(self) -> str | None:
         """The vendor whose interface is not built yet that this example needs, if any."""
         for key, vendor in PENDING_VENDORS.items():
-            if re.search(rf'models\.{key}\b|providers\.{key}\b|[\'"]{key}:', self.code) and (
-                find_spec(f'modelkit.models.{_INTERFACE_MODULES.get(key, key)}') is None
-            ):
+            if landed(key):
+                continue
+            if re.search(rf'models\.{key}\b|providers\.{key}\b|[\'"]{key}:', self.code):
                 return vendor
         return None
 
