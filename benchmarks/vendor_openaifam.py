@@ -19,12 +19,11 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import httpx
 import orjson
 
 from . import cold_import
-from ._harness import Result, Unavailable, print_table
+from ._harness import Result, Unavailable
 from ._stream import DEFAULT_SEED, OpenAIStream, build_openai_stream, cut_body
 from .end_to_end import (
     CHUNKING,
@@ -33,8 +32,8 @@ from .end_to_end import (
     Emit,
     floor_over,
     make_transport,
-    run_case,
     text_from_request_stream,
+    vendor_table,
 )
 
 __all__ = ('dialect_stream', 'run')
@@ -193,9 +192,8 @@ def e2e_rows(
     """The floor, the vendor's `request_stream` and its SDK, end to end; prints the table."""
     body = dialect_stream(stream, vendor)
     pieces = cut_body(body.body, body.events, CHUNKING)
-    results: list[Result] = anyio.run(
-        run_case,
-        f'{vendor}-e2e',
+    return vendor_table(
+        vendor.title(),
         pieces,
         len(body.events),
         body.text,
@@ -205,14 +203,8 @@ def e2e_rows(
         budget_s,
         min_runs,
         peers,
-        backend='asyncio',
+        E2E_TARGET,
     )
-    print_table(
-        f'{vendor.title()} end to end, text deltas to user code: {len(body.events):,} events over an '
-        f'in-memory transport, median of up to {repeats} (target: modelkit <= {E2E_TARGET:g}x floor)',
-        results,
-    )
-    return results
 
 
 IMPORT_CASES: tuple[tuple[str, str, float | None], ...] = (
