@@ -22,6 +22,7 @@ BENCHMARKS = (
     'loopback',
     'structured',
     'anthropic',
+    'cohere',
     'openaifam',
 )
 PACKAGES = (
@@ -121,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         from . import vendor_anthropic
 
         results += vendor_anthropic.run(args.chunks, repeats, quick=args.quick, peers=not args.no_peers)
+    if 'cohere' in chosen:
+        from . import vendor_cohere
+
+        results += vendor_cohere.run(
+            repeats, quick=args.quick, peers=not args.no_peers, chunks=args.chunks, seed=args.seed
+        )
     if 'openaifam' in chosen:
         from . import vendor_openaifam
 

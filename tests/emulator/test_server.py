@@ -192,12 +192,12 @@ async def test_emulator_reports_where_it_listens() -> None:
 
 async def test_base_url_per_vendor_and_only_for_vendors_present() -> None:
     async with Emulator() as emulator:
-        # Vendors list in PREFIX_ORDER; more follow as their modules land.
+        # Vendors land one by one: the first three are always there, in PREFIX_ORDER with the rest.
         assert emulator.prefixes[:3] == ['openai', 'azure', 'anthropic']
         assert emulator.base_url('anthropic') == emulator.url  # the SDK appends /v1/messages
         assert emulator.base_url('azure') == emulator.url
-        with pytest.raises(ValueError, match=r"does not speak 'bedrock'.*openai, azure, anthropic"):
-            emulator.base_url('bedrock')
+        with pytest.raises(ValueError, match=r"does not speak 'acme'.*openai, azure, anthropic"):
+            emulator.base_url('acme')
 
 
 async def test_startup_lines_name_each_vendor_and_its_environment() -> None:
