@@ -24,6 +24,7 @@ BENCHMARKS = (
     'anthropic',
     'cohere',
     'bedrock',
+    'openaifam',
 )
 PACKAGES = (
     'modelkit-wire',
@@ -132,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         from . import vendor_bedrock
 
         results += vendor_bedrock.run(args.chunks, repeats, 5 if args.quick else 15, peers=not args.no_peers)
+    if 'openaifam' in chosen:
+        from . import vendor_openaifam
+
+        results += vendor_openaifam.run(
+            args.chunks, args.seed, repeats, quick=args.quick, peers=not args.no_peers
+        )
     print(f'\nTotal {time.perf_counter() - started:.0f} s.')
 
     if args.json:

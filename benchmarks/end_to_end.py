@@ -40,6 +40,7 @@ __all__ = (
     'run',
     'run_case',
     'text_from_request_stream',
+    'vendor_table',
 )
 
 TARGET_RATIO = 1.4
@@ -377,6 +378,43 @@ async def run_case(
         case.append((result, _bind(contender, sink) if contender is not None else None))
     await time_round_robin_async(case, repeats)
     return [r for r, _ in case]
+
+
+def vendor_table(
+    vendor: str,
+    pieces: list[bytes],
+    units: int,
+    expected: str,
+    make_floor: Callable[[list[bytes]], Contender],
+    contenders: tuple[tuple[str, Callable[[list[bytes]], Contender], float | None], ...],
+    repeats: int,
+    budget_s: float,
+    min_runs: int,
+    peers: bool,
+    target: float,
+) -> list[Result]:
+    """A vendor module's end-to-end rows: `run_case` on asyncio (group `<vendor>-e2e`), then the
+    table, titled with the vendor's name and `target`."""
+    results: list[Result] = anyio.run(
+        run_case,
+        f'{vendor.lower()}-e2e',
+        pieces,
+        units,
+        expected,
+        make_floor,
+        contenders,
+        repeats,
+        budget_s,
+        min_runs,
+        peers,
+        backend='asyncio',
+    )
+    print_table(
+        f'{vendor} end to end, text deltas to user code: {units:,} events over an in-memory transport, '
+        f'median of up to {repeats} (target: modelkit <= {target:g}x floor)',
+        results,
+    )
+    return results
 
 
 def _bind(contender: Contender, sink: Emit) -> Callable[[], Awaitable[None]]:

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import httpx
 import orjson
 
@@ -36,7 +35,7 @@ from .end_to_end import (
     litellm_over,
     make_transport,
     prompt_text,
-    run_case,
+    vendor_table,
 )
 from .sse_decode import floor_decode
 
@@ -303,9 +302,8 @@ def e2e_rows(
 ) -> list[Result]:
     """The floor, `AnthropicModel.request_stream` and the peers, end to end; prints the table."""
     pieces = cut_body(stream.body, stream.events, CHUNKING)
-    results: list[Result] = anyio.run(
-        run_case,
-        'anthropic-e2e',
+    return vendor_table(
+        'Anthropic',
         pieces,
         len(stream.events),
         stream.text,
@@ -315,14 +313,8 @@ def e2e_rows(
         budget_s,
         min_runs,
         peers,
-        backend='asyncio',
+        E2E_TARGET,
     )
-    print_table(
-        f'Anthropic end to end, text deltas to user code: {len(stream.events):,} events over an in-memory '
-        f'transport, median of up to {repeats} (target: modelkit <= {E2E_TARGET:g}x floor)',
-        results,
-    )
-    return results
 
 
 # --------------------------------------------------------------------------------------------

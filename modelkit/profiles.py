@@ -46,6 +46,13 @@ class OpenAIChatProfile:
     usage_extensions: tuple[str, ...] = ('x_groq',)
     """Top-level chunk keys whose `usage` object also reports usage (Groq's `x_groq.usage`), read
     from a chunk with a finish reason; a top-level `usage` in the same or a later chunk wins."""
+    cached_tokens_fields: tuple[str, ...] = ()
+    """Usage fields that count cached prompt tokens when `prompt_tokens_details.cached_tokens` is
+    absent (Mistral's `num_cached_tokens`)."""
+    think_tags: tuple[str, str] | None = None
+    """Tags around reasoning written inline in the answer text (`('<think>', '</think>')`, what
+    Groq's `reasoning_format: raw` and DeepSeek-R1-style models send): the text between them
+    becomes thinking parts. None leaves the text as it is."""
 
 
 OPENAI_COMPATIBLE_PROFILE = OpenAIChatProfile()

@@ -35,6 +35,7 @@ __all__ = (
     'REPLY_PRIMER_TOKENS',
     'VENDORS',
     'AzureVendor',
+    'BadRequest',
     'OpenAIVendor',
     'count_prompt_tokens',
 )
@@ -67,7 +68,9 @@ _FAULT_MESSAGES: dict[ErrorKind, str] = {
 }
 
 
-class _BadRequest(Exception):
+class BadRequest(Exception):
+    """A request the vendor refuses: raised while reading it, answered in the vendor's error shape."""
+
     def __init__(self, message: str, param: str | None = None, status: int = 400) -> None:
         self.message = message
         self.param = param
@@ -140,41 +143,72 @@ class OpenAIVendor(Vendor):
         return await self.chat(request, state, deployment=None)
 
     async def chat(self, request: Request, state: EmulatorState, *, deployment: str | None) -> Response:
-        """A chat completion, plain or streamed."""
+        """A chat completion, plain or streamed (a dialect changes it through the hooks below)."""
         key = self.authenticate(request, state)
         try:
             body = _parse_body(request.body, deployment)
-            conversation = _conversation(body)
+            conversation = self.conversation(body)
             choices = body.get('n', 1)
             if not isinstance(choices, int) or isinstance(choices, bool) or not 1 <= choices <= MAX_CHOICES:
-                raise _BadRequest(f'n must be an integer from 1 to {MAX_CHOICES}', 'n')
-        except _BadRequest as exc:
+                raise BadRequest(f'n must be an integer from 1 to {MAX_CHOICES}', 'n')
+        except BadRequest as exc:
             raise self.refuse('invalid_request', exc.message, status=exc.status, param=exc.param) from None
         model, controls, fault = await self.admit(request, state, key, body['model'])
 
-        seed = body.get('seed', state.config.seed)
+        seed = body.get(self.seed_field, state.config.seed)
         replies = [
             plan_reply(conversation, tokens=controls.tokens, seed=seed, salt=str(i) if i else '')
             for i in range(choices)
         ]
         forced = conversation.forced_tool is not None
-        completion_id = f'chatcmpl-emu{state.next_id():024d}'
+        completion_id = self.completion_id(state.next_id())
         meta: Json = {
             'id': completion_id,
             'created': int(time.time()),
             'model': model,
             'system_fingerprint': _SYSTEM_FINGERPRINT,
         }
-        usage = _usage(count_prompt_tokens(body), sum(reply.deltas for reply in replies))
+        usage = self.usage(count_prompt_tokens(body), sum(reply.deltas for reply in replies))
         headers = [('x-request-id', f'req_emu{completion_id[-12:]}'), ('openai-processing-ms', '1')]
         if body.get('stream') is True:
             stream_options = body.get('stream_options')
             include_usage = isinstance(stream_options, dict) and stream_options.get('include_usage') is True
-            frames = _frames(replies, meta, usage if include_usage else None, forced)
-            return self.stream_response(frames, SSEEncoder(self, done='[DONE]'), controls, fault, headers)
-        payload = _completion(replies, meta, usage, forced)
+            frames = self.stream_frames(replies, meta, usage, include_usage, forced)
+            return self.stream_response(frames, self.encoder(), controls, fault, headers)
+        payload = self.completion(replies, meta, usage, forced)
         tokens = max((reply.deltas for reply in replies), default=0)
         return await self.plain_response(payload, headers, controls, fault, tokens)
+
+    # -- hooks for a dialect's subclass (Groq, Mistral) ----------------------------------------
+
+    seed_field: ClassVar[str] = 'seed'
+    """The request field carrying the seed (Mistral's `random_seed`)."""
+
+    def conversation(self, body: Json) -> Conversation:
+        """What the request asks, for `plan_reply`; raises `BadRequest` for a request OpenAI refuses."""
+        return _conversation(body)
+
+    def completion_id(self, number: int) -> str:
+        """The id of the `number`-th completion."""
+        return f'chatcmpl-emu{number:024d}'
+
+    def stream_frames(
+        self, replies: list[Reply], meta: Json, usage: Json, include_usage: bool, forced: bool
+    ) -> list[Frame]:
+        """The chunks of a streamed completion (usage in its own chunk, when asked for)."""
+        return _frames(replies, meta, usage if include_usage else None, forced)
+
+    def completion(self, replies: list[Reply], meta: Json, usage: Json, forced: bool) -> Json:
+        """The body of a whole completion."""
+        return _completion(replies, meta, usage, forced)
+
+    def encoder(self) -> SSEEncoder:
+        """The stream's encoder: unnamed `data:` events, an unnamed error object, `[DONE]`."""
+        return SSEEncoder(self, done='[DONE]')
+
+    def usage(self, prompt_tokens: int, completion_tokens: int) -> Json:
+        """The usage object for these counts."""
+        return _usage(prompt_tokens, completion_tokens)
 
 
 class AzureVendor(OpenAIVendor):
@@ -234,22 +268,22 @@ def _parse_body(raw: bytes, deployment: str | None) -> Json:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise _BadRequest(
+        raise BadRequest(
             'We could not parse the JSON body of your request: send a JSON object with '
             'Content-Type: application/json.'
         ) from None
     if not isinstance(body, dict):
-        raise _BadRequest('The request body must be a JSON object.')
+        raise BadRequest('The request body must be a JSON object.')
     model = body.get('model') or deployment
     if not isinstance(model, str) or not model:
-        raise _BadRequest('you must provide a model parameter', 'model')
+        raise BadRequest('you must provide a model parameter', 'model')
     body['model'] = model
     messages = body.get('messages')
     if not isinstance(messages, list) or not messages:
-        raise _BadRequest("Missing required parameter: 'messages'.", 'messages')
+        raise BadRequest("Missing required parameter: 'messages'.", 'messages')
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get('role'), str):
-            raise _BadRequest(
+            raise BadRequest(
                 f"Invalid type for 'messages[{i}]': expected an object with a role.", f'messages[{i}]'
             )
     return body
@@ -270,12 +304,12 @@ def _text_of(content: Any) -> str:
 def _tool_specs(body: Json) -> list[ToolSpec]:
     tools = body.get('tools') or []
     if not isinstance(tools, list):
-        raise _BadRequest("Invalid type for 'tools': expected an array of objects.", 'tools')
+        raise BadRequest("Invalid type for 'tools': expected an array of objects.", 'tools')
     specs = []
     for i, tool in enumerate(tools):
         function = tool.get('function') if isinstance(tool, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get('name'), str):
-            raise _BadRequest(
+            raise BadRequest(
                 f"Missing required parameter: 'tools[{i}].function.name'.", f'tools[{i}].function'
             )
         specs.append(ToolSpec(function['name'], function.get('parameters')))
@@ -293,19 +327,19 @@ def _conversation(body: Json) -> Conversation:
         function = choice.get('function')
         name = function.get('name') if isinstance(function, dict) else None
         if name not in names:
-            raise _BadRequest(
+            raise BadRequest(
                 f"Invalid value for 'tool_choice': no tool named {name!r} was offered.", 'tool_choice'
             )
         conv.forced_tool = name
     elif choice in ('auto', 'none', 'required'):
         conv.tool_choice = choice
     elif choice is not None:
-        raise _BadRequest(
+        raise BadRequest(
             "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or a function.",
             'tool_choice',
         )
     if choice == 'required' and not tools:
-        raise _BadRequest("Invalid value for 'tool_choice': 'required' needs 'tools'.", 'tool_choice')
+        raise BadRequest("Invalid value for 'tool_choice': 'required' needs 'tools'.", 'tool_choice')
     conv.parallel_tool_calls = body.get('parallel_tool_calls', True) is not False
 
     call_names: dict[str, str] = {}
@@ -327,18 +361,18 @@ def _conversation(body: Json) -> Conversation:
         if kind == 'json_schema':
             spec = response_format.get('json_schema')
             if not isinstance(spec, dict) or not isinstance(spec.get('name'), str):
-                raise _BadRequest(
+                raise BadRequest(
                     "Missing required parameter: 'response_format.json_schema.name'.", 'response_format'
                 )
             conv.json_schema = spec.get('schema') or {'type': 'object'}
         elif kind == 'json_object':
             conv.json_object = True
         elif kind != 'text':
-            raise _BadRequest(f"Invalid value for 'response_format.type': {kind!r}.", 'response_format.type')
+            raise BadRequest(f"Invalid value for 'response_format.type': {kind!r}.", 'response_format.type')
     limit = body.get('max_completion_tokens', body.get('max_tokens'))
     if limit is not None:
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise _BadRequest('max_tokens must be a positive integer', 'max_tokens')
+            raise BadRequest('max_tokens must be a positive integer', 'max_tokens')
         conv.max_tokens = limit
     return conv
 

@@ -6,6 +6,8 @@ A vendor module (see docs/adding-a-vendor.md) uses, in the order a request flows
   the JSON body with `extra_body` merged in and `extra_headers` on top, built by the provider.
 - `ToolCallIds`: tool-call ids from another vendor's history mapped into ids this vendor accepts
   (`MISTRAL_TOOL_CALL_IDS`, `ANTHROPIC_TOOL_CALL_IDS`), consistently within one request.
+- `ThinkTagSplitter`: reasoning written inline in the text (`<think>...</think>`) split from the
+  answer, for a whole text or a stream whose deltas cut the tags anywhere.
 - `LazyAdapter`: a pydantic `TypeAdapter` for a wire schema, built at first use and kept.
 - `unexpected_body`, `stream_error`, `wire_timestamp`: the error objects and the timestamp every
   vendor needs when its answer does not fit.
@@ -73,6 +75,7 @@ __all__ = (
     'MISTRAL_TOOL_CALL_IDS',
     'LazyAdapter',
     'SettingsTable',
+    'ThinkTagSplitter',
     'ToolCallIdRule',
     'ToolCallIds',
     'WireModel',
@@ -331,6 +334,81 @@ class ToolCallIds:
         self._map[original] = mapped
         self._taken.add(mapped)
         return mapped
+
+
+# --------------------------------------------------------------------------------------------
+# Reasoning written inline in the text
+# --------------------------------------------------------------------------------------------
+
+
+class ThinkTagSplitter:
+    """Splits text into answer and thinking at inline tags (`<think>` ... `</think>`), however a
+    stream's deltas cut the tags.
+
+    `feed(text)` returns `(thinking, segment, text)` in order, where `segment` counts the tags
+    before the text, so that each stretch of text or thinking can be keyed as its own part. A
+    possible start of a tag at the end of a delta is held back until the next delta says whether it
+    is one (at most the tag's length less one character); `flush()` returns what is held at the end.
+    """
+
+    __slots__ = ('_close', '_held', '_open', 'inside', 'segment')
+
+    def __init__(self, open_tag: str = '<think>', close_tag: str = '</think>') -> None:
+        self._open = open_tag
+        self._close = close_tag
+        self._held = ''
+        self.inside = False
+        """Whether the text now arriving is thinking."""
+        self.segment = 0
+
+    def feed(self, text: str) -> list[tuple[bool, int, str]]:
+        """The stretches of text and thinking `text` completes, as `(thinking, segment, text)`."""
+        if self._held:
+            text = self._held + text
+            self._held = ''
+        tag = self._close if self.inside else self._open
+        if tag[0] not in text:  # nearly every delta: no tag can start here
+            return [(self.inside, self.segment, text)] if text else []
+        out: list[tuple[bool, int, str]] = []
+        while text:
+            at = text.find(tag)
+            if at < 0:
+                keep = _tag_start_at_end(text, tag)
+                if keep:
+                    self._held = text[-keep:]
+                    text = text[:-keep]
+                if text:
+                    out.append((self.inside, self.segment, text))
+                break
+            if at:
+                out.append((self.inside, self.segment, text[:at]))
+            self.inside = not self.inside
+            self.segment += 1
+            text = text[at + len(tag) :]
+            tag = self._close if self.inside else self._open
+        return out
+
+    def passes(self, text: str) -> bool:
+        """Whether `text` belongs whole to the current segment (no tag can start in it), so a hot
+        loop may skip `feed`; `feed` must still see it otherwise."""
+        return not self._held and (self._close if self.inside else self._open)[0] not in text
+
+    def flush(self) -> list[tuple[bool, int, str]]:
+        """What is held back at the end of the text (the start of a tag that never finished)."""
+        held, self._held = self._held, ''
+        return [(self.inside, self.segment, held)] if held else []
+
+    def split(self, text: str) -> list[tuple[bool, int, str]]:
+        """A whole text's segments (a non-streamed answer)."""
+        return [*self.feed(text), *self.flush()]
+
+
+def _tag_start_at_end(text: str, tag: str) -> int:
+    """How many characters at the end of `text` are the start of `tag` (0 when none)."""
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:size]):
+            return size
+    return 0
 
 
 # --------------------------------------------------------------------------------------------

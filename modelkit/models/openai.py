@@ -13,29 +13,19 @@ models reject it) and `max_tokens` everywhere else (most compatible servers only
 and Azure API versions before 2024-09-01 reject the newer field). `openai_max_tokens_field`
 overrides the choice per request (use it for o-series deployments on Azure).
 
-A service whose wire is this one with a few differences (Groq, Mistral) is a profile plus the few
-mappings that really differ, as a subclass:
-
-```python
-class MistralModel(OpenAIModel):
-    tool_call_ids = MISTRAL_TOOL_CALL_IDS  # from modelkit.models._kit: ids become 9 alphanumerics
-    streamed_response_class = MistralStreamedResponse
-
-class MistralStreamedResponse(OpenAIStreamedResponse):
-    def _content_text(self, content: object) -> str:  # Mistral may send content as a list of chunks
-        return ''.join(c['text'] for c in content if c.get('type') == 'text')
-```
-
-with `MistralProvider.openai_chat_profile = OpenAIChatProfile(seed_field='random_seed',
-tool_choice_required='any', ...)`. Groq needs only its profile (usage under `x_groq` is read via
-`usage_extensions`); anything else a chunk carries goes through `_process_chunk_extras`.
+A service whose wire is this one with a few differences is a profile plus hooks in a subclass:
+`modelkit.models.mistral` (9-character tool-call ids through `tool_call_ids`, list content through
+`completion_adapter`, `_content_parts` and `_content_events`) and `modelkit.models.groq` (its
+`tool_use_failed` error through `_http_error`). Profile fields cover the rest: usage under
+`x_groq` (`usage_extensions`), inline `<think>` text (`think_tags`); anything else a chunk carries
+goes through `_process_chunk_extras`.
 """
 
 from __future__ import annotations
 
 import base64
 import mimetypes
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
@@ -71,6 +61,7 @@ from . import ModelRequestParameters
 from ._kit import (
     LazyAdapter,
     SettingsTable,
+    ThinkTagSplitter,
     ToolCallIdRule,
     ToolCallIds,
     WireModel,
@@ -156,16 +147,23 @@ _SETTINGS_TO_WIRE: SettingsTable = (
 class OpenAIModel(WireModel):
     """A model behind OpenAI's chat-completions API: OpenAI itself or any OpenAI-compatible service.
 
-    `provider` is a provider name (`'openai'`, `'deepseek'`, `'azure'`, ...) or a `Provider`. The
+    `provider` is a provider name (`'openai'`, `'deepseek'`, `'azure'`, ...; `default_provider` when
+    not given) or a `Provider`. The
     shorthand `api_key`, `base_url`, `openai_client` and `http_client` build the named provider
     with those arguments, e.g. `OpenAIModel('gpt-4o', api_key='...')`. `profile` replaces the
     provider's declared dialect (`Provider.openai_chat_profile`) for this model.
     """
 
+    default_provider: ClassVar[str] = 'openai'
+    """The provider (and `system`) used when none is given: a dialect's subclass names its own."""
+    settings_table: ClassVar[SettingsTable]
+    """The settings that go on the wire one-to-one (a dialect's subclass adds its own)."""
     tool_call_ids: ClassVar[ToolCallIdRule | None] = None
     """The tool-call ids the service accepts; None sends the history's ids as they are."""
     streamed_response_class: ClassVar[type[OpenAIStreamedResponse]]
     """The streamed-response class `request_stream` builds (a dialect's subclass may swap it)."""
+    completion_adapter: ClassVar[LazyAdapter[Any]]
+    """The schema a whole chat completion is validated with (a dialect's may differ: Mistral's)."""
 
     system_prompt_role: OpenAISystemPromptRole | None
 
@@ -173,9 +171,9 @@ class OpenAIModel(WireModel):
         self,
         model_name: str,
         *,
-        provider: str | Provider = 'openai',
+        provider: str | Provider | None = None,
         system_prompt_role: OpenAISystemPromptRole | None = None,
-        system: str = 'openai',
+        system: str | None = None,
         profile: OpenAIChatProfile | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
@@ -184,19 +182,19 @@ class OpenAIModel(WireModel):
     ) -> None:
         super().__init__(
             model_name,
-            provider,
+            self.default_provider if provider is None else provider,
             api_key=api_key,
             base_url=base_url,
             openai_client=openai_client,
             http_client=http_client,
         )
-        self._system = system
+        self._system = system or self.default_provider
         self._profile = profile or self._provider.openai_chat_profile
         self.system_prompt_role = system_prompt_role
 
     @property
     def system(self) -> str:
-        """The `gen_ai.system` value, `openai` unless given."""
+        """The `gen_ai.system` value: the `default_provider` (`openai`) unless given."""
         return self._system
 
     @property
@@ -206,7 +204,11 @@ class OpenAIModel(WireModel):
 
     def _new_streamed_response(self, stream: ResponseStream) -> OpenAIStreamedResponse:
         return self.streamed_response_class(
-            _model_name=self._model_name, _stream=stream, _vendor=self._provider.name, _profile=self._profile
+            _model_name=self._model_name,
+            _stream=stream,
+            _vendor=self._provider.name,
+            _profile=self._profile,
+            _whole_body=self._process_response,
         )
 
     # ----------------------------------------------------------------------------------------
@@ -255,7 +257,7 @@ class OpenAIModel(WireModel):
             body[settings.get('openai_max_tokens_field', profile.max_tokens_field)] = settings['max_tokens']
         if 'seed' in settings:
             body[profile.seed_field] = settings['seed']
-        map_settings(settings, _SETTINGS_TO_WIRE, body)
+        map_settings(settings, self.settings_table, body)
         return body
 
     def _map_messages(self, messages: list[ModelMessage], send_back_thinking: bool) -> list[dict[str, Any]]:
@@ -284,7 +286,49 @@ class OpenAIModel(WireModel):
     # ----------------------------------------------------------------------------------------
 
     def _process_response(self, body: bytes) -> tuple[ModelResponse, Usage]:
-        return _process_completion(body, self._provider.name, self._profile, self._model_name)
+        vendor = self._provider.name
+        try:
+            completion = self.completion_adapter.validate_json(body)
+        except ValidationError as exc:
+            raise unexpected_body(vendor, 'chat completion', exc, body) from exc
+        if not completion.choices:
+            raise UnexpectedModelBehavior(f'{vendor} returned a chat completion with no choices', body)
+        choice = completion.choices[0]
+        message = choice.message
+        parts: list[ModelResponsePart] = []
+        if reasoning := _reasoning_of(message, self._profile.reasoning_fields):
+            parts.append(ThinkingPart(reasoning))
+        if message.content:
+            parts.extend(self._content_parts(message.content))
+        elif message.refusal:
+            # A refusal replaces the content; keep it rather than return an empty response.
+            parts.append(TextPart(message.refusal))
+        for call in message.tool_calls or ():
+            parts.append(ToolCallPart(call.function.name, call.function.arguments, call.id))
+        response = ModelResponse(
+            parts,
+            model_name=completion.model or self._model_name,
+            timestamp=wire_timestamp(completion.created),
+            finish_reason=_FINISH_REASONS.get(choice.finish_reason or ''),
+            vendor_finish_reason=choice.finish_reason,
+            vendor_id=completion.id,
+        )
+        return response, _map_usage(completion.usage, self._profile)
+
+    def _content_parts(self, content: Any) -> list[ModelResponsePart]:
+        """The parts of a whole answer's `content`: its text, split at the profile's `think_tags`.
+
+        A dialect whose content may be something other than a string (Mistral's list of chunks)
+        overrides this.
+        """
+        tags = self._profile.think_tags
+        if tags is None:
+            return [TextPart(content)]
+        return [
+            ThinkingPart(text) if thinking else TextPart(text)
+            for thinking, _, text in ThinkTagSplitter(*tags).split(content)
+            if text.strip()
+        ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,39 +448,6 @@ _CHUNK: LazyAdapter[wire.ChatCompletionChunk] = LazyAdapter('modelkit.wire.opena
 _USAGE: LazyAdapter[wire.CompletionUsage] = LazyAdapter('modelkit.wire.openai', 'CompletionUsage')
 
 
-def _process_completion(
-    body: bytes, vendor: str, profile: OpenAIChatProfile, model_name: str
-) -> tuple[ModelResponse, Usage]:
-    """A chat completion's body as our response and usage (also one sent where a stream was asked for)."""
-    try:
-        completion = _COMPLETION.validate_json(body)
-    except ValidationError as exc:
-        raise unexpected_body(vendor, 'chat completion', exc, body) from exc
-    if not completion.choices:
-        raise UnexpectedModelBehavior(f'{vendor} returned a chat completion with no choices', body)
-    choice = completion.choices[0]
-    message = choice.message
-    parts: list[ModelResponsePart] = []
-    if reasoning := _reasoning_of(message, profile.reasoning_fields):
-        parts.append(ThinkingPart(reasoning))
-    if message.content:
-        parts.append(TextPart(message.content))
-    elif message.refusal:
-        # A refusal replaces the content; keep it rather than return an empty response.
-        parts.append(TextPart(message.refusal))
-    for call in message.tool_calls or ():
-        parts.append(ToolCallPart(call.function.name, call.function.arguments, call.id))
-    response = ModelResponse(
-        parts,
-        model_name=completion.model or model_name,
-        timestamp=wire_timestamp(completion.created),
-        finish_reason=_FINISH_REASONS.get(choice.finish_reason or ''),
-        vendor_finish_reason=choice.finish_reason,
-        vendor_id=completion.id,
-    )
-    return response, _map_usage(completion.usage)
-
-
 def _reasoning_of(message: object, fields: tuple[str, ...]) -> str | None:
     for name in fields:
         value = getattr(message, name, None)
@@ -459,21 +470,30 @@ _READ_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError, Ove
 class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
     """A chat completion arriving as server-sent events, translated into our part events.
 
-    Hooks for a dialect's subclass: `_process_chunk_extras` (a chunk's vendor extensions) and
-    `_content_text` (content that is not a string).
+    Hooks for a dialect's subclass: `_process_chunk_extras` (a chunk's vendor extensions),
+    `_content_events` (content that is not a string) and `chunk_adapter` (the chunk schema that
+    names what was wrong with a chunk that could not be read).
     """
 
     _profile: OpenAIChatProfile = field(default_factory=OpenAIChatProfile)
+    _whole_body: Callable[[bytes], tuple[ModelResponse, Usage]] | None = None
+    """The model's reading of a whole completion, for a server that ignored `stream: true`."""
     _started: bool = field(default=False, init=False)
+    _think: ThinkTagSplitter | None = field(default=None, init=False)
 
     end_expected: ClassVar[str] = 'a finish reason or [DONE]'
+    chunk_adapter: ClassVar[LazyAdapter[Any]]
+
+    def __post_init__(self) -> None:
+        if (tags := self._profile.think_tags) is not None:
+            self._think = ThinkTagSplitter(*tags)
 
     def _new_parser(self) -> SSEDecoder:
         return SSEDecoder()
 
-    def _process_whole_body(self, body: bytes) -> tuple[ModelResponse, Usage]:
+    def _process_whole_body(self, body: bytes) -> tuple[ModelResponse, Usage] | None:
         # A server that ignored `stream: true` (some gateways and caches do) sent a whole completion.
-        return _process_completion(body, self._vendor, self._profile, self._model_name)
+        return self._whole_body(body) if self._whole_body is not None else None
 
     def _process_event(self, event: SSEEvent) -> Event | Iterator[Event] | None:
         # The hot path: one orjson.loads and a few dict lookups per chunk, no pydantic. A chunk that
@@ -486,7 +506,7 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
             return None  # an event type we do not know: skip it
         if data == '[DONE]':
             self._end_seen = True
-            return None
+            return self._flush_text()
         try:
             chunk = orjson.loads(data)
             choices = chunk['choices']
@@ -499,7 +519,9 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
                     and choice.get('finish_reason') is None
                     and not chunk.get('usage')
                 ):
-                    return self._parts_manager.text_delta('content', content)
+                    if self._think is None:
+                        return self._parts_manager.text_delta('content', content)
+                    return self._tagged_delta(self._think, content)
         except _READ_ERRORS as exc:
             self._skip_or_raise(data, exc)
             return None
@@ -529,6 +551,8 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
                 yield from self._process_delta(delta)
             finish_reason = choice.get('finish_reason')
             if finish_reason is not None:
+                if self._think is not None:
+                    yield from self._tagged_text(self._think.flush())
                 self._vendor_finish_reason = finish_reason
                 self._finish_reason = _FINISH_REASONS.get(finish_reason)
                 if finish_reason == 'error' or 'error' in chunk:
@@ -540,15 +564,17 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
             self._process_chunk_extras(chunk)
         usage = chunk.get('usage')
         if usage:
-            self._usage = _map_usage(_USAGE.validate_python(usage))
+            self._usage = _map_usage(_USAGE.validate_python(usage), self._profile)
 
     def _process_delta(self, delta: dict[str, Any]) -> Iterator[Event]:
         parts = self._parts_manager
         content = delta.get('content')
         if content:
             if content.__class__ is not str:
-                content = self._content_text(content)
-            if (ev := parts.text_delta('content', content)) is not None:
+                yield from self._content_events(content)
+            elif self._think is not None:
+                yield from self._tagged_text(self._think.feed(content))
+            elif (ev := parts.text_delta('content', content)) is not None:
                 yield ev
         for key in self._profile.reasoning_fields:
             reasoning = delta.get(key)
@@ -576,9 +602,29 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
             if (ev := parts.text_delta('refusal', refusal)) is not None:
                 yield ev
 
-    def _content_text(self, content: object) -> str:
-        """The text of a delta's non-string `content`; OpenAI only sends strings, so this refuses."""
+    def _content_events(self, content: object) -> Iterator[Event]:
+        """The events of a delta's non-string `content`; OpenAI only sends strings, so this refuses."""
         raise TypeError('delta.content is not a string')
+
+    def _tagged_text(self, segments: list[tuple[bool, int, str]]) -> Iterator[Event]:
+        """Text split at the profile's `think_tags`: each stretch between tags is its own part."""
+        for thinking, segment, text in segments:
+            if (ev := self._segment_delta(thinking, segment, text)) is not None:
+                yield ev
+
+    def _tagged_delta(self, think: ThinkTagSplitter, content: str) -> Event | Iterator[Event] | None:
+        if think.passes(content):  # nearly every delta: no tag can start in it, no generator needed
+            return self._segment_delta(think.inside, think.segment, content)
+        return self._tagged_text(think.feed(content))
+
+    def _segment_delta(self, thinking: bool, segment: int, text: str) -> Event | None:
+        # Part key `~segment` (-1, -2, ...): cheap to hash, and apart from tool calls' indexes (>= 0).
+        if thinking:
+            return self._parts_manager.thinking_delta(~segment, text)
+        return self._parts_manager.text_delta(~segment, text)
+
+    def _flush_text(self) -> Iterator[Event] | None:
+        return self._tagged_text(self._think.flush()) if self._think is not None else None
 
     def _process_chunk_extras(self, chunk: dict[str, Any]) -> None:
         """Read a chunk's vendor extensions: called for a chunk with a finish reason and for one with
@@ -586,7 +632,7 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
         for key in self._profile.usage_extensions:
             extension = chunk.get(key)
             if extension and (usage := extension.get('usage')):
-                self._usage = _map_usage(_USAGE.validate_python(usage))
+                self._usage = _map_usage(_USAGE.validate_python(usage), self._profile)
 
     def _start(self, chunk: dict[str, Any]) -> None:
         if isinstance(vendor_id := chunk.get('id'), str):
@@ -609,7 +655,7 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
             if 'choices' not in chunk:
                 return None  # not a completion chunk (a vendor extension): skip it
         try:
-            _CHUNK.validate_python(chunk)
+            self.chunk_adapter.validate_python(chunk)
         except ValidationError as validation_error:
             return unexpected_body(vendor, 'stream chunk', validation_error, data)
         return UnexpectedModelBehavior(
@@ -618,6 +664,9 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
 
 
 OpenAIModel.streamed_response_class = OpenAIStreamedResponse
+OpenAIModel.completion_adapter = _COMPLETION
+OpenAIModel.settings_table = _SETTINGS_TO_WIRE
+OpenAIStreamedResponse.chunk_adapter = _CHUNK
 
 
 # --------------------------------------------------------------------------------------------
@@ -625,7 +674,7 @@ OpenAIModel.streamed_response_class = OpenAIStreamedResponse
 # --------------------------------------------------------------------------------------------
 
 
-def _map_usage(usage: wire.CompletionUsage | None) -> Usage:
+def _map_usage(usage: wire.CompletionUsage | None, profile: OpenAIChatProfile) -> Usage:
     """Our `Usage` from the wire's; only non-zero detail counts are kept."""
     if usage is None:
         return Usage()
@@ -635,6 +684,11 @@ def _map_usage(usage: wire.CompletionUsage | None) -> Usage:
             details['cached_tokens'] = prompt.cached_tokens
         if prompt.audio_tokens:
             details['input_audio_tokens'] = prompt.audio_tokens
+    if 'cached_tokens' not in details and profile.cached_tokens_fields:
+        extra = usage.model_extra or {}
+        cached = next((extra[name] for name in profile.cached_tokens_fields if extra.get(name)), None)
+        if isinstance(cached, int) and not isinstance(cached, bool):
+            details['cached_tokens'] = cached
     if (completion := usage.completion_tokens_details) is not None:
         if completion.reasoning_tokens:
             details['reasoning_tokens'] = completion.reasoning_tokens
