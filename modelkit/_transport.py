@@ -40,6 +40,7 @@ from ._decoding import ACCEPT_ENCODING
 from ._loops import _current_loop, _loop_has_ended
 from ._redact import RedactingFilter, credential_header, register_secrets, secrets_in_header_value
 from ._retry import retry_after_seconds as _retry_after_seconds
+from ._retry import retry_delay_in_body as _retry_delay_in_body
 from ._retry import should_retry as _should_retry
 from ._signing import Signer, SignerFunction, WireRequest, as_signer
 from .exceptions import (
@@ -497,6 +498,8 @@ class Transport:
                 continue
             headers = response.headers
             retry_after = _retry_after_seconds(headers)
+            if retry_after is None:
+                retry_after = _retry_delay_in_body(content)
             if attempt < attempts and _should_retry(status, headers):
                 delay: float | None
                 if retry_after is None:

@@ -122,3 +122,33 @@ def test_unsupported_and_stacked_codings_are_refused() -> None:
     for coding in ('br', 'zstd', 'gzip, br', 'compress'):
         with pytest.raises(ContentDecodingError, match='unsupported content-encoding'):
             content_decoder(coding)
+
+
+@pytest.mark.parametrize(
+    ('body', 'seconds'),
+    [
+        (
+            b'{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}',
+            37.0,
+        ),
+        (
+            b'{"error": {"details": [{"@type": "x"}, {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.250s"}]}}',
+            0.25,
+        ),
+        (
+            b'{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1e3s"}]}}',
+            None,
+        ),
+        (
+            b'{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": -1}]}}',
+            None,
+        ),
+        (b'{"error": {"details": "google.rpc.RetryInfo"}}', None),
+        (b'google.rpc.RetryInfo but not JSON', None),
+        (b'{"error": {"message": "no hint"}}', None),
+    ],
+)
+def test_google_retry_info_in_an_error_body(body: bytes, seconds: float | None) -> None:
+    from modelkit._retry import retry_delay_in_body
+
+    assert retry_delay_in_body(body) == seconds
