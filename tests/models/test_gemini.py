@@ -516,3 +516,40 @@ async def test_resource_exhausted_is_retried_after_the_delay_google_gives(
         with pytest.raises(ModelHTTPError) as info:
             await model.request(user(), None, ModelRequestParameters())
     assert info.value.retry_after == 3600.0
+
+
+# --------------------------------------------------------------------------------------------
+# The Models page's mock answers Gemini's URLs (GLA and Vertex), for the page's examples
+# --------------------------------------------------------------------------------------------
+
+
+class _VertexPaths(GoogleGLAProvider):
+    """Vertex's path layout with an API key: enough to show the mock answers Vertex URLs too."""
+
+    def route(self, path: str, model_name: str | None) -> str:
+        return '/v1/projects/p/locations/us-central1/publishers/google' + path
+
+
+@pytest.mark.parametrize(
+    ('provider_class', 'base_url'),
+    [(GoogleGLAProvider, ROOT), (_VertexPaths, 'https://us-central1-aiplatform.googleapis.com')],
+)
+def test_the_page_mock_answers_text_and_structured_results(
+    provider_class: type[GoogleGLAProvider], base_url: str
+) -> None:
+    from pydantic import BaseModel
+
+    from modelkit import Agent
+    from tests.docs.page_mocks import gemini as page_mock
+
+    class City(BaseModel):
+        city: str
+        country: str
+
+    with respx.mock(assert_all_called=True) as router:
+        page_mock.install(router)
+        model = GeminiModel('gemini-2.0-flash', provider=provider_class(api_key=KEY, base_url=base_url))
+        assert Agent(model).run_sync('What is the capital of France?').data == 'Paris'
+        result = Agent(model, result_type=City).run_sync('Where were the olympics held in 2012?')
+        assert result.data == City(city='London', country='United Kingdom')
+        assert result.usage().total_tokens == 65
