@@ -13,7 +13,7 @@ from pathlib import Path
 from ._harness import Result
 from ._stream import DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED, build_openai_stream
 
-BENCHMARKS = ('sse', 'eventstream', 'gemini-decode', 'e2e', 'import', 'loopback', 'structured')
+BENCHMARKS = ('sse', 'eventstream', 'gemini-decode', 'e2e', 'import', 'loopback', 'structured', 'gemini')
 PACKAGES = (
     'modelkit-wire',
     'httpx',
@@ -106,6 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         from . import structured_stream
 
         results += structured_stream.run(repeats, args.seed)
+    if 'gemini' in chosen:
+        from . import vendor_gemini
+
+        results += vendor_gemini.run(
+            args.chunks,
+            repeats,
+            budget_s=5.0 if args.quick else 20.0,
+            peers=not args.no_peers,
+            seed=args.seed,
+        )
     print(f'\nTotal {time.perf_counter() - started:.0f} s.')
 
     if args.json:

@@ -52,11 +52,20 @@ Emit = Callable[[str], object]
 Contender = Callable[[Emit], Awaitable[None]]
 
 
-def make_transport(http: ModuleType, pieces: list[bytes]) -> Any:
+def _asks_for_stream(request: Any, body: Any) -> bool:
+    """Chat completions ask for a stream in the body."""
+    return bool(body.get('stream'))
+
+
+def make_transport(
+    http: ModuleType, pieces: list[bytes], *, asks_for_stream: Callable[[Any, Any], bool] = _asks_for_stream
+) -> Any:
     """An in-memory transport for `http` (httpx or httpx2) answering every request with `pieces`.
 
-    It reads the request body (as a server would) and checks it asks for a stream, so a contender
-    that silently stopped streaming fails the benchmark instead of measuring something else.
+    It reads the request body (as a server would) and checks it asks for a stream
+    (`asks_for_stream(request, body)`: chat completions say so in the body, Gemini in the URL), so
+    a contender that silently stopped streaming fails the benchmark instead of measuring
+    something else.
     """
 
     class _Body(http.AsyncByteStream):  # type: ignore[name-defined,misc]
@@ -67,7 +76,7 @@ def make_transport(http: ModuleType, pieces: list[bytes]) -> Any:
     class _Transport(http.AsyncBaseTransport):  # type: ignore[name-defined,misc]
         async def handle_async_request(self, request: Any) -> Any:
             body = orjson.loads(await request.aread())
-            if not body.get('stream'):
+            if not asks_for_stream(request, body):
                 raise AssertionError(f'expected a streamed request, got {body!r}'[:300])
             return http.Response(
                 200,
