@@ -11,6 +11,8 @@ A vendor module (see docs/adding-a-vendor.md) uses, in the order a request flows
   vendor needs when its answer does not fit.
 - `open_stream` and `WireStreamedResponse`: a streamed request opened with its timing attached, and
   the one event loop every vendor's stream runs on, with the end-of-stream check.
+- `WireModel`: `request` and `request_stream` over a provider, written once; a vendor's model
+  builds the request, processes a whole body and makes its streamed response.
 
 The event loop is written for any sans-I/O parser (SSE, the AWS event stream, a JSON array): it
 feeds the transport's read loop, hands each parsed event to the vendor's `_process_event` (a plain
@@ -40,8 +42,8 @@ import orjson
 from pydantic_core import ValidationError
 
 from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior
-from ..messages import ModelResponseStreamEvent
-from . import StreamedResponse
+from ..messages import ModelMessage, ModelResponse, ModelResponseStreamEvent
+from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
     from .._transport import HTTPRequest, ResponseStream
     from ..parsers import Parser
     from ..providers import Provider
+    from ..settings import ModelSettings
+    from ..usage import Usage
 
 __all__ = (
     'ANTHROPIC_TOOL_CALL_IDS',
@@ -57,6 +61,7 @@ __all__ = (
     'SettingsTable',
     'ToolCallIdRule',
     'ToolCallIds',
+    'WireModel',
     'WireStreamedResponse',
     'json_request',
     'map_settings',
@@ -305,6 +310,96 @@ def stream_interrupted(vendor: str, expected: str, truncated: bool) -> StreamInt
     """The error for a body that ended before `expected` (e.g. 'a finish reason or [DONE]') arrived."""
     how = 'the body stopped in the middle of an event' if truncated else 'the body ended between events'
     return StreamInterrupted(f'{vendor} stream ended before {expected} arrived ({how})')
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+class WireModel(Model):
+    """A `Model` that speaks a wire format over a `Provider`: `request` and `request_stream` are here.
+
+    A vendor's model sets `_model_name`, `_provider` and `_system` in its `__init__` and implements
+    `_build_request` (the `HTTPRequest`, from `json_request`), `_process_response` (a whole 2xx
+    body to our response and usage) and `_new_streamed_response` (its `WireStreamedResponse`).
+    """
+
+    _model_name: str
+    _provider: Provider
+    _system: str
+
+    @property
+    def model_name(self) -> str:
+        """The vendor's name for the model, sent with every request."""
+        return self._model_name
+
+    @property
+    def system(self) -> str:
+        """The `gen_ai.system` value (the vendor or provider)."""
+        return self._system
+
+    @property
+    def base_url(self) -> str:
+        """The provider's base URL."""
+        return self._provider.base_url
+
+    @property
+    def provider(self) -> Provider:
+        """Where requests go and how they are signed."""
+        return self._provider
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> tuple[ModelResponse, Usage]:
+        """Send the conversation and return the whole response with its token usage."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=False)
+        response = await self._provider.send(
+            request, model_name=self._model_name, timeout=settings.get('timeout')
+        )
+        return self._process_response(response.body)
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> AsyncIterator[StreamedResponse]:
+        """Send the conversation and stream the response; the connection is released on exit."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=True)
+        async with open_stream(
+            self._provider,
+            request,
+            self._new_streamed_response,
+            model_name=self._model_name,
+            timeout=settings.get('timeout'),
+        ) as response:
+            yield response
+
+    @abstractmethod
+    def _build_request(
+        self, messages: list[ModelMessage], settings: Any, params: ModelRequestParameters, *, stream: bool
+    ) -> HTTPRequest:
+        """The request for `messages` (`settings` is the vendor's settings dict, possibly empty)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _process_response(self, body: bytes) -> tuple[ModelResponse, Usage]:
+        """Our response and usage from a whole 2xx body."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _new_streamed_response(self, stream: ResponseStream) -> StreamedResponse:
+        """The streamed response reading `stream`."""
+        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------------------------

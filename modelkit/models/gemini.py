@@ -28,10 +28,9 @@ What is particular to Gemini, per its API reference (https://ai.google.dev/api/g
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Hashable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypedDict, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypedDict
 from urllib.parse import quote
 
 import orjson
@@ -58,15 +57,15 @@ from ..parsers.sse import SSEEvent
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from ..usage import Usage
-from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
+from . import ModelRequestParameters
 from ._gemini_schema import gemini_schema
 from ._kit import (
     LazyAdapter,
     SettingsTable,
+    WireModel,
     WireStreamedResponse,
     json_request,
     map_settings,
-    open_stream,
     stream_error,
     unexpected_body,
     wire_timestamp,
@@ -169,7 +168,7 @@ _THINKING_FIELDS = {
 # --------------------------------------------------------------------------------------------
 
 
-class GeminiModel(Model):
+class GeminiModel(WireModel):
     """A Gemini model, on the Generative Language API (`provider='google-gla'`, the default) or on
     Vertex AI (`provider='google-vertex'`), or through any `Provider` that speaks the same paths."""
 
@@ -192,61 +191,6 @@ class GeminiModel(Model):
         self._system = system or provider.name
         quoted = quote(self._model_name, safe='+=')
         self._paths = (f'/models/{quoted}:generateContent', f'/models/{quoted}:streamGenerateContent?alt=sse')
-
-    @property
-    def model_name(self) -> str:
-        """The model name in every request's path, e.g. `gemini-2.0-flash`."""
-        return self._model_name
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value: the provider's name (`google-gla`, `google-vertex`) unless given."""
-        return self._system
-
-    @property
-    def base_url(self) -> str:
-        """The provider's base URL."""
-        return self._provider.base_url
-
-    @property
-    def provider(self) -> Provider:
-        """Where requests go and how they are signed."""
-        return self._provider
-
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> tuple[ModelResponse, Usage]:
-        """Send the conversation (`generateContent`) and return the whole response with its usage."""
-        check_allow_model_requests()
-        settings = cast(GeminiModelSettings, model_settings or {})
-        request = self._build_request(messages, settings, model_request_parameters, stream=False)
-        response = await self._provider.send(
-            request, model_name=self._model_name, timeout=settings.get('timeout')
-        )
-        return self._process_response(response.body)
-
-    @asynccontextmanager
-    async def request_stream(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> AsyncIterator[StreamedResponse]:
-        """Send the conversation (`streamGenerateContent?alt=sse`) and stream the response."""
-        check_allow_model_requests()
-        settings = cast(GeminiModelSettings, model_settings or {})
-        request = self._build_request(messages, settings, model_request_parameters, stream=True)
-        async with open_stream(
-            self._provider,
-            request,
-            self._new_streamed_response,
-            model_name=self._model_name,
-            timeout=settings.get('timeout'),
-        ) as response:
-            yield response
 
     def _new_streamed_response(self, stream: ResponseStream) -> GeminiStreamedResponse:
         return GeminiStreamedResponse(

@@ -553,3 +553,18 @@ def test_the_page_mock_answers_text_and_structured_results(
         result = Agent(model, result_type=City).run_sync('Where were the olympics held in 2012?')
         assert result.data == City(city='London', country='United Kingdom')
         assert result.usage().total_tokens == 65
+
+
+def test_importing_the_interface_and_provider_loads_no_google_auth_and_no_parser() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        'import sys\n'
+        'import modelkit.models.gemini, modelkit.providers.google_gla\n'
+        "print(sorted(m for m in ('google.auth', 'modelkit.wire.gemini', 'modelkit.parsers.jsonarray') if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert completed.stdout.strip() == '[]'
