@@ -28,6 +28,8 @@ from ._harness import RUN_TIMEOUT_S, Result, Unavailable, print_table, runs_with
 from ._stream import OpenAIStream, cut
 
 __all__ = (
+    'Contender',
+    'Emit',
     'floor_over',
     'make_transport',
     'modelkit_over',
@@ -35,6 +37,8 @@ __all__ = (
     'openai_sdk_over',
     'pydantic_ai_over',
     'run',
+    'run_case',
+    'text_from_request_stream',
 )
 
 TARGET_RATIO = 1.4
@@ -182,12 +186,12 @@ def modelkit_over(base_url: str, api_key: str, http_client: httpx.AsyncClient | 
     messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
     parameters = ModelRequestParameters()
 
-    return _text_from_request_stream(
+    return text_from_request_stream(
         model, messages, parameters, (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
     )
 
 
-def _text_from_request_stream(
+def text_from_request_stream(
     model: Any, messages: list[Any], parameters: Any, event_types: tuple[type, type, type, type]
 ) -> Contender:
     """A contender that emits the text of `model.request_stream` (modelkit's and pydantic-ai's
@@ -272,7 +276,7 @@ def pydantic_ai_over(make_client: Callable[[], Any]) -> Contender:
     messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
     parameters = ModelRequestParameters()
 
-    return _text_from_request_stream(
+    return text_from_request_stream(
         model, messages, parameters, (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
     )
 
@@ -339,20 +343,55 @@ async def _run_async(
     stream: OpenAIStream, repeats: int, budget_s: float, min_runs: int, peers: bool
 ) -> list[Result]:
     pieces = cut(stream, CHUNKING)
-    units = len(stream.events)
+    contenders = [(name, _bound(factory, pieces), target) for name, factory, target in _CONTENDERS]
+    return await run_case(
+        'e2e',
+        f'{CHUNKING} pieces',
+        ('floor: httpx stream + split + orjson', _floor(pieces)),
+        contenders,
+        stream.text,
+        len(stream.events),
+        repeats,
+        budget_s=budget_s,
+        min_runs=min_runs,
+        peers=peers,
+    )
+
+
+def _bound(factory: Callable[[list[bytes]], Contender], pieces: list[bytes]) -> Callable[[], Contender]:
+    return lambda: factory(pieces)
+
+
+async def run_case(
+    benchmark: str,
+    case_name: str,
+    floor: tuple[str, Contender],
+    contenders: list[tuple[str, Callable[[], Contender], float | None]],
+    expected: str,
+    units: int,
+    repeats: int,
+    *,
+    budget_s: float,
+    min_runs: int,
+    peers: bool,
+) -> list[Result]:
+    """Check the floor and each contender once (their text must be `expected`), then time them
+    round-robin. A contender is `(name, make, target)`; `make` raises `Unavailable` where it cannot
+    run, and ones without a target (peers) are left out unless `peers`."""
     # Dropping each delta as user code that merely looks at it would.
     sink: Emit = len
-    case_name = f'{CHUNKING} pieces'
-    floor = Result('e2e', case_name, 'floor: httpx stream + split + orjson', units=units, is_floor=True)
-    floor_run = _floor(pieces)
-    await _check(floor, floor_run, stream.text, repeats, budget_s, min_runs)
-    case: list[tuple[Result, Callable[[], Awaitable[object]] | None]] = [(floor, lambda: floor_run(sink))]
-    for name, factory, target in _CONTENDERS:
+    floor_name, floor_run = floor
+    floor_result = Result(benchmark, case_name, floor_name, units=units, is_floor=True)
+    await _check(floor_result, floor_run, expected, repeats, budget_s, min_runs)
+    case: list[tuple[Result, Callable[[], Awaitable[object]] | None]] = [
+        (floor_result, lambda: floor_run(sink))
+    ]
+    for name, make, target in contenders:
         if not peers and target is None:
             continue
-        result = Result('e2e', case_name, name, units=units, target=target)
+        result = Result(benchmark, case_name, name, units=units, target=target)
         try:
-            contender: Contender | None = factory(pieces)
+            contender: Contender | None = make()
         except Unavailable as exc:
             result.status = str(exc)
             contender = None
@@ -360,7 +399,7 @@ async def _run_async(
             result.status = f'error: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
             contender = None
         if contender is not None:
-            await _check(result, contender, stream.text, repeats, budget_s, min_runs)
+            await _check(result, contender, expected, repeats, budget_s, min_runs)
         case.append((result, _bind(contender, sink) if contender is not None else None))
     await time_round_robin_async(case, repeats)
     return [r for r, _ in case]

@@ -28,8 +28,8 @@ import httpx
 import orjson
 
 from . import cold_import
-from ._harness import Result, Unavailable, print_table, time_round_robin_async
-from .end_to_end import Contender, Emit, _check, _text_from_request_stream, make_transport
+from ._harness import Result, Unavailable, print_table
+from .end_to_end import Contender, Emit, make_transport, run_case, text_from_request_stream
 from .gemini_decode import GeminiStream, build_gemini_stream
 
 __all__ = ('E2E_TARGET', 'IMPORT_TARGET', 'run')
@@ -72,6 +72,14 @@ def _text(stream: GeminiStream) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _streamed_text(model: Any, messages: Any, parameters: Any) -> Contender:
+    """The text of `model.request_stream` for PROMPT; `messages` is modelkit's or pydantic-ai's
+    messages module (their classes share names and shapes)."""
+    request: list[Any] = [messages.ModelRequest(parts=[messages.UserPromptPart(PROMPT)])]
+    types = (messages.PartStartEvent, messages.PartDeltaEvent, messages.TextPart, messages.TextPartDelta)
+    return text_from_request_stream(model, request, parameters, types)
+
+
 def _floor(pieces: list[bytes]) -> Contender:
     client = httpx.AsyncClient(transport=_transport(pieces))
     url = f'{BASE_URL}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse'
@@ -101,14 +109,7 @@ def _floor(pieces: list[bytes]) -> Contender:
 
 def _modelkit(pieces: list[bytes]) -> Contender:
     try:
-        from modelkit.messages import (
-            ModelRequest,
-            PartDeltaEvent,
-            PartStartEvent,
-            TextPart,
-            TextPartDelta,
-            UserPromptPart,
-        )
+        from modelkit import messages
         from modelkit.models import ModelRequestParameters
         from modelkit.models import gemini as gemini_model
         from modelkit.providers import google_gla
@@ -118,24 +119,14 @@ def _modelkit(pieces: list[bytes]) -> Contender:
         api_key=API_KEY, base_url=BASE_URL, http_client=httpx.AsyncClient(transport=_transport(pieces))
     )
     model = gemini_model.GeminiModel(MODEL, provider=provider)
-    messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
-    return _text_from_request_stream(
-        model, messages, ModelRequestParameters(), (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
-    )
+    return _streamed_text(model, messages, ModelRequestParameters())
 
 
 def _pydantic_ai(pieces: list[bytes]) -> Contender:
     try:
         from google import genai
         from google.genai import types
-        from pydantic_ai.messages import (
-            ModelRequest,
-            PartDeltaEvent,
-            PartStartEvent,
-            TextPart,
-            TextPartDelta,
-            UserPromptPart,
-        )
+        from pydantic_ai import messages
         from pydantic_ai.models import ModelRequestParameters
         from pydantic_ai.models.google import GoogleModel
         from pydantic_ai.providers.google import GoogleProvider
@@ -146,10 +137,7 @@ def _pydantic_ai(pieces: list[bytes]) -> Contender:
     )
     client = genai.Client(api_key=API_KEY, http_options=options)
     model = GoogleModel(MODEL, provider=GoogleProvider(client=client))
-    messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
-    return _text_from_request_stream(
-        model, messages, ModelRequestParameters(), (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
-    )
+    return _streamed_text(model, messages, ModelRequestParameters())
 
 
 def _litellm(pieces: list[bytes]) -> Contender:
@@ -193,36 +181,23 @@ async def _run_e2e(
     stream: GeminiStream, repeats: int, budget_s: float, min_runs: int, peers: bool
 ) -> list[Result]:
     pieces = list(stream.sse_events)
-    expected = _text(stream)
-    units = len(stream.chunks)
-    sink: Emit = len
-    case_name = 'per-event pieces'
-    floor = Result(
-        'gemini-e2e', case_name, 'floor: httpx stream + split + orjson', units=units, is_floor=True
+    contenders = [(name, _bound(factory, pieces), target) for name, factory, target in _CONTENDERS]
+    return await run_case(
+        'gemini-e2e',
+        'per-event pieces',
+        ('floor: httpx stream + split + orjson', _floor(pieces)),
+        contenders,
+        _text(stream),
+        len(stream.chunks),
+        repeats,
+        budget_s=budget_s,
+        min_runs=min_runs,
+        peers=peers,
     )
-    floor_run = _floor(pieces)
-    await _check(floor, floor_run, expected, repeats, budget_s, min_runs)
-    case: list[tuple[Result, Any]] = [(floor, lambda: floor_run(sink))]
-    for name, factory, target in _CONTENDERS:
-        if not peers and target is None:
-            continue
-        result = Result('gemini-e2e', case_name, name, units=units, target=target)
-        contender: Contender | None = None
-        try:
-            contender = factory(pieces)
-        except Unavailable as exc:
-            result.status = str(exc)
-        except Exception as exc:
-            result.status = f'error: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
-        if contender is not None:
-            await _check(result, contender, expected, repeats, budget_s, min_runs)
-        case.append((result, _bind(contender, sink) if contender is not None and not result.status else None))
-    await time_round_robin_async(case, repeats)
-    return [r for r, _ in case]
 
 
-def _bind(contender: Contender, sink: Emit) -> Callable[[], Any]:
-    return lambda: contender(sink)
+def _bound(factory: Callable[[list[bytes]], Contender], pieces: list[bytes]) -> Callable[[], Contender]:
+    return lambda: factory(pieces)
 
 
 _GOOGLE_AUTH_CHILD = 'import sys\nimport {modules}\nprint("google.auth" in sys.modules)\n'
