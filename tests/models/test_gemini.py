@@ -562,7 +562,8 @@ def test_importing_the_interface_and_provider_loads_no_google_auth_and_no_parser
     code = (
         'import sys\n'
         'import modelkit.models.gemini, modelkit.providers.google_gla\n'
-        "print(sorted(m for m in ('google.auth', 'modelkit.wire.gemini', 'modelkit.parsers.jsonarray') if m in sys.modules))\n"
+        "lazy = ('google.auth', 'modelkit.wire.gemini', 'modelkit.parsers.jsonarray')\n"
+        'print(sorted(m for m in lazy if m in sys.modules))\n'
     )
     completed = subprocess.run(
         [sys.executable, '-c', code], capture_output=True, text=True, check=True, timeout=60

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -124,25 +125,18 @@ def test_unsupported_and_stacked_codings_are_refused() -> None:
             content_decoder(coding)
 
 
+def _retry_info(delay: object, *before: dict[str, object]) -> bytes:
+    detail = {'@type': 'type.googleapis.com/google.rpc.RetryInfo', 'retryDelay': delay}
+    return json.dumps({'error': {'details': [*before, detail]}}).encode()
+
+
 @pytest.mark.parametrize(
     ('body', 'seconds'),
     [
-        (
-            b'{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}',
-            37.0,
-        ),
-        (
-            b'{"error": {"details": [{"@type": "x"}, {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.250s"}]}}',
-            0.25,
-        ),
-        (
-            b'{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1e3s"}]}}',
-            None,
-        ),
-        (
-            b'{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": -1}]}}',
-            None,
-        ),
+        (_retry_info('37s'), 37.0),
+        (_retry_info('0.250s', {'@type': 'x'}), 0.25),
+        (_retry_info('1e3s'), None),
+        (_retry_info(-1), None),
         (b'{"error": {"details": "google.rpc.RetryInfo"}}', None),
         (b'google.rpc.RetryInfo but not JSON', None),
         (b'{"error": {"message": "no hint"}}', None),

@@ -13,7 +13,11 @@ def _generate_content(request: httpx.Request) -> httpx.Response:
     if request.headers.get('x-goog-api-key') == INVALID_KEY or (
         request.headers.get('authorization') == f'Bearer {INVALID_KEY}'
     ):
-        error = {'code': 400, 'message': 'API key not valid. Please pass a valid API key.', 'status': 'INVALID_ARGUMENT'}
+        error = {
+            'code': 400,
+            'message': 'API key not valid. Please pass a valid API key.',
+            'status': 'INVALID_ARGUMENT',
+        }
         return httpx.Response(400, json={'error': error})
     body = orjson.loads(request.content)
     turn = next(c for c in reversed(body['contents']) if c.get('role', 'user') == 'user')
