@@ -279,7 +279,9 @@ class VertexVendor(GeminiVendor):
     """Vertex AI's Gemini paths: the same bodies, bearer-token auth, `createTime` on answers."""
 
     prefix: ClassVar[str] = 'google-vertex'
-    env: ClassVar[dict[str, str]] = {'GOOGLE_VERTEX_BASE_URL': '{base_url}'}
+    # No environment lines: Vertex clients authenticate with Google credentials, not a key to paste
+    # (the emulator's OAuth endpoint, where present, issues them tokens).
+    env: ClassVar[dict[str, str]] = {}
     model_path: ClassVar[str] = (
         r'/(?:v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)'
         r'/publishers/(?P<publisher>[^/]+)/models/(?P<model>[^/:]+)'
