@@ -30,6 +30,7 @@ from ._stream import OpenAIStream, cut
 __all__ = (
     'Contender',
     'Emit',
+    'emit_delta_text',
     'floor_over',
     'make_transport',
     'modelkit_over',
@@ -210,6 +211,15 @@ def text_from_request_stream(
     return run
 
 
+async def emit_delta_text(chunks: Any, emit: Emit) -> None:
+    """Emit the text of each OpenAI-shaped streamed chunk (the openai SDK's, LiteLLM's)."""
+    async for chunk in chunks:
+        if chunk.choices:
+            content = chunk.choices[0].delta.content
+            if content:
+                emit(content)
+
+
 def _openai_client(pieces: list[bytes]) -> Any:
     http = _sdk_http()
     return openai_client(BASE_URL, API_KEY, http.AsyncClient(transport=make_transport(http, pieces)))
@@ -239,11 +249,7 @@ def openai_sdk_over(client: Any) -> Contender:
             stream_options={'include_usage': True},
         )
         async with stream:
-            async for chunk in stream:
-                if chunk.choices:
-                    content = chunk.choices[0].delta.content
-                    if content:
-                        emit(content)
+            await emit_delta_text(stream, emit)
 
     return run
 
@@ -303,11 +309,7 @@ def _litellm(pieces: list[bytes]) -> Contender:
             base_url=BASE_URL,
             client=client,
         )
-        async for chunk in response:
-            if chunk.choices:
-                content = chunk.choices[0].delta.content
-                if content:
-                    emit(content)
+        await emit_delta_text(response, emit)
 
     return run
 

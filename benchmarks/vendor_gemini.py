@@ -29,7 +29,7 @@ import orjson
 
 from . import cold_import
 from ._harness import Result, Unavailable, print_table
-from .end_to_end import Contender, Emit, make_transport, run_case, text_from_request_stream
+from .end_to_end import Contender, Emit, emit_delta_text, make_transport, run_case, text_from_request_stream
 from .gemini_decode import GeminiStream, build_gemini_stream
 
 __all__ = ('E2E_TARGET', 'IMPORT_TARGET', 'run')
@@ -161,11 +161,7 @@ def _litellm(pieces: list[bytes]) -> Contender:
             api_base=BASE_URL,
             client=handler,
         )
-        async for chunk in response:
-            if chunk.choices:
-                content = chunk.choices[0].delta.content
-                if content:
-                    emit(content)
+        await emit_delta_text(response, emit)
 
     return run
 
