@@ -13,7 +13,18 @@ from pathlib import Path
 from ._harness import Result
 from ._stream import DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED, build_openai_stream
 
-BENCHMARKS = ('sse', 'eventstream', 'gemini-decode', 'e2e', 'import', 'loopback', 'structured', 'gemini')
+BENCHMARKS = (
+    'sse',
+    'eventstream',
+    'gemini-decode',
+    'e2e',
+    'import',
+    'loopback',
+    'structured',
+    'anthropic',
+    'cohere',
+    'gemini',
+)
 PACKAGES = (
     'modelkit-wire',
     'httpx',
@@ -25,6 +36,7 @@ PACKAGES = (
     'litellm',
     'httpx-sse',
     'botocore',
+    'anthropic',
 )
 
 
@@ -106,6 +118,16 @@ def main(argv: list[str] | None = None) -> int:
         from . import structured_stream
 
         results += structured_stream.run(repeats, args.seed)
+    if 'anthropic' in chosen:
+        from . import vendor_anthropic
+
+        results += vendor_anthropic.run(args.chunks, repeats, quick=args.quick, peers=not args.no_peers)
+    if 'cohere' in chosen:
+        from . import vendor_cohere
+
+        results += vendor_cohere.run(
+            repeats, quick=args.quick, peers=not args.no_peers, chunks=args.chunks, seed=args.seed
+        )
     if 'gemini' in chosen:
         from . import vendor_gemini
 

@@ -32,6 +32,7 @@ __all__ = (
     'Emit',
     'emit_delta_text',
     'floor_over',
+    'litellm_over',
     'make_transport',
     'modelkit_over',
     'openai_client',
@@ -288,6 +289,21 @@ def pydantic_ai_over(make_client: Callable[[], Any]) -> Contender:
 
 
 def _litellm(pieces: list[bytes]) -> Contender:
+    # `client=` hands LiteLLM our SDK client, so its requests go through the same transport.
+    return litellm_over(
+        lambda: {
+            'model': 'openai/gpt-4o',
+            'stream_options': {'include_usage': True},
+            'api_key': API_KEY,
+            'base_url': BASE_URL,
+            'client': _openai_client(pieces),
+        }
+    )
+
+
+def litellm_over(make_kwargs: Callable[[], dict[str, Any]]) -> Contender:
+    """`litellm.acompletion(stream=True, **make_kwargs())` for the prompt, emitting each chunk's text
+    (`make_kwargs` runs once LiteLLM is imported, so it may build LiteLLM's own objects)."""
     # Use the cost map bundled with the package rather than fetching one at import time.
     os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
     try:
@@ -296,18 +312,11 @@ def _litellm(pieces: list[bytes]) -> Contender:
         raise Unavailable('not installed') from None
     litellm.telemetry = False
     litellm.suppress_debug_info = True
-    client = _openai_client(pieces)
+    kwargs = make_kwargs()
 
     async def run(emit: Emit) -> None:
-        # `client=` hands LiteLLM our SDK client, so its requests go through the same transport.
         response = await litellm.acompletion(
-            model='openai/gpt-4o',
-            messages=[{'role': 'user', 'content': PROMPT}],
-            stream=True,
-            stream_options={'include_usage': True},
-            api_key=API_KEY,
-            base_url=BASE_URL,
-            client=client,
+            messages=[{'role': 'user', 'content': PROMPT}], stream=True, **kwargs
         )
         await emit_delta_text(response, emit)
 
@@ -345,55 +354,47 @@ async def _run_async(
     stream: OpenAIStream, repeats: int, budget_s: float, min_runs: int, peers: bool
 ) -> list[Result]:
     pieces = cut(stream, CHUNKING)
-    contenders = [(name, _bound(factory, pieces), target) for name, factory, target in _CONTENDERS]
     return await run_case(
         'e2e',
-        f'{CHUNKING} pieces',
-        ('floor: httpx stream + split + orjson', _floor(pieces)),
-        contenders,
-        stream.text,
+        pieces,
         len(stream.events),
+        stream.text,
+        _floor,
+        _CONTENDERS,
         repeats,
-        budget_s=budget_s,
-        min_runs=min_runs,
-        peers=peers,
+        budget_s,
+        min_runs,
+        peers,
     )
 
 
-def _bound(factory: Callable[[list[bytes]], Contender], pieces: list[bytes]) -> Callable[[], Contender]:
-    return lambda: factory(pieces)
-
-
 async def run_case(
-    benchmark: str,
-    case_name: str,
-    floor: tuple[str, Contender],
-    contenders: list[tuple[str, Callable[[], Contender], float | None]],
-    expected: str,
+    group: str,
+    pieces: list[bytes],
     units: int,
+    expected: str,
+    make_floor: Callable[[list[bytes]], Contender],
+    contenders: tuple[tuple[str, Callable[[list[bytes]], Contender], float | None], ...],
     repeats: int,
-    *,
     budget_s: float,
     min_runs: int,
     peers: bool,
 ) -> list[Result]:
-    """Check the floor and each contender once (their text must be `expected`), then time them
-    round-robin. A contender is `(name, make, target)`; `make` raises `Unavailable` where it cannot
-    run, and ones without a target (peers) are left out unless `peers`."""
+    """Check and time the floor and each contender (peers are those without a target) on `pieces`,
+    which must make the text `expected`; every vendor's end-to-end rows run through here."""
     # Dropping each delta as user code that merely looks at it would.
     sink: Emit = len
-    floor_name, floor_run = floor
-    floor_result = Result(benchmark, case_name, floor_name, units=units, is_floor=True)
-    await _check(floor_result, floor_run, expected, repeats, budget_s, min_runs)
-    case: list[tuple[Result, Callable[[], Awaitable[object]] | None]] = [
-        (floor_result, lambda: floor_run(sink))
-    ]
-    for name, make, target in contenders:
+    case_name = f'{CHUNKING} pieces'
+    floor = Result(group, case_name, 'floor: httpx stream + split + orjson', units=units, is_floor=True)
+    floor_run = make_floor(pieces)
+    await _check(floor, floor_run, expected, repeats, budget_s, min_runs)
+    case: list[tuple[Result, Callable[[], Awaitable[object]] | None]] = [(floor, lambda: floor_run(sink))]
+    for name, factory, target in contenders:
         if not peers and target is None:
             continue
-        result = Result(benchmark, case_name, name, units=units, target=target)
+        result = Result(group, case_name, name, units=units, target=target)
         try:
-            contender: Contender | None = make()
+            contender: Contender | None = factory(pieces)
         except Unavailable as exc:
             result.status = str(exc)
             contender = None

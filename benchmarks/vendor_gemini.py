@@ -17,7 +17,6 @@ credentials load at its first request only.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -29,7 +28,7 @@ import orjson
 
 from . import cold_import
 from ._harness import Result, Unavailable, print_table
-from .end_to_end import Contender, Emit, emit_delta_text, make_transport, run_case, text_from_request_stream
+from .end_to_end import Contender, Emit, litellm_over, make_transport, run_case, text_from_request_stream
 from .gemini_decode import GeminiStream, build_gemini_stream
 
 __all__ = ('E2E_TARGET', 'IMPORT_TARGET', 'run')
@@ -141,29 +140,15 @@ def _pydantic_ai(pieces: list[bytes]) -> Contender:
 
 
 def _litellm(pieces: list[bytes]) -> Contender:
-    os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
-    try:
-        import litellm
+    def kwargs() -> dict[str, Any]:
         from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
-    except ImportError:
-        raise Unavailable('not installed') from None
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
-    handler = AsyncHTTPHandler()
-    handler.client = httpx.AsyncClient(transport=_transport(pieces))
 
-    async def run(emit: Emit) -> None:
-        response = await litellm.acompletion(
-            model=f'gemini/{MODEL}',
-            messages=[{'role': 'user', 'content': PROMPT}],
-            stream=True,
-            api_key=API_KEY,
-            api_base=BASE_URL,
-            client=handler,
-        )
-        await emit_delta_text(response, emit)
+        # LiteLLM's `gemini/` route speaks the wire itself through its httpx handler: give it ours.
+        handler = AsyncHTTPHandler()
+        handler.client = httpx.AsyncClient(transport=_transport(pieces))
+        return {'model': f'gemini/{MODEL}', 'api_key': API_KEY, 'api_base': BASE_URL, 'client': handler}
 
-    return run
+    return litellm_over(kwargs)
 
 
 _CONTENDERS: tuple[tuple[str, Callable[[list[bytes]], Contender], float | None], ...] = (
@@ -171,29 +156,6 @@ _CONTENDERS: tuple[tuple[str, Callable[[list[bytes]], Contender], float | None],
     ('pydantic-ai GoogleModel.request_stream', _pydantic_ai, None),
     ('LiteLLM acompletion gemini/', _litellm, None),
 )
-
-
-async def _run_e2e(
-    stream: GeminiStream, repeats: int, budget_s: float, min_runs: int, peers: bool
-) -> list[Result]:
-    pieces = list(stream.sse_events)
-    contenders = [(name, _bound(factory, pieces), target) for name, factory, target in _CONTENDERS]
-    return await run_case(
-        'gemini-e2e',
-        'per-event pieces',
-        ('floor: httpx stream + split + orjson', _floor(pieces)),
-        contenders,
-        _text(stream),
-        len(stream.chunks),
-        repeats,
-        budget_s=budget_s,
-        min_runs=min_runs,
-        peers=peers,
-    )
-
-
-def _bound(factory: Callable[[list[bytes]], Contender], pieces: list[bytes]) -> Callable[[], Contender]:
-    return lambda: factory(pieces)
 
 
 _GOOGLE_AUTH_CHILD = 'import sys\nimport {modules}\nprint("google.auth" in sys.modules)\n'
@@ -222,32 +184,12 @@ def _run_import(repeats: int) -> list[Result]:
         ('floor: import httpx, pydantic, orjson', cold_import.FLOOR, None),
         (label, modules, IMPORT_TARGET),
     )
-    results = [
-        Result('gemini-import', 'cold import', name, target=t, is_floor=t is None) for name, _, t in cases
-    ]
+    results = cold_import.run(repeats, cases, 'modelkit.models.gemini + providers', IMPORT_TARGET)
     try:
         if google_auth_imported(modules):
             results[1].status = 'error: google.auth was imported before any Vertex request'
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         results[1].status = f'error: {exc}'[:160]
-    for _ in range(repeats + 1):  # the first round writes byte-code caches and is not kept
-        for result, (_, modules, _) in zip(results, cases, strict=True):
-            if result.status:
-                continue
-            try:
-                result.runs.append(cold_import._time_import(modules))
-            except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                result.status = f'error: {exc}'[:160]
-                result.runs.clear()
-    for result in results:
-        del result.runs[:1]
-    print_table(
-        f'Gemini cold import, fresh interpreter each, median of {repeats} '
-        f'(target: <= {IMPORT_TARGET}x floor; '
-        'google.auth not imported)',
-        results,
-        unit=None,
-    )
     return results
 
 
@@ -262,7 +204,20 @@ def run(
 ) -> list[Result]:
     """The end-to-end table (asyncio) and the cold-import table."""
     stream = build_gemini_stream(content_chunks, seed)
-    results: list[Result] = anyio.run(_run_e2e, stream, repeats, budget_s, min_runs, peers, backend='asyncio')
+    results: list[Result] = anyio.run(
+        run_case,
+        'gemini-e2e',
+        list(stream.sse_events),
+        len(stream.chunks),
+        _text(stream),
+        _floor,
+        _CONTENDERS,
+        repeats,
+        budget_s,
+        min_runs,
+        peers,
+        backend='asyncio',
+    )
     print_table(
         f'Gemini end to end, text deltas to user code: {len(stream.chunks):,} chunks over an in-memory '
         f'transport, median of up to {repeats} (target: modelkit <= {E2E_TARGET:g}x floor)',

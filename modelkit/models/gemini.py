@@ -179,18 +179,16 @@ class GeminiModel(WireModel):
         provider: Literal['google-gla', 'google-vertex'] | Provider = 'google-gla',
         system: str | None = None,
     ) -> None:
-        if isinstance(provider, str):
-            # Imported here: the providers pull in the transport, which importing this module
-            # need not pay for.
-            from ..providers import infer_provider
-
-            provider = infer_provider(provider)
         # `models/gemini-2.0-flash` is how the API names a model; the path wants the bare name.
-        self._model_name = model_name.removeprefix('models/')
-        self._provider = provider
-        self._system = system or provider.name
+        super().__init__(model_name.removeprefix('models/'), provider)
+        self._system = system or self._provider.name
         quoted = quote(self._model_name, safe='+=')
         self._paths = (f'/models/{quoted}:generateContent', f'/models/{quoted}:streamGenerateContent?alt=sse')
+
+    @property
+    def system(self) -> str:
+        """The `gen_ai.system` value: the provider's name (`google-gla`, `google-vertex`) unless given."""
+        return self._system
 
     def _new_streamed_response(self, stream: ResponseStream) -> GeminiStreamedResponse:
         return GeminiStreamedResponse(

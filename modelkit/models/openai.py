@@ -182,32 +182,22 @@ class OpenAIModel(WireModel):
         openai_client: Any = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        shorthand = {
-            name: value
-            for name, value in (
-                ('api_key', api_key),
-                ('base_url', base_url),
-                ('openai_client', openai_client),
-                ('http_client', http_client),
-            )
-            if value is not None
-        }
-        if isinstance(provider, str):
-            # Imported here: the providers pull in the transport (anyio, asyncio), which
-            # `import modelkit.models.openai` need not pay for.
-            from ..providers import infer_provider
-
-            provider = infer_provider(provider, **shorthand)
-        elif shorthand:
-            raise UserError(
-                f'{type(self).__name__} got a provider instance and {", ".join(shorthand)}: '
-                'pass those to the provider instead'
-            )
-        self._model_name = model_name
-        self._provider = provider
+        super().__init__(
+            model_name,
+            provider,
+            api_key=api_key,
+            base_url=base_url,
+            openai_client=openai_client,
+            http_client=http_client,
+        )
         self._system = system
-        self._profile = profile or provider.openai_chat_profile
+        self._profile = profile or self._provider.openai_chat_profile
         self.system_prompt_role = system_prompt_role
+
+    @property
+    def system(self) -> str:
+        """The `gen_ai.system` value, `openai` unless given."""
+        return self._system
 
     @property
     def profile(self) -> OpenAIChatProfile:
