@@ -25,6 +25,7 @@ BENCHMARKS = (
     'cohere',
     'bedrock',
     'openaifam',
+    'gemini',
 )
 PACKAGES = (
     'modelkit-wire',
@@ -138,6 +139,15 @@ def main(argv: list[str] | None = None) -> int:
 
         results += vendor_openaifam.run(
             args.chunks, args.seed, repeats, quick=args.quick, peers=not args.no_peers
+    if 'gemini' in chosen:
+        from . import vendor_gemini
+
+        results += vendor_gemini.run(
+            args.chunks,
+            repeats,
+            budget_s=5.0 if args.quick else 20.0,
+            peers=not args.no_peers,
+            seed=args.seed,
         )
     print(f'\nTotal {time.perf_counter() - started:.0f} s.')
 

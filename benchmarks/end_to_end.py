@@ -29,6 +29,9 @@ from ._harness import RUN_TIMEOUT_S, Result, Unavailable, print_table, runs_with
 from ._stream import OpenAIStream, cut
 
 __all__ = (
+    'Contender',
+    'Emit',
+    'emit_delta_text',
     'floor_over',
     'litellm_over',
     'make_transport',
@@ -58,11 +61,20 @@ Emit = Callable[[str], object]
 Contender = Callable[[Emit], Awaitable[None]]
 
 
-def make_transport(http: ModuleType, pieces: list[bytes]) -> Any:
+def _asks_for_stream(request: Any, body: Any) -> bool:
+    """Chat completions ask for a stream in the body."""
+    return bool(body.get('stream'))
+
+
+def make_transport(
+    http: ModuleType, pieces: list[bytes], *, asks_for_stream: Callable[[Any, Any], bool] = _asks_for_stream
+) -> Any:
     """An in-memory transport for `http` (httpx or httpx2) answering every request with `pieces`.
 
-    It reads the request body (as a server would) and checks it asks for a stream, so a contender
-    that silently stopped streaming fails the benchmark instead of measuring something else.
+    It reads the request body (as a server would) and checks it asks for a stream
+    (`asks_for_stream(request, body)`: chat completions say so in the body, Gemini in the URL), so
+    a contender that silently stopped streaming fails the benchmark instead of measuring
+    something else.
     """
 
     class _Body(http.AsyncByteStream):  # type: ignore[name-defined,misc]
@@ -73,7 +85,7 @@ def make_transport(http: ModuleType, pieces: list[bytes]) -> Any:
     class _Transport(http.AsyncBaseTransport):  # type: ignore[name-defined,misc]
         async def handle_async_request(self, request: Any) -> Any:
             body = orjson.loads(await request.aread())
-            if not body.get('stream'):
+            if not asks_for_stream(request, body):
                 raise AssertionError(f'expected a streamed request, got {body!r}'[:300])
             return http.Response(
                 200,
@@ -198,6 +210,15 @@ def text_from_request_stream(
     return run
 
 
+async def emit_delta_text(chunks: Any, emit: Emit) -> None:
+    """Emit the text of each OpenAI-shaped streamed chunk (the openai SDK's, LiteLLM's)."""
+    async for chunk in chunks:
+        if chunk.choices:
+            content = chunk.choices[0].delta.content
+            if content:
+                emit(content)
+
+
 def _openai_client(pieces: list[bytes]) -> Any:
     http = _sdk_http()
     return openai_client(BASE_URL, API_KEY, http.AsyncClient(transport=make_transport(http, pieces)))
@@ -227,11 +248,7 @@ def openai_sdk_over(client: Any) -> Contender:
             stream_options={'include_usage': True},
         )
         async with stream:
-            async for chunk in stream:
-                if chunk.choices:
-                    content = chunk.choices[0].delta.content
-                    if content:
-                        emit(content)
+            await emit_delta_text(stream, emit)
 
     return run
 
@@ -286,11 +303,7 @@ def litellm_over(make_kwargs: Callable[[], dict[str, Any]]) -> Contender:
         response = await litellm.acompletion(
             messages=[{'role': 'user', 'content': PROMPT}], stream=True, **kwargs
         )
-        async for chunk in response:
-            if chunk.choices:
-                content = chunk.choices[0].delta.content
-                if content:
-                    emit(content)
+        await emit_delta_text(response, emit)
 
     return run
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-__all__ = ('retry_after_seconds', 'should_retry')
+__all__ = ('retry_after_seconds', 'retry_delay_in_body', 'should_retry')
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 """Request timeout, conflict (lock contention) and rate limit: worth another try, like every 5xx."""
@@ -17,6 +17,10 @@ exponent, no `_` (Python's `float` reads `1e1` and `1_0` as ten)."""
 
 _PLAIN_NUMBER = re.compile(r'[0-9]+(?:\.[0-9]+)?')
 """`retry-after-ms` (OpenAI, Anthropic) is a plain decimal number of milliseconds."""
+
+_DURATION = re.compile(r'([0-9]+(?:\.[0-9]{1,9})?)s')
+"""A protobuf `Duration` in JSON (https://protobuf.dev/programming-guides/json/): seconds with up to
+nine fractional digits and an `s`, e.g. `37s`, `0.250s`."""
 
 _MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
 _DAY = r'(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)'
@@ -60,6 +64,34 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
     if when is None:
         return None
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def retry_delay_in_body(body: bytes) -> float | None:
+    """The wait Google APIs ask for in an error body, in seconds, or None.
+
+    Google's error model (AIP-193; Gemini and Vertex AI send it, without a `Retry-After` header)
+    puts it in a `google.rpc.RetryInfo` detail: `{"error": {"details": [{"@type":
+    "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}`.
+    """
+    if b'google.rpc.RetryInfo' not in body:
+        return None  # the usual case costs one search, no JSON parse
+    import orjson
+
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = payload.get('error') if isinstance(payload, dict) else None
+    details = error.get('details') if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        if (
+            isinstance(detail, dict)
+            and str(detail.get('@type', '')).endswith('google.rpc.RetryInfo')
+            and isinstance(delay := detail.get('retryDelay'), str)
+            and (match := _DURATION.fullmatch(delay.strip()))
+        ):
+            return float(match[1])
+    return None
 
 
 def http_date(value: str) -> datetime | None:

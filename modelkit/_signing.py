@@ -17,10 +17,12 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import TYPE_CHECKING
 
+from ._redact import credential_header, register_secrets, secrets_in_header_value
+
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ('Signer', 'SignerFunction', 'WireRequest', 'as_signer')
+__all__ = ('Signer', 'SignerFunction', 'WireRequest', 'as_signer', 'sign_and_register')
 
 
 class WireRequest:
@@ -120,3 +122,16 @@ def as_signer(signer: Signer | SignerFunction | None) -> Signer | None:
     if signer is None or isinstance(signer, Signer):
         return signer
     return _FunctionSigner(signer)
+
+
+async def sign_and_register(signer: Signer, wire: WireRequest) -> None:
+    """Run the signer, then register what it holds and what it set for masking in errors and logs."""
+    headers = wire.headers
+    before = {name.lower(): value for name, value in headers.items()}
+    register_secrets(signer.secrets())  # before too: a signing library may log while it signs
+    await signer.sign(wire)
+    secrets = list(signer.secrets())
+    for name, value in headers.items():
+        if before.get(name.lower()) != value and credential_header(name):
+            secrets.extend(secrets_in_header_value(value))
+    register_secrets(secrets)

@@ -48,10 +48,11 @@ from ._clients import (
 )
 from ._decoding import ACCEPT_ENCODING
 from ._loops import _current_loop, _loop_has_ended
-from ._redact import RedactingFilter, credential_header, register_secrets, secrets_in_header_value
+from ._redact import RedactingFilter
 from ._retry import retry_after_seconds as _retry_after_seconds
+from ._retry import retry_delay_in_body as _retry_delay_in_body
 from ._retry import should_retry as _should_retry
-from ._signing import Signer, SignerFunction, WireRequest, as_signer
+from ._signing import Signer, SignerFunction, WireRequest, as_signer, sign_and_register
 from ._stream import ResponseStream
 from .exceptions import (
     ModelConnectionError,
@@ -361,7 +362,7 @@ class Transport:
                 raise _request_error(exc, request, model_name, vendor, 'building the request') from exc
             wire = WireRequest(http_request)
             if signer is not None:
-                await _sign(signer, wire)
+                await sign_and_register(signer, wire)
             try:
                 with anyio.fail_after(head_deadline):
                     # No client auth and no redirects: either would send something we did not sign.
@@ -396,6 +397,8 @@ class Transport:
                 continue
             headers = response.headers
             retry_after = _retry_after_seconds(headers)
+            if retry_after is None:
+                retry_after = _retry_delay_in_body(content)
             if attempt < attempts and _should_retry(status, headers):
                 delay: float | None
                 if retry_after is None:
@@ -478,19 +481,6 @@ class _RequestBody(httpx.AsyncByteStream):
             raise StopAsyncIteration
         self._sent = True
         return self._body
-
-
-async def _sign(signer: Signer, wire: WireRequest) -> None:
-    """Run the signer, then register what it holds and what it set for masking in errors and logs."""
-    headers = wire.headers
-    before = {name.lower(): value for name, value in headers.items()}
-    register_secrets(signer.secrets())  # before too: a signing library may log while it signs
-    await signer.sign(wire)
-    secrets = list(signer.secrets())
-    for name, value in headers.items():
-        if before.get(name.lower()) != value and credential_header(name):
-            secrets.extend(secrets_in_header_value(value))
-    register_secrets(secrets)
 
 
 def _stream_read_error(exc: Exception, vendor: str, model_name: str) -> ModelkitError | None:

@@ -13,6 +13,8 @@ A vendor module (see docs/adding-a-vendor.md) uses, in the order a request flows
   vendor needs when its answer does not fit.
 - `open_stream` and `WireStreamedResponse`: a streamed request opened with its timing attached, and
   the one event loop every vendor's stream runs on, with the end-of-stream check.
+- `WireModel`: `request` and `request_stream` over a provider, written once; a vendor's model
+  builds the request, processes a whole body and makes its streamed response.
 
 The event loop is written for any sans-I/O parser (SSE, the AWS event stream, a JSON array): it
 feeds the transport's read loop, hands each parsed event to the vendor's `_process_event` (a plain

@@ -26,7 +26,8 @@ Where we differ from the spec, on purpose:
 
 Everything works on bytes, and each field value is decoded once. This is the streaming hot
 path, so the usual shapes skip the line machine: a chunk holding exactly one `data: <payload>`
-event (or `event: <type>` then `data: <payload>`, as Anthropic sends) becomes that event at
+event, LF- or CRLF-terminated (OpenAI's `\n\n`, Gemini's `\r\n\r\n`), or `event: <type>` then
+`data: <payload>` (as Anthropic sends) becomes that event at
 once, and a region of complete lines whose blocks are all `data: <payload>` is split in C.
 An unterminated line waits in a `bytearray` and a chunk with no line end is only appended, so
 input that arrives a byte at a time stays O(n).
@@ -207,13 +208,21 @@ class SSEDecoder:
         elif (
             # One whole `data: <payload>` event per chunk is what a socket mostly delivers.
             # (Indexing and `int in bytes` are cheaper than method calls, which matters here.)
+            # LF-terminated (OpenAI) or CRLF-terminated (Gemini's `data: {...}\r\n\r\n`).
             self._clean
             and data
             and data[-1] == 10
             and data[:6] == _DATA_SP
-            and data[-2] == 10
-            and 10 not in (payload := data[6:-2])
-            and 13 not in payload
+            and (
+                (data[-2] == 10 and 10 not in (payload := data[6:-2]) and 13 not in payload)
+                or (
+                    data[-2] == 13
+                    and data[-3] == 10
+                    and data[-4] == 13
+                    and 10 not in (payload := data[6:-4])
+                    and 13 not in payload
+                )
+            )
             and len(data) <= MAX_EVENT_BYTES
         ):
             try:

@@ -10,15 +10,15 @@ from typing import ClassVar
 
 from ._api_key import APIKeyProvider
 
-__all__ = ('GOOGLE_GLA_BASE_URL', 'GoogleGLAProvider')
+__all__ = ('API_VERSION_PATH', 'GOOGLE_GLA_BASE_URL', 'GoogleGLAProvider')
 
 GOOGLE_GLA_BASE_URL = 'https://generativelanguage.googleapis.com'
 
 
 class GoogleGLAProvider(APIKeyProvider):
     """The Generative Language API: key from `api_key` or `GEMINI_API_KEY`, base URL from `base_url`,
-    `GEMINI_BASE_URL` or `https://generativelanguage.googleapis.com`; the interface adds
-    `/v1beta/models/{model}:generateContent`."""
+    `GEMINI_BASE_URL` or `https://generativelanguage.googleapis.com`; the interface asks for
+    `/models/{model}:generateContent`, which this provider routes under `/v1beta`."""
 
     name = 'google-gla'
     display_name: ClassVar[str] = 'the Gemini API (Generative Language API)'
@@ -27,3 +27,14 @@ class GoogleGLAProvider(APIKeyProvider):
     base_url_env: ClassVar[str | None] = 'GEMINI_BASE_URL'
     key_header: ClassVar[str] = 'x-goog-api-key'
     key_prefix: ClassVar[str] = ''
+
+    def route(self, path: str, model_name: str | None) -> str:
+        """`/models/...` (what `GeminiModel` asks for) goes under `/v1beta`; any other path is kept."""
+        if path.startswith(_MODELS_PATH):
+            return API_VERSION_PATH + path
+        return path
+
+
+API_VERSION_PATH = '/v1beta'
+"""The API version every Gemini feature modelkit uses is in (thinking, function-call ids, ...)."""
+_MODELS_PATH = '/models/'

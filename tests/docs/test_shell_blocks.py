@@ -58,6 +58,9 @@ SKIPPED: dict[tuple[str, str], str] = {
     ('docs/models.md', "export OPENAI_API_KEY='your-api-key'"): (
         'only sets a placeholder key for the real-vendor Python examples that follow'
     ),
+    ('docs/models.md', "export GEMINI_API_KEY='your-api-key'"): (
+        'only sets a placeholder key for the real-vendor Python examples that follow'
+    ),
 }
 """(file, first line of the block) -> why it is not run."""
 

@@ -224,12 +224,14 @@ def test_environment_names_match_what_the_providers_read() -> None:
 
     from modelkit.emulator.anthropic import ANTHROPIC
     from modelkit.emulator.bedrock import BEDROCK
+    from modelkit.emulator.gemini import GLA
     from modelkit.emulator.openai import OPENAI
 
     for vendor, module, cls in [
         (OPENAI, 'openai', 'OpenAIProvider'),
         (ANTHROPIC, 'anthropic', 'AnthropicProvider'),
         (BEDROCK, 'bedrock', 'BedrockProvider'),
+        (GLA, 'google_gla', 'GoogleGLAProvider'),
     ]:
         try:
             provider = getattr(importlib.import_module(f'modelkit.providers.{module}'), cls)

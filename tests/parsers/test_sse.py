@@ -570,3 +570,25 @@ def test_recorded_vendor_streams(wire_fixtures: Path) -> None:
         for event in whole:
             if event.data != '[DONE]':
                 json.loads(event.data)
+
+
+@pytest.mark.parametrize(
+    'chunk',
+    [
+        b'data: b\r\n\r\n',
+        b'data: \r\n\r\n',
+        b'data: {"x": 1}\r\n\r\n',
+        b'data: b\rc\r\n\r\n',  # a CR inside: two data lines, not one payload
+        b'data: b\nc\r\n\r\n',
+        b'data: b\r\n\n',
+        b'data: b\n\r\n',
+        b'data: b\r\r\n',
+        b'data:b\r\n\r\n',
+    ],
+)
+@pytest.mark.parametrize('before', [b'data: a\r\n\r\n', b'data: a\n\n', b'data: a\r'])
+def test_crlf_whole_event_chunks_decode_as_the_line_machine_does(chunk: bytes, before: bytes) -> None:
+    # The CRLF shortcut (Gemini's `\r\n\r\n`) must agree with the byte-at-a-time line machine.
+    whole, _ = decode([before, chunk])
+    bytewise, _ = decode([bytes([b]) for b in before + chunk])
+    assert whole == bytewise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -122,3 +123,26 @@ def test_unsupported_and_stacked_codings_are_refused() -> None:
     for coding in ('br', 'zstd', 'gzip, br', 'compress'):
         with pytest.raises(ContentDecodingError, match='unsupported content-encoding'):
             content_decoder(coding)
+
+
+def _retry_info(delay: object, *before: dict[str, object]) -> bytes:
+    detail = {'@type': 'type.googleapis.com/google.rpc.RetryInfo', 'retryDelay': delay}
+    return json.dumps({'error': {'details': [*before, detail]}}).encode()
+
+
+@pytest.mark.parametrize(
+    ('body', 'seconds'),
+    [
+        (_retry_info('37s'), 37.0),
+        (_retry_info('0.250s', {'@type': 'x'}), 0.25),
+        (_retry_info('1e3s'), None),
+        (_retry_info(-1), None),
+        (b'{"error": {"details": "google.rpc.RetryInfo"}}', None),
+        (b'google.rpc.RetryInfo but not JSON', None),
+        (b'{"error": {"message": "no hint"}}', None),
+    ],
+)
+def test_google_retry_info_in_an_error_body(body: bytes, seconds: float | None) -> None:
+    from modelkit._retry import retry_delay_in_body
+
+    assert retry_delay_in_body(body) == seconds
