@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
         results += vendor_openaifam.run(
             args.chunks, args.seed, repeats, quick=args.quick, peers=not args.no_peers
+        )
     if 'gemini' in chosen:
         from . import vendor_gemini
 
