@@ -16,9 +16,11 @@ request it makes is handed back to the event loop that started the thread with
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
 __all__ = (
     'CLOUD_PLATFORM_SCOPE',
     'MAX_TOKEN_RESPONSE_BYTES',
+    'METADATA_PROBE_TIMEOUT_SECONDS',
     'TOKEN_REQUEST_TIMEOUT_SECONDS',
+    'MetadataServerCredentials',
     'TransportRequest',
     'credentials_project',
     'load_credentials',
@@ -197,12 +201,90 @@ def load_credentials(
     try:
         found, project = google.auth.default(scopes=scopes, request=request)
     except google.auth.exceptions.DefaultCredentialsError as exc:
+        on_gce = _metadata_server(request)
+        if on_gce is not None:
+            return on_gce
         raise UserError(
             'google-vertex: no Google credentials found (application default credentials): '
             f'{exc} Pass service_account_file=, service_account_info= or credentials= to '
             'GoogleVertexProvider, or run `gcloud auth application-default login`.'
         ) from None
     return found, project
+
+
+# -- the metadata server, where google-auth's own client for it cannot load -----------------------
+
+METADATA_FLAVOR = {'Metadata-Flavor': 'Google'}
+"""The header every metadata-server request must carry, and its answers carry back."""
+
+
+def _metadata_root() -> tuple[str, str]:
+    """The metadata server's probe URL and API root, honouring google-auth's environment variables."""
+    ip = os.environ.get('GCE_METADATA_IP') or '169.254.169.254'
+    host = (
+        os.environ.get('GCE_METADATA_HOST')
+        or os.environ.get('GCE_METADATA_ROOT')
+        or 'metadata.google.internal'
+    )
+    return f'http://{ip}', f'http://{host}/computeMetadata/v1'
+
+
+def _metadata_server(
+    request: TransportRequest,
+) -> tuple[google.auth.credentials.Credentials, str | None] | None:
+    """Credentials from the metadata server (Compute Engine, Cloud Run, GKE), or None when there is none.
+
+    google-auth's `compute_engine` module needs `requests`, so without it `google.auth.default`
+    never looks for the metadata server: this does, once, with google-auth's probe timeout, and
+    only when that module cannot load (with it, `google.auth.default` has already probed).
+    """
+    if importlib.util.find_spec('requests') is not None:
+        return None  # google-auth's `compute_engine` could load, so `google.auth.default` probed
+    probe, root = _metadata_root()
+    timeout = float(os.environ.get('GCE_METADATA_TIMEOUT') or METADATA_PROBE_TIMEOUT_SECONDS)
+    try:
+        answer = request(probe, headers=METADATA_FLAVOR, timeout=timeout)
+    except google.auth.exceptions.TransportError:
+        return None
+    if answer.status != 200 or answer.headers.get('metadata-flavor') != 'Google':
+        return None
+    project = request(f'{root}/project/project-id', headers=METADATA_FLAVOR, timeout=timeout)
+    named = project.data.decode().strip() if project.status == 200 else None
+    return MetadataServerCredentials(root), named or None
+
+
+METADATA_PROBE_TIMEOUT_SECONDS = 3.0
+"""How long the metadata server gets to answer the probe: google-auth's own value (one attempt
+here, where google-auth makes three), since a machine without one usually refuses at once."""
+
+
+class MetadataServerCredentials(google.auth.credentials.Credentials):
+    """The attached service account's token from the metadata server, with the cloud-platform scope."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        self._root = root
+
+    def refresh(self, request: google.auth.transport.Request) -> None:
+        """Fetch a fresh token (the metadata server caches it and renews it before expiry)."""
+        url = f'{self._root}/instance/service-accounts/default/token?scopes={CLOUD_PLATFORM_SCOPE}'
+        answer = request(url, headers=METADATA_FLAVOR)
+        if answer.status != 200:
+            raise google.auth.exceptions.RefreshError(
+                f'the metadata server answered {answer.status} to the token request'
+            )
+        try:
+            payload = json.loads(answer.data)
+            self.token = payload['access_token']
+            lifetime = float(payload['expires_in'])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise google.auth.exceptions.RefreshError(
+                f'the metadata server sent no access_token and expires_in ({type(exc).__name__})'
+            ) from None
+        self.expiry = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=lifetime)
+
+    def __repr__(self) -> str:
+        return f'MetadataServerCredentials({self._root!r})'
 
 
 def credentials_project(credentials: google.auth.credentials.Credentials) -> str | None:

@@ -7,6 +7,7 @@ emulator issued and still holds, as Vertex AI accepts only live tokens.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -200,3 +201,43 @@ async def test_refused_credentials_and_an_unreachable_token_endpoint_are_typed_e
         unreachable = service_account_info(gone)
     with pytest.raises(ModelConnectionError, match='could not reach Google to get an access token'):
         await generate(GoogleVertexProvider(service_account_info=unreachable, base_url='http://127.0.0.1:9'))
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec('requests') is not None,
+    reason="with `requests` installed google-auth's own compute_engine client finds the metadata server",
+)
+async def test_adc_on_google_cloud_uses_the_metadata_server_without_requests(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ('GOOGLE_APPLICATION_CREDENTIALS', 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('CLOUDSDK_CONFIG', str(tmp_path))
+
+    async def metadata(exchange: Exchange) -> None:
+        flavor = [('metadata-flavor', 'Google')]
+        if exchange.headers.get('metadata-flavor') != 'Google':
+            await exchange.respond(403, b'missing Metadata-Flavor', flavor)
+        elif exchange.target == '/':
+            await exchange.respond(200, b'computeMetadata/', flavor)
+        elif exchange.target == '/computeMetadata/v1/project/project-id':
+            await exchange.respond(200, b'gce-project', flavor)
+        elif exchange.target.startswith('/computeMetadata/v1/instance/service-accounts/default/token?'):
+            token = json.dumps({'access_token': 'ya29.from-the-metadata-server', 'expires_in': 3599}).encode()
+            await exchange.respond(200, token, [*flavor, ('content-type', 'application/json')])
+        else:
+            await exchange.respond(404, b'', flavor)
+
+    async with serve(metadata) as gce, serve(lambda exchange: exchange.respond(200, b'{}')) as vertex:
+        monkeypatch.setenv('GCE_METADATA_IP', f'127.0.0.1:{gce.port}')
+        monkeypatch.setenv('GCE_METADATA_HOST', f'127.0.0.1:{gce.port}')
+        provider = GoogleVertexProvider(base_url=vertex.url)
+        await generate(provider)
+        await generate(provider)
+    assert provider.project_id == 'gce-project'
+    assert tokens_seen(vertex) == ['ya29.from-the-metadata-server'] * 2
+    token_requests_made = [e.target for e in gce.exchanges if 'token' in e.target]
+    assert token_requests_made == [
+        '/computeMetadata/v1/instance/service-accounts/default/token?scopes=https://www.googleapis.com/auth/cloud-platform'
+    ]
+    assert vertex.exchanges[0].target.startswith('/v1/projects/gce-project/locations/us-central1/')
