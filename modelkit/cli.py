@@ -11,6 +11,7 @@ are one line on stderr, `modelkit: error: ...`; `--debug` adds the traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -52,6 +53,10 @@ PROVIDER_ENV: dict[str, tuple[str | None, str]] = {
 
 class _UsageError(Exception):
     """A command line that parses but makes no sense (flags that do not go together)."""
+
+
+class _CommandError(Exception):
+    """A failure the command explains in its own words (exit 1, no exception name shown)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -127,12 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser(
         'chat',
         parents=[common],
-        help='stream one answer to the terminal',
-        description='Send one prompt and stream the answer. Keys come from the environment '
-        '(see "modelkit models").',
+        help='stream an answer, or hold a conversation on a terminal',
+        description='Send one prompt and stream the answer; with no prompt on a terminal, hold a '
+        'conversation (Ctrl-C stops an answer, Ctrl-D or /exit leaves). Keys come from the '
+        'environment (see "modelkit models").',
     )
-    chat.add_argument('prompt', nargs='?', help='the prompt; read from stdin when omitted or "-"')
-    chat.add_argument('-m', '--model', required=True, help='a model string such as openai:gpt-4o')
+    chat.add_argument('prompt', nargs='?', help='the prompt; read from a piped stdin when omitted or "-"')
+    chat.add_argument('-m', '--model', required=True, help='a model string such as openai:gpt-4o, or "test"')
     _add_target_flags(chat)
     chat.add_argument('--system', metavar='TEXT', help='a system prompt')
     chat.add_argument('--max-tokens', type=_positive_int, metavar='N', help='the most tokens to generate')
@@ -318,7 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(leaf, KeyboardInterrupt):
             return EXIT_INTERRUPTED
         line, status = _describe_error(leaf)
-        hint = '' if debug or status == EXIT_USAGE else ' (--debug shows the traceback)'
+        plain = status == EXIT_USAGE or isinstance(leaf, _CommandError)
+        hint = '' if debug or plain else ' (--debug shows the traceback)'
         sys.stderr.write(f'{PROG}: error: {line}{hint}\n')
         return status
 
@@ -337,7 +344,7 @@ def _describe_error(exc: BaseException) -> tuple[str, int]:
     text = ' '.join(str(exc).split())
     if isinstance(exc, UserError | _UsageError):
         return text, EXIT_USAGE
-    if isinstance(exc, BenchError):
+    if isinstance(exc, BenchError | _CommandError):
         return text, EXIT_ERROR
     if isinstance(exc, ModelkitError):
         return f'{type(exc).__name__}: {text}', EXIT_ERROR
@@ -347,98 +354,14 @@ def _describe_error(exc: BaseException) -> tuple[str, int]:
 
 
 # --------------------------------------------------------------------------------------------
-# modelkit chat
+# modelkit chat (in its own module: the conversation, and the wording for model strings)
 # --------------------------------------------------------------------------------------------
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
-    prompt = args.prompt
-    if prompt is None or prompt == '-':
-        if sys.stdin.isatty():
-            raise _UsageError('give a prompt, or pipe one on stdin')
-        prompt = sys.stdin.read()
-    if not prompt.strip():
-        raise _UsageError('the prompt is empty')
-    import anyio
+    from ._cli_chat import cmd_chat
 
-    from .bench.target import build_model
-
-    model = build_model(args.model, base_url=args.base_url, api_key_env=args.api_key_env)
-    mid_line = False
-
-    def write(text: str) -> None:
-        nonlocal mid_line
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        mid_line = not text.endswith('\n')
-
-    try:
-        anyio.run(_chat, model, prompt, args, write)
-    except (Exception, KeyboardInterrupt):
-        if mid_line:
-            # End the half-printed answer, so the error line or the shell prompt starts clean.
-            sys.stdout.write('\n')
-            sys.stdout.flush()
-        raise
-    return 0
-
-
-async def _chat(model: Model, prompt: str, args: argparse.Namespace, write: Callable[[str], None]) -> None:
-    from ._transport import aclose_shared_http_client
-    from .messages import (
-        ModelRequest,
-        ModelRequestPart,
-        PartDeltaEvent,
-        PartStartEvent,
-        SystemPromptPart,
-        TextPart,
-        TextPartDelta,
-        UserPromptPart,
-    )
-    from .models import ModelRequestParameters
-    from .settings import ModelSettings
-
-    parts: list[ModelRequestPart] = []
-    if args.system:
-        parts.append(SystemPromptPart(args.system))
-    parts.append(UserPromptPart(prompt))
-    settings: ModelSettings = {}
-    if args.max_tokens is not None:
-        settings['max_tokens'] = args.max_tokens
-    if args.temperature is not None:
-        settings['temperature'] = args.temperature
-    try:
-        async with model.request_stream(
-            [ModelRequest(parts)], settings or None, ModelRequestParameters()
-        ) as stream:
-            async for event in stream:
-                if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
-                    text = event.part.content
-                elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
-                    text = event.delta.content_delta
-                else:
-                    continue
-                if text:
-                    write(text)
-            write('\n')
-            if args.usage:
-                sys.stderr.write(_usage_line(stream.usage(), stream.timing) + '\n')
-    finally:
-        await aclose_shared_http_client()
-
-
-def _usage_line(usage: Any, timing: Any) -> str:
-    fields = [
-        f'{name.replace("_", " ")} {value:,}'
-        for name in ('request_tokens', 'response_tokens', 'total_tokens')
-        if (value := getattr(usage, name, None)) is not None
-    ]
-    for name, value in sorted((usage.details or {}).items()):
-        fields.append(f'{name.replace("_", " ")} {value:,}')
-    ttft = timing.time_to_first_token
-    if ttft is not None:
-        fields.append(f'first token after {ttft * 1000:,.0f} ms')
-    return 'usage: ' + (', '.join(fields) if fields else 'not reported')
+    return cmd_chat(args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,14 +370,18 @@ def _usage_line(usage: Any, timing: Any) -> str:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .models import known_prefixes
     from .providers import known_providers
 
     out = sys.stdout
-    prefixes = [p for p in known_prefixes() if p != 'test']
+    from ._cli_chat import NOT_BUILT_MARK, marked_prefixes
+
+    listing, pending = marked_prefixes()
     out.write('Model strings are PREFIX:MODEL-NAME, e.g. openai:gpt-4o ("test" needs no prefix).\n\n')
     out.write('Prefixes:\n')
-    out.write(_wrap(', '.join(prefixes), indent='  ') + '\n\n')
+    out.write(_wrap(listing, indent='  ') + '\n')
+    if pending:
+        out.write(f'  ({NOT_BUILT_MARK} not built in this version yet)\n')
+    out.write('\n')
     rows = [('provider', 'key', 'set', 'also reads')]
     for name in known_providers():
         key, extra, available = _provider_env(name)
@@ -466,7 +393,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         out.write(('  ' + '  '.join([*cells, row[3]])).rstrip() + '\n')
-    out.write('\nNo key? Run "modelkit emulate" and point "modelkit chat --base-url" at it.\n')
+    out.write(
+        '\nNo key? "modelkit chat -m test" needs none; or run "modelkit emulate" and point '
+        '"modelkit chat --base-url" at it with the key it accepts, emulator-key.\n'
+    )
     return 0
 
 
@@ -505,7 +435,16 @@ def _wrap(text: str, *, indent: str, width: int = 96) -> str:
 def _cmd_emulate(args: argparse.Namespace) -> int:
     import anyio
 
-    anyio.run(_emulate, args)
+    try:
+        anyio.run(_emulate, args)
+    except Exception as exc:
+        leaf = _leaf(exc)
+        if isinstance(leaf, OSError) and leaf.errno == errno.EADDRINUSE:
+            raise _CommandError(
+                f'port {args.port} on {args.host} is already in use (another emulator?): '
+                'choose another with --port N, or --port 0 to take any free one'
+            ) from None
+        raise
     return 0
 
 
@@ -549,6 +488,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     emulator_flags = args.emulator_tps is not None or args.emulator_ttft_ms is not None
     if args.model is not None and emulator_flags:
         raise _UsageError('--emulator-tps and --emulator-ttft-ms apply to the emulator, not to --model')
+    if args.requests is not None and args.duration is not None:
+        raise _UsageError(
+            'give -n (a number of requests) or -d (seconds of sending), not both: '
+            'the run would end at whichever came first'
+        )
+    if args.model is not None:
+        from ._cli_chat import check_model_string
+
+        check_model_string(args.model)
     config = BenchConfig(
         requests=args.requests,
         duration=args.duration,
@@ -571,9 +519,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         target = {'kind': 'model', 'model': model_str, 'base_url': args.base_url}
 
         def make_model() -> Model:
-            from .bench.target import build_model
+            from ._cli_chat import build_cli_model
 
-            return build_model(
+            return build_cli_model(
                 model_str, base_url=args.base_url, api_key_env=args.api_key_env, max_retries=args.max_retries
             )
 
@@ -581,26 +529,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     tps = args.emulator_tps if args.emulator_tps is not None else EMULATOR_DEFAULT_TPS
     ttft_ms = args.emulator_ttft_ms if args.emulator_ttft_ms is not None else EMULATOR_DEFAULT_TTFT_MS
-    # Told per request too, so a separately started `modelkit emulate` answers the same way.
-    config.extra_headers = {
-        'x-emulator-tokens': str(args.max_tokens),
-        'x-emulator-tps': f'{tps:g}',
-        'x-emulator-ttft-ms': f'{ttft_ms:g}',
-    }
     from .bench.target import EmulatorProcess, EmulatorSettings, emulator_model, read_key
 
     if not embedded:
         base_url: str = args.base_url
         key = read_key(args.api_key_env) if args.api_key_env else 'emulator-key'
-        target = {
-            'kind': 'emulator',
-            'embedded': False,
-            'model': 'emulator',
-            'base_url': base_url,
-            'tokens': args.max_tokens,
-            'tokens_per_second': tps,
-            'ttft_ms': ttft_ms,
-        }
+        # A server started by someone else answers at its own pace: the report describes it by
+        # its URL, and states a pace only when the flags asked it for one.
+        target = {'kind': 'server', 'model': 'emulator', 'base_url': base_url}
+        if emulator_flags:
+            config.extra_headers = _emulator_headers(args.max_tokens, tps, ttft_ms)
+            target['requested'] = {'tokens': args.max_tokens, 'tokens_per_second': tps, 'ttft_ms': ttft_ms}
         return _run_bench(
             args,
             config,
@@ -609,6 +548,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             progress,
         )
 
+    config.extra_headers = _emulator_headers(args.max_tokens, tps, ttft_ms)
     settings = EmulatorSettings(
         tokens=args.max_tokens, tokens_per_second=tps, ttft_ms=ttft_ms, seed=args.seed
     )
@@ -631,6 +571,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
 
 
+def _emulator_headers(tokens: int, tps: float, ttft_ms: float) -> dict[str, str]:
+    # The embedded emulator is started with these settings; the headers say it per request too.
+    return {
+        'x-emulator-tokens': str(tokens),
+        'x-emulator-tps': f'{tps:g}',
+        'x-emulator-ttft-ms': f'{ttft_ms:g}',
+    }
+
+
 def _run_bench(
     args: argparse.Namespace,
     config: BenchConfig,
@@ -644,10 +593,26 @@ def _run_bench(
     from .bench.report import format_table, write_json
 
     async def run() -> Any:
+        import signal
+
         from ._transport import aclose_shared_http_client
 
+        stop = anyio.Event()
+
+        async def stop_on_ctrl_c() -> None:
+            # A signal received in the loop, not a KeyboardInterrupt: the run then ends cleanly
+            # with what completed, and its figures are still printed and written.
+            with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                async for _ in signals:
+                    stop.set()
+                    return
+
         try:
-            return await run_bench(make_model(), config, target=target, progress=progress)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stop_on_ctrl_c)
+                result = await run_bench(make_model(), config, target=target, progress=progress, stop=stop)
+                tg.cancel_scope.cancel()
+            return result
         finally:
             await aclose_shared_http_client()
 
@@ -664,6 +629,8 @@ def _run_bench(
         write_svg(result, args.plot)
         if not args.quiet:
             sys.stderr.write(f'bench: wrote {args.plot}\n')
+    if result.interrupted:
+        return EXIT_INTERRUPTED
     if result.summary.requests and not result.summary.succeeded:
         sys.stderr.write(f'{PROG}: error: every measured request failed (the errors are listed above)\n')
         return EXIT_ERROR

@@ -111,6 +111,11 @@ class RunResult(_MessagesMixin, Generic[ResultDataT]):
     def __repr__(self) -> str:
         return f'RunResult(data={self.data!r})'
 
+    @property
+    def output(self) -> ResultDataT:
+        """PydanticAI's current name for `data`."""
+        return self.data
+
     def _history(self) -> tuple[list[ModelMessage], int]:
         return self._all_messages, self._new_message_index
 
@@ -283,6 +288,14 @@ class StreamedRunResult(_MessagesMixin, Generic[ResultDataT]):
         if started:
             await self._complete()
         yield self._data
+
+    def stream_output(self, *, debounce_by: float | None = None) -> AsyncIterator[ResultDataT]:
+        """PydanticAI's current name for `stream`."""
+        return self.stream(debounce_by=debounce_by)
+
+    async def get_output(self) -> ResultDataT:
+        """PydanticAI's current name for `get_data`."""
+        return await self.get_data()
 
     async def get_data(self) -> ResultDataT:
         """Read the stream to its end and return the validated result."""

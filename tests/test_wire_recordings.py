@@ -12,7 +12,6 @@ conformance tests check what is read out of it.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -21,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import BaseModel
 
 from modelkit.wire import anthropic, bedrock, cohere, gemini, groq, mistral
+from tests.helpers.cassettes import load_recording, recording_paths
 
 # --------------------------------------------------------------------------------------------
 # What each vendor's payloads are checked against
@@ -102,18 +101,6 @@ class Payload:
     data: Any
 
 
-def _body(side: dict[str, Any]) -> bytes:
-    if 'parsed_body' in side:
-        return json.dumps(side['parsed_body']).encode()
-    body = side.get('body')
-    if isinstance(body, dict):
-        body = body.get('string')
-    if body is None:
-        return b''
-    data = body if isinstance(body, bytes) else body.encode()
-    return gzip.decompress(data) if data[:2] == b'\x1f\x8b' else data
-
-
 def _sse_data(text: str) -> Iterator[str]:
     """The `data:` payload of each SSE event (WHATWG: lines joined with LF), `[DONE]` left out."""
     for block in re.split(r'\r?\n\r?\n', text):
@@ -148,39 +135,22 @@ def _request_payload(where: str, body: bytes) -> Iterator[Payload]:
         yield Payload(where, 'request', json.loads(body))
 
 
-def _cassette_payloads(path: Path, vendor: VendorModels, label: str) -> Iterator[Payload]:
-    raw = path.read_bytes()
-    if path.suffix == '.gz':
-        raw = gzip.decompress(raw)
-    document = yaml.safe_load(raw)
-    if 'interactions' in document:
-        pairs = [(item['request'], item['response']) for item in document['interactions']]
-    else:  # F3: parallel `requests` / `responses` lists
-        pairs = list(zip(document['requests'], document['responses'], strict=True))
-    for number, (request, response) in enumerate(pairs):
-        uri = str(request.get('uri', ''))
-        if not vendor.is_call(uri):
-            continue
-        where = f'{label}#{number}'
-        yield from _request_payload(f'{where} request', _body(request))
-        status = response.get('status', {}).get('code', 200)
-        yield from _response_payloads(f'{where} response', int(status), _body(response))
-
-
 def recorded_payloads(root: Path, folder: str) -> Iterator[Payload]:
-    """Every payload of every recording in `root/folder`."""
+    """Every payload of every recording in `root/folder`, read by the shared cassette loader."""
     vendor = VENDORS[folder]
-    for path in sorted((root / folder).rglob('*')):
-        label = str(path.relative_to(root))
-        name = path.name
-        if name.endswith(('.yaml', '.yaml.gz')):
-            yield from _cassette_payloads(path, vendor, label)
-        elif name.endswith('.chunks.txt'):  # F4: one decoded event per line
-            for number, line in enumerate(path.read_text(encoding='utf-8').splitlines()):
-                if line.strip():
-                    yield Payload(f'{label}:{number + 1}', 'stream_event', json.loads(line))
-        elif name.endswith('.sse') or (name.endswith('.json') and name != 'metadata.json'):  # F5 raw bodies
-            yield from _response_payloads(label, 200, path.read_bytes())
+    for name in recording_paths(root, folder):
+        for interaction in load_recording(root / name, root).interactions:
+            where = interaction.source
+            request, response = interaction.request, interaction.response
+            if request is not None:
+                if not vendor.is_call(request.uri):
+                    continue
+                yield from _request_payload(f'{where} request', request.body)
+            if response.events is not None:  # F4: one decoded event per line
+                for number, event in enumerate(response.events):
+                    yield Payload(f'{where}:{number + 1}', 'stream_event', event)
+            else:
+                yield from _response_payloads(f'{where} response', response.status, response.body)
 
 
 # --------------------------------------------------------------------------------------------

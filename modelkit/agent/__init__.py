@@ -91,6 +91,8 @@ class Agent(Generic[AgentDepsT, ResultDataT]):
         *,
         result_type: type[ResultDataT] = str,  # type: ignore[assignment]
         system_prompt: str | Sequence[str] = (),
+        output_type: type[ResultDataT] | None = None,
+        instructions: str | Sequence[str] | None = None,
         deps_type: type[AgentDepsT] = NoneType,  # type: ignore[assignment]
         name: str | None = None,
         model_settings: ModelSettings | None = None,
@@ -110,7 +112,14 @@ class Agent(Generic[AgentDepsT, ResultDataT]):
         JSON matching the result schema instead of using a result tool (OpenAI supports it).
         `retries` is every tool's default retry budget; `result_retries` (default `retries`) is
         the result's. `end_strategy='early'` skips other tool calls once a final result arrives.
+
+        Today's PydanticAI names work too: `output_type` is `result_type`; `instructions` are
+        sent ahead of every request but, unlike `system_prompt`, never kept in the message history.
         """
+        if output_type is not None:
+            if result_type is not str:
+                raise UserError('give result_type or output_type (its newer name), not both')
+            result_type = output_type
         if model is None or defer_model_check or isinstance(model, Model):
             self.model = model
         else:
@@ -127,6 +136,7 @@ class Agent(Generic[AgentDepsT, ResultDataT]):
             result_type, name=result_tool_name, description=result_tool_description, mode=result_mode
         )
         self._system_prompts = (system_prompt,) if isinstance(system_prompt, str) else tuple(system_prompt)
+        self._instructions = (instructions,) if isinstance(instructions, str) else tuple(instructions or ())
         self._system_prompt_functions: list[FunctionRunner] = []
         self._result_validators: list[FunctionRunner] = []
         self._default_retries = retries
@@ -136,6 +146,11 @@ class Agent(Generic[AgentDepsT, ResultDataT]):
             self._register_tool(tool if isinstance(tool, Tool) else Tool(tool))
         self._override_deps: _Override | None = None
         self._override_model: _Override | None = None
+
+    @property
+    def output_type(self) -> Any:
+        """PydanticAI's current name for `result_type`."""
+        return self.result_type
 
     def __repr__(self) -> str:
         return f'Agent(model={self.model!r}, name={self.name!r}, end_strategy={self.end_strategy!r})'
@@ -206,7 +221,7 @@ class Agent(Generic[AgentDepsT, ResultDataT]):
         while True:
             params = await state.request_parameters()
             response, response_usage = await state.model.request(
-                list(state.messages), state.model_settings, params
+                state.request_messages(), state.model_settings, params
             )
             state.record_response(response, response_usage)
             final = await state.handle_response(response)
@@ -356,7 +371,7 @@ class Agent(Generic[AgentDepsT, ResultDataT]):
         while True:
             params = await state.request_parameters()
             async with state.model.request_stream(
-                list(state.messages), state.model_settings, params
+                state.request_messages(), state.model_settings, params
             ) as streamed:
                 final_event = await _find_final_result_event(streamed, state.result_schema)
                 if final_event is not None:
@@ -424,6 +439,7 @@ class Agent(Generic[AgentDepsT, ResultDataT]):
             max_result_retries=self._max_result_retries,
             result_validators=tuple(self._result_validators),
             end_strategy=self.end_strategy,
+            instructions=self._instructions,
         )
         ctx = state.context()
         parts: list[ModelRequestPart] = []

@@ -21,6 +21,7 @@ from ..messages import (
     ModelRequestPart,
     ModelResponse,
     RetryPromptPart,
+    SystemPromptPart,
     TextPart,
     ToolCallPart,
     ToolReturnPart,
@@ -105,6 +106,8 @@ class RunState(Generic[AgentDepsT]):
     max_result_retries: int
     result_validators: Sequence[FunctionRunner]
     end_strategy: EndStrategy
+    instructions: tuple[str, ...] = ()
+    """The agent's `instructions`: sent ahead of every request, never stored in `messages`."""
     tool_retries: dict[str, int] = field(default_factory=dict)
     result_retries: int = 0
     run_step: int = 0
@@ -120,6 +123,18 @@ class RunState(Generic[AgentDepsT]):
             run_step=self.run_step,
             **changes,
         )
+
+    def request_messages(self) -> list[ModelMessage]:
+        """The conversation to send: `messages`, led by this agent's instructions when it has any.
+
+        As in PydanticAI, instructions belong to the agent, not to the history: they lead every
+        request of the run, a later run with this history sends its own agent's instead, and
+        `all_messages()` never contains them.
+        """
+        if not self.instructions:
+            return list(self.messages)
+        lead = ModelRequest([SystemPromptPart('\n\n'.join(self.instructions))])
+        return [lead, *self.messages]
 
     async def request_parameters(self) -> ModelRequestParameters:
         """Check the usage limits, count the step, and build what the next request offers."""

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .stats import Distribution, describe, poisson_gaps, stream_rate
 
 if TYPE_CHECKING:
+    import anyio
     from anyio import CancelScope
 
     from ..models import Model
@@ -275,6 +276,8 @@ class BenchResult:
     measured_start: float
     """Run-relative instant the measured phase began (after warmup)."""
     measured_end: float
+    interrupted: bool = False
+    """Stopped early (`run_bench(stop=...)`, Ctrl-C): the figures cover the requests that finished."""
 
     def as_dict(self) -> dict[str, Any]:
         """Everything, as JSON-ready data."""
@@ -284,6 +287,7 @@ class BenchResult:
             'target': self.target,
             'measured_start_s': self.measured_start,
             'measured_end_s': self.measured_end,
+            'interrupted': self.interrupted,
             'summary': self.summary.as_dict(),
             'requests': [r.as_dict() for r in self.records],
         }
@@ -363,6 +367,7 @@ class _RunState:
     tokens: int = 0
     phase_start: float = 0.0
     total: int | None = None
+    deadline: float | None = None
     fatal: Exception | None = None
     cancel: CancelScope | None = None
 
@@ -379,11 +384,14 @@ async def run_bench(
     *,
     target: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    stop: anyio.Event | None = None,
 ) -> BenchResult:
     """Run the benchmark against `model` and return every record with the summary.
 
     A `UserError` (misuse: a missing key, a bad setting) stops the run at once; any other failure
-    of a request is recorded under its kind and the run goes on.
+    of a request is recorded under its kind and the run goes on. Setting `stop` ends the run early
+    (the CLI sets it on Ctrl-C): requests in flight are cancelled and left out, and the result,
+    marked `interrupted`, covers the requests that finished.
     """
     import anyio
 
@@ -449,6 +457,7 @@ async def run_bench(
         state.phase = 'warmup' if warmup else 'measure'
         state.started = state.done = state.errors = state.tokens = 0
         state.total = count
+        state.deadline = deadline
         state.phase_start = perf_counter()
         if progress is not None:
             progress.update(_phase_text(state, config))
@@ -468,37 +477,53 @@ async def run_bench(
 
     measured_start = measured_end = 0.0
     cpu = 0.0
+    interrupted = False
     # Errors are stored and raised after the task groups close: raised inside, anyio would wrap
     # them in exception groups and the CLI could not print them as one plain line.
     async with anyio.create_task_group() as tg:
         state.cancel = tg.cancel_scope
         tg.start_soon(report_progress)
-        warmup = config.effective_warmup()
-        if warmup:
-            await phase(True, warmup, None)
-            warmup_records = [r for r in records if r.warmup]
-            if state.fatal is None and warmup_records and not any(r.ok for r in warmup_records):
-                first = warmup_records[0]
-                state.fatal = BenchError(
-                    f'every warmup request failed, the first with {first.error}: {first.error_message}'
-                )
-        if state.fatal is None:
-            count = config.effective_requests()
-            cpu_before = time.process_time()
-            start = perf_counter()
-            deadline = start + config.duration if config.duration is not None else None
-            await phase(False, count, deadline)
-            end = perf_counter()
-            cpu = time.process_time() - cpu_before
-            measured_start, measured_end = start - origin, end - origin
+        with anyio.CancelScope() as phases:
+            if stop is not None:
+
+                async def watch_stop() -> None:
+                    nonlocal interrupted
+                    await stop.wait()
+                    interrupted = True
+                    phases.cancel()
+
+                tg.start_soon(watch_stop)
+            warmup = config.effective_warmup()
+            if warmup:
+                await phase(True, warmup, None)
+                warmup_records = [r for r in records if r.warmup]
+                if state.fatal is None and warmup_records and not any(r.ok for r in warmup_records):
+                    first = warmup_records[0]
+                    state.fatal = BenchError(
+                        f'every warmup request failed, the first with {first.error}: {first.error_message}'
+                    )
+            if state.fatal is None:
+                count = config.effective_requests()
+                cpu_before = time.process_time()
+                start = perf_counter()
+                measured_start = start - origin
+                deadline = start + config.duration if config.duration is not None else None
+                try:
+                    await phase(False, count, deadline)
+                finally:
+                    # Also when stopped: the figures then cover the time until the stop.
+                    measured_end = perf_counter() - origin
+                    cpu = time.process_time() - cpu_before
         tg.cancel_scope.cancel()
     if progress is not None:
         progress.finish()
     if state.fatal is not None:
         raise state.fatal
     records.sort(key=lambda r: (not r.warmup, r.sent_at))
-    summary = summarize(records, wall_time=measured_end - measured_start, client_cpu_s=cpu)
-    return BenchResult(config, dict(target or {}), records, summary, measured_start, measured_end)
+    summary = summarize(records, wall_time=max(measured_end - measured_start, 0.0), client_cpu_s=cpu)
+    return BenchResult(
+        config, dict(target or {}), records, summary, measured_start, measured_end, interrupted
+    )
 
 
 class BenchError(Exception):
@@ -587,8 +612,21 @@ def _progress_text(state: _RunState, now: float) -> str:
     errors = f', {state.errors} errors' if state.errors else ''
     return (
         f'bench: {state.done}{total} requests done, {in_flight} in flight{errors}, '
-        f'{_thousands(rate)} tokens/s, {elapsed:.1f} s'
+        f'{_thousands(rate)} tokens/s, {elapsed:.1f} s{_eta(state, now, elapsed)}'
     )
+
+
+def _eta(state: _RunState, now: float, elapsed: float) -> str:
+    """`, ETA N s`: the time left by the deadline, or by the pace of the requests done so far."""
+    left: float | None = None
+    if state.deadline is not None:
+        left = max(state.deadline - now, 0.0)
+    if state.total is not None and state.done:
+        by_pace = (state.total - state.done) * elapsed / state.done
+        left = by_pace if left is None else min(left, by_pace)
+    if left is None:
+        return ''  # nothing finished yet: no pace to go by
+    return f', ETA {left:.0f} s' if left >= 10 else f', ETA {left:.1f} s'
 
 
 def _thousands(value: float) -> str:

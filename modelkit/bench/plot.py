@@ -7,7 +7,7 @@ end-to-end latency (p50/p90/p99 marked), and total output tokens per second over
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 from .harness import BenchResult
 from .stats import histogram, percentile, rate_series
 
-__all__ = ('Svg', 'nice_ticks', 'render_svg', 'write_svg')
+__all__ = ('Svg', 'nice_ticks', 'render_svg', 'timeline_window', 'write_svg')
 
 WIDTH, HEIGHT = 1000, 680
 PANEL_W, PANEL_H = 480, 300
@@ -25,7 +25,11 @@ TAIL_PERCENTILE = 99.5
 """Histograms span up to this percentile (a little beyond); rarer outliers land in the last bar, so
 one stray second does not squash every other bar into a sliver."""
 TIMELINE_BUCKETS = 60
-"""Windows on the throughput-over-time line: enough to see ramps and stalls, few enough to read."""
+"""At most this many windows on the throughput-over-time line: enough to see ramps and stalls."""
+LOG_AXIS_MEDIAN_SHARE = 0.1
+"""The inter-token panel switches to a log axis when the median gap sits in the first tenth of
+the plotted range: the bulk of the gaps then spreads over too little of a linear axis (the
+first bars or two) to show its shape, while a log axis gives the bulk and the tail equal room."""
 
 BAR = '#4c78a8'
 CURVE = '#f58518'
@@ -186,6 +190,8 @@ def _axes(
     ylabel: str,
     yticks: list[float],
     y_of: _Scale,
+    *,
+    tick_label: Callable[[float], str] | None = None,
 ) -> None:
     svg.text(p.left, p.y + 20, title, size=14, font_weight='bold')
     for t in yticks:
@@ -195,7 +201,7 @@ def _axes(
     for t in xticks:
         x = x_of(t)
         svg.line(x, p.bottom, x, p.bottom + 4, INK)
-        svg.text(x, p.bottom + 16, _fmt_tick(t), anchor='middle')
+        svg.text(x, p.bottom + 16, (tick_label or _fmt_tick)(t), anchor='middle')
     svg.line(p.left, p.bottom, p.right, p.bottom, INK)
     svg.line(p.left, p.top, p.left, p.bottom, INK)
     svg.text((p.left + p.right) / 2, p.bottom + 34, xlabel, anchor='middle')
@@ -222,18 +228,28 @@ def _empty(svg: Svg, p: _Panel, title: str) -> None:
     )
 
 
-def _histogram_panel(svg: Svg, p: _Panel, title: str, values_ms: list[float]) -> None:
+def _histogram_panel(
+    svg: Svg, p: _Panel, title: str, values_ms: list[float], *, log_ok: bool = False
+) -> None:
     if not values_ms:
         _empty(svg, p, title)
         return
     ordered = sorted(values_ms)
     lo = ordered[0]
     hi = max(percentile(ordered, TAIL_PERCENTILE, presorted=True) * 1.05, lo)
+    median = percentile(ordered, 50.0, presorted=True)
+    log = log_ok and hi > lo and median - lo < (hi - lo) * LOG_AXIS_MEDIAN_SHARE
+    if log:
+        # Zero-length gaps (events parsed from one read) have no logarithm: shown at the floor.
+        floor = min((v for v in ordered if v > 0), default=1e-3)
+        lo, hi = max(lo, floor), max(hi, floor * 10)
+        ordered = [math.log10(max(v, lo)) for v in ordered]
+        lo, hi = math.log10(lo), math.log10(hi)
     if hi <= lo:
         lo, hi = lo - 0.5, lo + 0.5
     edges, counts = histogram(ordered, HISTOGRAM_BINS, low=lo, high=hi)
-    xticks = nice_ticks(lo, hi)
-    x_lo, x_hi = min([lo, *xticks]), max([hi, *xticks])
+    xticks = _log_ticks(lo, hi) if log else nice_ticks(lo, hi)
+    x_lo, x_hi = (lo, hi) if log else (min([lo, *xticks]), max([hi, *xticks]))
     x_of = _Scale(x_lo, x_hi, p.left, p.right)
     top_count = max(counts)
     yticks = nice_ticks(0, top_count * 1.08, 4)  # headroom: the tallest bar never touches the frame
@@ -243,12 +259,13 @@ def _histogram_panel(svg: Svg, p: _Panel, title: str, values_ms: list[float]) ->
         svg,
         p,
         title,
-        'milliseconds',
+        'milliseconds (log scale)' if log else 'milliseconds',
         xticks,
         x_of,
         'requests' if 'inter-token' not in title else 'gaps',
         yticks,
         y_of,
+        tick_label=(lambda t: _fmt_tick(10**t)) if log else _fmt_tick,
     )
     for left, right, count in zip(edges, edges[1:], counts, strict=False):
         if count:
@@ -271,10 +288,43 @@ def _histogram_panel(svg: Svg, p: _Panel, title: str, values_ms: list[float]) ->
         value = percentile(ordered, q, presorted=True)
         x = x_of(min(value, hi))
         svg.line(x, p.top, x, p.bottom, MARKS[name], 1.2, stroke_dasharray='4 3')
-        legend.append((f'{name} {_fmt_ms(value)}   ', MARKS[name]))
+        legend.append((f'{name} {_fmt_ms(10**value if log else value)}   ', MARKS[name]))
     legend.append(('cumulative share (right axis)', CURVE))
     # Under the title, not on the plot, so the labels never sit on top of bars or the curve.
     svg.spans(p.left, p.y + 37, legend)
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick positions (log10 of the values) at 1, 2 and 5 times each power of ten in `[lo, hi]`."""
+    ticks = []
+    for power in range(math.floor(lo), math.ceil(hi) + 1):
+        for m in (1, 2, 5):
+            t = power + math.log10(m)
+            if lo - 1e-9 <= t <= hi + 1e-9:
+                ticks.append(t)
+    if len(ticks) > 8:  # many decades: the powers of ten alone
+        ticks = [t for t in ticks if abs(t - round(t)) < 1e-9]
+    return ticks
+
+
+def timeline_window(result: BenchResult) -> float:
+    """Seconds per window of the throughput-over-time line.
+
+    A closed loop repeats a pattern: each stream sends, waits for its first token, receives at the
+    server's pace, and sends again, one cycle per end-to-end latency. Windows of an arbitrary width
+    catch a varying number of those cycles and draw a sawtooth that is not in the data. So each
+    window spans a whole number of median end-to-end latencies (and so a whole number of token
+    gaps at a steady pace), at most `TIMELINE_BUCKETS` windows over the run.
+    """
+    span = result.measured_end - result.measured_start
+    base = span / TIMELINE_BUCKETS
+    e2e = sorted(r.e2e for r in result.records if r.ok and not r.warmup and r.e2e)
+    if not e2e:
+        return base
+    cycle = percentile(e2e, 50.0, presorted=True)
+    if cycle <= 0 or cycle > span:
+        return base
+    return cycle * max(1, math.ceil(base / cycle))
 
 
 def _timeline_panel(svg: Svg, p: _Panel, result: BenchResult) -> None:
@@ -284,7 +334,7 @@ def _timeline_panel(svg: Svg, p: _Panel, result: BenchResult) -> None:
     if not arrivals or end <= start:
         _empty(svg, p, title)
         return
-    series = rate_series(arrivals, start, end, (end - start) / TIMELINE_BUCKETS)
+    series = rate_series(arrivals, start, end, timeline_window(result))
     span = end - start
     xticks = nice_ticks(0.0, span)
     x_of = _Scale(0.0, max([span, *xticks]), p.left, p.right)
@@ -318,7 +368,9 @@ def render_svg(result: BenchResult) -> str:
         _Panel(10 + col * (PANEL_W + 20), 50 + row * (PANEL_H + 10)) for row in range(2) for col in range(2)
     ]
     _histogram_panel(svg, panels[0], 'time to first token', [r.ttft * 1000 for r in ok if r.ttft is not None])
-    _histogram_panel(svg, panels[1], 'inter-token latency', [g * 1000 for r in ok for g in r.itl])
+    _histogram_panel(
+        svg, panels[1], 'inter-token latency', [g * 1000 for r in ok for g in r.itl], log_ok=True
+    )
     _histogram_panel(svg, panels[2], 'end-to-end latency', [r.e2e * 1000 for r in ok if r.e2e is not None])
     _timeline_panel(svg, panels[3], result)
     return svg.render()

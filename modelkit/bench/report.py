@@ -8,14 +8,24 @@ from pathlib import Path
 from .harness import BenchResult, BenchSummary
 from .stats import Distribution
 
-__all__ = ('CPU_BUSY_WARNING_SHARE', 'format_table', 'write_json')
+__all__ = ('CPU_BUSY_MIN_WALL_S', 'CPU_BUSY_WARNING_SHARE', 'format_duration', 'format_table', 'write_json')
 
 CPU_BUSY_WARNING_SHARE = 0.8
 """Above this share of one core the client itself may be what limits the figures; say so."""
+CPU_BUSY_MIN_WALL_S = 2.0
+"""The busy-core warning needs a measured phase at least this long: in a shorter one the
+process's first-use work (imports, pools, caches warming past the warmup) and the coarse
+granularity of CPU clocks weigh enough to push a short burst over the share by themselves."""
 
 
-def _ms(value: float) -> str:
-    return f'{value * 1000:,.1f} ms'
+def format_duration(seconds: float) -> str:
+    """A latency for the table: `12.3 ms`, or `850 µs` below a millisecond, where ms would read 0.8."""
+    if abs(seconds) < 1e-3:
+        return f'{seconds * 1e6:,.0f} µs'
+    return f'{seconds * 1000:,.1f} ms'
+
+
+_ms = format_duration
 
 
 def _rate(value: float) -> str:
@@ -30,6 +40,17 @@ def _row(label: str, d: Distribution | None, fmt: str) -> list[str]:
 
 
 def _describe_target(target: dict[str, object]) -> str:
+    if target.get('kind') == 'server':
+        requested = target.get('requested')
+        asked = ''
+        if isinstance(requested, dict):
+            tps, ttft_ms = requested.get('tokens_per_second'), requested.get('ttft_ms')
+            pace = f'at {tps:g} tokens/s' if isinstance(tps, int | float) and tps > 0 else 'unpaced'
+            asked = (
+                f' (asked by x-emulator-* headers for {requested.get("tokens")} tokens {pace}, '
+                f'{ttft_ms:g} ms to first token)'
+            )
+        return f'the server at {target.get("base_url")}{asked}'
     if target.get('kind') == 'emulator':
         which = 'embedded emulator' if target.get('embedded') else 'emulator'
         tps = target.get('tokens_per_second')
@@ -56,6 +77,11 @@ def format_table(result: BenchResult) -> str:
         mode += f' (at most {config["concurrency"]} in flight)'
     lines = [
         f'modelkit bench: {_describe_target(result.target)}',
+        *(
+            ['interrupted: the figures cover the requests that finished before Ctrl-C']
+            if result.interrupted
+            else []
+        ),
         f'{s.requests:,} requests ({mode}; {config["warmup"]} warmup excluded), '
         f'{s.succeeded:,} ok, {s.failed:,} failed, in {s.wall_time:.2f} s',
         '',
@@ -85,7 +111,7 @@ def format_table(result: BenchResult) -> str:
             f'client CPU   {per_1k:,.1f} ms per 1,000 tokens ({share:.0%} of one core, '
             f'{s.client_cpu_s:.2f} s in total)'
         )
-        if share >= CPU_BUSY_WARNING_SHARE:
+        if share >= CPU_BUSY_WARNING_SHARE and s.wall_time >= CPU_BUSY_MIN_WALL_S:
             lines.append(
                 'warning: the client kept one core nearly busy, so these figures may be limited by the '
                 'client itself; lower --concurrency or run several processes'

@@ -11,7 +11,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 from importlib import import_module
 from typing import Any, ClassVar, Literal, Protocol, TypeAlias
@@ -51,6 +51,19 @@ class ModelRequestParameters:
     instead of through a result tool; `result_schema_name` names it."""
     result_schema_name: str = 'final_result'
     result_schema_strict: bool | None = None
+    # PydanticAI's current names, accepted when building (read `result_tools` / `allow_text_result`).
+    # InitVars, not aliases kept in step: `dataclasses.replace` copies every field it is not
+    # given, so two live names for one value would let the stale one win.
+    output_tools: InitVar[list[ToolDefinition] | None] = None
+    allow_text_output: InitVar[bool | None] = None
+
+    def __post_init__(
+        self, output_tools: list[ToolDefinition] | None, allow_text_output: bool | None
+    ) -> None:
+        if output_tools is not None:
+            self.result_tools = output_tools
+        if allow_text_output is not None:
+            self.allow_text_result = allow_text_output
 
 
 class Model(ABC):

@@ -91,6 +91,7 @@ if TYPE_CHECKING:
     from ..wire import openai as wire
 
 __all__ = (
+    'OpenAIChatModel',
     'OpenAIModel',
     'OpenAIModelSettings',
     'OpenAIStreamedResponse',
@@ -705,3 +706,7 @@ def _map_usage(usage: wire.CompletionUsage | None) -> Usage:
         total_tokens=usage.total_tokens,
         details=details or None,
     )
+
+
+OpenAIChatModel = OpenAIModel
+"""PydanticAI's current name for the chat-completions interface: the same class."""

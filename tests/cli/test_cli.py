@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,13 @@ def run_cli(
         text=True,
         timeout=CLI_TIMEOUT_S,
         check=False,
+    )
+
+
+def spawn(*argv: str, stderr: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """Start `python -m ARGV` (e.g. `modelkit emulate ...`) with its output on text pipes."""
+    return subprocess.Popen(
+        [sys.executable, '-m', *argv], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True
     )
 
 
@@ -302,21 +310,24 @@ def test_emulate_stops_quietly_on_ctrl_c() -> None:
 
 
 @pytest.mark.skipif(sys.platform == 'win32', reason='SIGINT to a child process is POSIX-only')
-def test_bench_stops_quietly_on_ctrl_c() -> None:
+def test_bench_ctrl_c_prints_and_writes_what_completed(tmp_path: Path) -> None:
+    json_path, svg_path = tmp_path / 'run.json', tmp_path / 'run.svg'
     proc = subprocess.Popen(
-        [sys.executable, '-m', 'modelkit', 'bench', '-n', '1000', '--emulator-tps', '20'],
+        [sys.executable, '-m', 'modelkit', 'bench', '-n', '1000', '-c', '4', '--emulator-tps', '100',
+         '--max-tokens', '8', '--json', str(json_path), '--plot', str(svg_path)],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
+    )  # fmt: skip
     try:
         assert proc.stderr is not None
-        # The first progress line says the run is under way (stderr is a pipe: whole lines).
-        first = readline_within(proc.stderr)
-        assert first.startswith('bench: '), first
+        # Progress lines (stderr is a pipe: whole lines): wait for the measured phase to start.
+        while 'measuring' not in (line := readline_within(proc.stderr)):
+            assert line.startswith('bench: '), line
         emulators = child_pids(proc.pid)
         assert emulators or not Path('/proc').is_dir()
+        time.sleep(1.0)  # some requests finish (8 tokens at 100/s: about 0.13 s each)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
     finally:
@@ -324,9 +335,30 @@ def test_bench_stops_quietly_on_ctrl_c() -> None:
         proc.wait(timeout=CLI_TIMEOUT_S)
     assert proc.returncode == 130, err
     assert 'Traceback' not in err
-    assert out == ''
+    assert 'interrupted' in out
+    assert 'time to first token' in out
+    data = json.loads(json_path.read_text())
+    assert data['interrupted'] is True
+    measured = [r for r in data['requests'] if not r['warmup']]
+    assert 0 < data['summary']['requests'] == len(measured) < 1000
+    ET.fromstring(svg_path.read_text())  # a whole SVG document
     # The embedded emulator went with it (the bench waits for its child before exiting).
     assert all(not Path(f'/proc/{pid}').exists() for pid in emulators)
+
+
+def test_bench_refuses_requests_with_duration() -> None:
+    assert_one_error_line(run_cli('bench', '-n', '10', '-d', '5'), 2, '-n', '-d', 'not both')
+
+
+def test_bench_by_base_url_describes_the_server_it_measured(emulate: str) -> None:
+    result = run_cli('bench', '--base-url', emulate, '-n', '4', '-c', '2', '-q')
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first == f'modelkit bench: the server at {emulate}'  # no pace it was never told
+    asked = run_cli('bench', '--base-url', emulate, '-n', '2', '-c', '1', '-q', '--emulator-tps', '500')
+    assert asked.returncode == 0, asked.stderr
+    assert '500 tokens/s' in asked.stdout.splitlines()[0]
+    assert 'x-emulator' in asked.stdout.splitlines()[0]
 
 
 def child_pids(pid: int) -> list[int]:
@@ -378,7 +410,8 @@ def test_bench_against_a_running_emulator_by_base_url(emulate: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
-        f'modelkit bench: emulator (4 tokens unpaced, 50 ms to first token) at {emulate}'
+        f'modelkit bench: the server at {emulate} (asked by x-emulator-* headers for 4 tokens unpaced, '
+        '50 ms to first token)'
     )
     assert result.stderr == ''
 

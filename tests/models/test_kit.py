@@ -45,7 +45,7 @@ from modelkit.parsers.sse import SSEDecoder, SSEEvent
 from modelkit.profiles import OPENAI_API_PROFILE, OPENAI_COMPATIBLE_PROFILE
 from modelkit.providers import Provider
 from modelkit.providers.openai import OpenAIProvider
-from tests.models.test_openai_stream import Pieces  # moves to tests/helpers with the stream helpers
+from tests.helpers.streams import Pieces
 
 BASE = 'https://api.example.test/v1'
 
