@@ -20,7 +20,7 @@ from urllib.parse import quote
 from .._transport import DEFAULT_MAX_RETRIES
 from ..exceptions import UserError
 from . import Provider
-from ._auth import TokenSigner
+from ._auth import TokenSigner, env
 
 if TYPE_CHECKING:
     import httpx
@@ -46,13 +46,15 @@ class GoogleVertexProvider(Provider):
     Credentials, in order: `credentials` (any google-auth credentials object: workload identity, a
     token you already hold), `service_account_file` or `service_account_info` (a service-account
     key), else application default credentials. The project is `project_id`, or the one the
-    credentials name; when both are given they must agree. The interface's
-    `/models/{m}:generateContent` goes to
+    credentials name; when both are given they must agree. The API root is `base_url`, the
+    `GOOGLE_VERTEX_BASE_URL` variable (a gateway, the emulator) or the region's endpoint, and the
+    interface's `/models/{m}:generateContent` goes to
     `/v1/projects/{project}/locations/{region}/publishers/{model_publisher}/models/{m}:generateContent`.
     """
 
     name = 'google-vertex'
     api_key_env: ClassVar[str | None] = None
+    base_url_env: ClassVar[str | None] = 'GOOGLE_VERTEX_BASE_URL'
     key_required: ClassVar[bool] = False
 
     def __init__(
@@ -93,7 +95,7 @@ class GoogleVertexProvider(Provider):
             raise UserError('GoogleVertexProvider: project_id is empty')
         super().__init__(
             name=self.name,
-            base_url=base_url or vertex_base_url(region),
+            base_url=base_url or env(self.base_url_env) or vertex_base_url(region),
             http_client=http_client,
             max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
         )

@@ -186,3 +186,11 @@ async def test_incomplete_service_account_info_names_what_is_missing() -> None:
     provider = GoogleVertexProvider(service_account_info={'type': 'service_account', 'project_id': 'p'})
     with pytest.raises(UserError, match=r'service_account_info is not a service account key.*token_uri'):
         await provider.ensure_ready()
+
+
+def test_the_base_url_variable_points_it_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('GOOGLE_VERTEX_BASE_URL', 'http://127.0.0.1:8123')
+    assert GoogleVertexProvider(project_id='p').base_url == 'http://127.0.0.1:8123'
+    assert (
+        GoogleVertexProvider(project_id='p', base_url='http://127.0.0.1:9').base_url == 'http://127.0.0.1:9'
+    )
