@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 from google.oauth2 import credentials as oauth2_credentials
 
@@ -241,3 +242,16 @@ async def test_adc_on_google_cloud_uses_the_metadata_server_without_requests(
         '/computeMetadata/v1/instance/service-accounts/default/token?scopes=https://www.googleapis.com/auth/cloud-platform'
     ]
     assert vertex.exchanges[0].target.startswith('/v1/projects/gce-project/locations/us-central1/')
+
+
+async def test_token_exchanges_use_the_callers_http_client(emulator: Emulator) -> None:
+    async with (
+        httpx.AsyncClient(headers={'x-client': 'the-callers'}, timeout=10) as http,
+        serve(vertex_like(emulator)) as server,
+    ):
+        info = service_account_info(emulator)
+        provider = GoogleVertexProvider(service_account_info=info, base_url=server.url, http_client=http)
+        assert await generate(provider) == 200
+    (token_request,) = [r for r in emulator.requests if r.path == '/token']
+    assert token_request.headers['x-client'] == 'the-callers'
+    assert server.exchanges[0].headers['x-client'] == 'the-callers'
