@@ -20,7 +20,7 @@ from urllib.parse import quote
 from .._transport import DEFAULT_MAX_RETRIES
 from ..exceptions import UserError
 from . import Provider
-from ._auth import TokenSigner, env
+from ._auth import env
 
 if TYPE_CHECKING:
     import httpx
@@ -152,7 +152,7 @@ class GoogleVertexProvider(Provider):
             )
         )
         self._project_id = self._check_project(named, self._credentials_source())
-        self.set_signer(TokenSigner(_google_auth.token_fetcher(credentials, request)))
+        self.set_signer(_google_auth.GoogleTokenSigner(credentials, request))
 
     def _credentials_source(self) -> str:
         if self._credentials is not None:

@@ -255,3 +255,21 @@ async def test_token_exchanges_use_the_callers_http_client(emulator: Emulator) -
     (token_request,) = [r for r in emulator.requests if r.path == '/token']
     assert token_request.headers['x-client'] == 'the-callers'
     assert server.exchanges[0].headers['x-client'] == 'the-callers'
+
+
+async def test_the_quota_project_of_user_credentials_is_sent() -> None:
+    held = oauth2_credentials.Credentials(
+        token='ya29.user-credentials-token', quota_project_id='billing-project'
+    )
+    async with serve(lambda exchange: exchange.respond(200, b'{}')) as server:
+        await generate(GoogleVertexProvider(credentials=held, project_id='p', base_url=server.url))
+        await generate(
+            GoogleVertexProvider(
+                credentials=oauth2_credentials.Credentials(token='ya29.x' * 3),
+                project_id='p',
+                base_url=server.url,
+            )
+        )
+    with_quota, without = (e.headers for e in server.exchanges)
+    assert with_quota['x-goog-user-project'] == 'billing-project'
+    assert 'x-goog-user-project' not in without
