@@ -6,14 +6,13 @@ environment runs even when its script is not on PATH (a venv used without activa
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.helpers.ci import skip_unless_ci
+from tests.helpers.ci import require_ruff
 
 
 def _run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -28,23 +27,16 @@ def _run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _require_ruff() -> None:
-    """Skip where ruff is not installed for this interpreter; under CI=true that is a failure."""
-    if importlib.util.find_spec('ruff') is not None:
-        return
-    skip_unless_ci(f'ruff is not installed for {sys.executable} (it comes with the test extra)')
-
-
 @pytest.mark.timeout(300)
 def test_ruff_lint_is_clean() -> None:
-    _require_ruff()
+    require_ruff()
     result = _run_module('ruff', 'check', '.')
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.timeout(300)
 def test_ruff_format_is_clean() -> None:
-    _require_ruff()
+    require_ruff()
     result = _run_module('ruff', 'format', '--check', '.')
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -58,7 +50,7 @@ def test_mypy_strict_is_clean() -> None:
 
 def test_gates_do_not_depend_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     # With PATH emptied, the tools are still found: they run as modules of this interpreter.
-    _require_ruff()
+    require_ruff()
     monkeypatch.setenv('PATH', '')
     result = _run_module('ruff', '--version')
     assert result.returncode == 0, result.stdout + result.stderr

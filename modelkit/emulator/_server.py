@@ -328,6 +328,10 @@ class _Connection:
             pass
 
 
+ANY_KEY_PLACEHOLDER = 'any-non-empty-value'
+"""What the pasted environment lines set as the key when the emulator accepts any key."""
+
+
 class Emulator:
     """A running emulator: `async with Emulator() as emu:` (or plain `with` from sync code).
 
@@ -384,13 +388,13 @@ class Emulator:
         """The base URL that prefix's official SDK and modelkit provider take (openai: `url + '/v1'`)."""
         return self.url + self.vendor(prefix).base_path
 
-    def environment(self, prefix: str) -> dict[str, str]:
+    def environment(self, prefix: str, *, api_key: str | None = None) -> dict[str, str]:
         """The environment variables pointing that vendor's clients here (base URL and key)."""
         values = {
             **asdict(self.config),
             'url': self.url,
             'base_url': self.base_url(prefix),
-            'api_key': self.api_key,
+            'api_key': api_key or self.api_key,
         }
         return self.vendor(prefix).environment(values)
 
@@ -402,6 +406,8 @@ class Emulator:
         a `#` comment, one `export ...` line per vendor to paste into a shell.
         """
         key = 'any API key' if self.config.api_key is None else f'API key {self.api_key}'
+        # With any key accepted, show a value that reads as a placeholder rather than as "the" key.
+        pasted_key = ANY_KEY_PLACEHOLDER if self.config.api_key is None else None
         openai = self.base_url('openai')
         lines = [
             f'modelkit emulator listening on {self.url} (OpenAI base URL {openai}, {key}); Ctrl-C stops it'
@@ -410,7 +416,7 @@ class Emulator:
         lines += [f'{prefix:<{width}}{self.base_url(prefix)}' for prefix in self.prefixes]
         lines.append("# point each vendor's clients here (paste into a shell):")
         for prefix in self.prefixes:
-            env = self.environment(prefix)
+            env = self.environment(prefix, api_key=pasted_key)
             if env:
                 lines.append(
                     'export ' + ' '.join(f'{name}={shlex.quote(value)}' for name, value in env.items())

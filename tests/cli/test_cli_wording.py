@@ -10,6 +10,7 @@ from importlib.util import find_spec
 
 import pytest
 
+from modelkit.emulator import Emulator, EmulatorConfig
 from modelkit.models import _MODEL_PREFIXES
 from tests.cli.test_cli import CLI_TIMEOUT_S, assert_one_error_line, cli_env, readline_within, run_cli, spawn
 from tests.conftest import REPO_ROOT
@@ -105,12 +106,22 @@ def test_emulator_module_with_any_key_prints_no_key() -> None:
     proc = spawn('modelkit.emulator', '--port', '0', '--any-key')
     try:
         assert proc.stdout is not None
-        first = readline_within(proc.stdout)
-        assert 'http://127.0.0.1:' in first
+        lines = [readline_within(proc.stdout)]
+        assert 'http://127.0.0.1:' in lines[0]
+        # Read up to the first pasted environment line, which would carry a key if any line did.
+        while not lines[-1].startswith('export OPENAI_'):
+            lines.append(readline_within(proc.stdout))
     finally:
         proc.terminate()
-        rest, _ = proc.communicate(timeout=CLI_TIMEOUT_S)
-    assert 'emulator-key' not in first + rest
+        proc.communicate(timeout=CLI_TIMEOUT_S)
+    output = ''.join(lines)
+    assert 'emulator-key' not in output
+    assert 'OPENAI_API_KEY=any-non-empty-value' in output
+    # Every vendor's lines, not only the first one read above.
+    with Emulator(EmulatorConfig(api_key=None)) as emulator:
+        every_line = '\n'.join(emulator.startup_lines())
+    assert 'emulator-key' not in every_line
+    assert every_line.count('any-non-empty-value') == every_line.count('export ')
 
 
 def test_bench_with_the_test_model_measures_the_client_alone() -> None:

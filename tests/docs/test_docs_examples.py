@@ -22,8 +22,8 @@ from __future__ import annotations
 import importlib.util
 import re
 import shlex
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,7 @@ from tests.docs._examples import (
     pages,
     run,
 )
+from tests.helpers.ci import require_ruff
 
 EXAMPLE_TIMEOUT_S = 30
 """Per example: the slowest waits for an emulator fault's retries, well under a second; a hang fails here."""
@@ -101,8 +102,7 @@ def test_no_run_blocks_are_rare_and_say_why() -> None:
 
 
 def test_examples_pass_ruff(tmp_path: Path) -> None:
-    if shutil.which('ruff') is None:
-        pytest.skip('ruff is not installed (it comes with the test extra)')
+    require_ruff()
     for page in pages():
         for example in page_examples(page):
             name = re.sub(r'\W', '_', example.id)
@@ -111,9 +111,11 @@ def test_examples_pass_ruff(tmp_path: Path) -> None:
             (tmp_path / f'{name}.py').write_text(code + '\n', encoding='utf-8')
     config = str(DOCS_DIR.parent / 'pyproject.toml')
     for command in (
-        ['ruff', 'format', '--diff', '--config', config, str(tmp_path)],
+        [sys.executable, '-m', 'ruff', 'format', '--diff', '--config', config, str(tmp_path)],
         # Long lines are output (`#>`) lines: the formatter already keeps the code within limits.
         [
+            sys.executable,
+            '-m',
             'ruff',
             'check',
             '--ignore',
