@@ -13,7 +13,7 @@ from pathlib import Path
 from ._harness import Result
 from ._stream import DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED, build_openai_stream
 
-BENCHMARKS = ('sse', 'eventstream', 'gemini-decode', 'e2e', 'import', 'loopback', 'structured')
+BENCHMARKS = ('sse', 'eventstream', 'gemini-decode', 'e2e', 'import', 'loopback', 'structured', 'anthropic')
 PACKAGES = (
     'modelkit-wire',
     'httpx',
@@ -25,6 +25,7 @@ PACKAGES = (
     'litellm',
     'httpx-sse',
     'botocore',
+    'anthropic',
 )
 
 
@@ -106,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import structured_stream
 
         results += structured_stream.run(repeats, args.seed)
+    if 'anthropic' in chosen:
+        from . import vendor_anthropic
+
+        results += vendor_anthropic.run(args.chunks, repeats, quick=args.quick, peers=not args.no_peers)
     print(f'\nTotal {time.perf_counter() - started:.0f} s.')
 
     if args.json:

@@ -29,12 +29,15 @@ from ._stream import OpenAIStream, cut
 
 __all__ = (
     'floor_over',
+    'litellm_over',
     'make_transport',
     'modelkit_over',
     'openai_client',
     'openai_sdk_over',
     'pydantic_ai_over',
     'run',
+    'run_case',
+    'text_from_request_stream',
 )
 
 TARGET_RATIO = 1.4
@@ -173,12 +176,12 @@ def modelkit_over(base_url: str, api_key: str, http_client: httpx.AsyncClient | 
     messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
     parameters = ModelRequestParameters()
 
-    return _text_from_request_stream(
+    return text_from_request_stream(
         model, messages, parameters, (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
     )
 
 
-def _text_from_request_stream(
+def text_from_request_stream(
     model: Any, messages: list[Any], parameters: Any, event_types: tuple[type, type, type, type]
 ) -> Contender:
     """A contender that emits the text of `model.request_stream` (modelkit's and pydantic-ai's
@@ -263,12 +266,27 @@ def pydantic_ai_over(make_client: Callable[[], Any]) -> Contender:
     messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
     parameters = ModelRequestParameters()
 
-    return _text_from_request_stream(
+    return text_from_request_stream(
         model, messages, parameters, (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
     )
 
 
 def _litellm(pieces: list[bytes]) -> Contender:
+    # `client=` hands LiteLLM our SDK client, so its requests go through the same transport.
+    return litellm_over(
+        lambda: {
+            'model': 'openai/gpt-4o',
+            'stream_options': {'include_usage': True},
+            'api_key': API_KEY,
+            'base_url': BASE_URL,
+            'client': _openai_client(pieces),
+        }
+    )
+
+
+def litellm_over(make_kwargs: Callable[[], dict[str, Any]]) -> Contender:
+    """`litellm.acompletion(stream=True, **make_kwargs())` for the prompt, emitting each chunk's text
+    (`make_kwargs` runs once LiteLLM is imported, so it may build LiteLLM's own objects)."""
     # Use the cost map bundled with the package rather than fetching one at import time.
     os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
     try:
@@ -277,18 +295,11 @@ def _litellm(pieces: list[bytes]) -> Contender:
         raise Unavailable('not installed') from None
     litellm.telemetry = False
     litellm.suppress_debug_info = True
-    client = _openai_client(pieces)
+    kwargs = make_kwargs()
 
     async def run(emit: Emit) -> None:
-        # `client=` hands LiteLLM our SDK client, so its requests go through the same transport.
         response = await litellm.acompletion(
-            model='openai/gpt-4o',
-            messages=[{'role': 'user', 'content': PROMPT}],
-            stream=True,
-            stream_options={'include_usage': True},
-            api_key=API_KEY,
-            base_url=BASE_URL,
-            client=client,
+            messages=[{'role': 'user', 'content': PROMPT}], stream=True, **kwargs
         )
         async for chunk in response:
             if chunk.choices:
@@ -330,18 +341,45 @@ async def _run_async(
     stream: OpenAIStream, repeats: int, budget_s: float, min_runs: int, peers: bool
 ) -> list[Result]:
     pieces = cut(stream, CHUNKING)
-    units = len(stream.events)
+    return await run_case(
+        'e2e',
+        pieces,
+        len(stream.events),
+        stream.text,
+        _floor,
+        _CONTENDERS,
+        repeats,
+        budget_s,
+        min_runs,
+        peers,
+    )
+
+
+async def run_case(
+    group: str,
+    pieces: list[bytes],
+    units: int,
+    expected: str,
+    make_floor: Callable[[list[bytes]], Contender],
+    contenders: tuple[tuple[str, Callable[[list[bytes]], Contender], float | None], ...],
+    repeats: int,
+    budget_s: float,
+    min_runs: int,
+    peers: bool,
+) -> list[Result]:
+    """Check and time the floor and each contender (peers are those without a target) on `pieces`,
+    which must make the text `expected`; every vendor's end-to-end rows run through here."""
     # Dropping each delta as user code that merely looks at it would.
     sink: Emit = len
     case_name = f'{CHUNKING} pieces'
-    floor = Result('e2e', case_name, 'floor: httpx stream + split + orjson', units=units, is_floor=True)
-    floor_run = _floor(pieces)
-    await _check(floor, floor_run, stream.text, repeats, budget_s, min_runs)
+    floor = Result(group, case_name, 'floor: httpx stream + split + orjson', units=units, is_floor=True)
+    floor_run = make_floor(pieces)
+    await _check(floor, floor_run, expected, repeats, budget_s, min_runs)
     case: list[tuple[Result, Callable[[], Awaitable[object]] | None]] = [(floor, lambda: floor_run(sink))]
-    for name, factory, target in _CONTENDERS:
+    for name, factory, target in contenders:
         if not peers and target is None:
             continue
-        result = Result('e2e', case_name, name, units=units, target=target)
+        result = Result(group, case_name, name, units=units, target=target)
         try:
             contender: Contender | None = factory(pieces)
         except Unavailable as exc:
@@ -351,7 +389,7 @@ async def _run_async(
             result.status = f'error: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
             contender = None
         if contender is not None:
-            await _check(result, contender, stream.text, repeats, budget_s, min_runs)
+            await _check(result, contender, expected, repeats, budget_s, min_runs)
         case.append((result, _bind(contender, sink) if contender is not None else None))
     await time_round_robin_async(case, repeats)
     return [r for r, _ in case]

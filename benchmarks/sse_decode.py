@@ -29,10 +29,12 @@ _DONE_BYTES = b'[DONE]'
 _DONE = '[DONE]'
 
 
-def floor_decode(pieces: list[bytes], emit: Emit, separator: bytes = b'\n\n') -> None:
+def floor_decode(pieces: list[bytes], emit: Emit, separator: bytes = b'\n\n', *, named: bool = False) -> None:
     """The least work any SSE client must do: split on blank lines, strip `data: `, parse the JSON.
 
-    `separator` is the blank line as the vendor writes it (Gemini: `\r\n\r\n`).
+    `separator` is the blank line as the vendor writes it (Gemini: `\r\n\r\n`). With `named`,
+    every event is `event: NAME` then `data: JSON` (Anthropic's framing) and `(name, parsed data)`
+    is emitted: a named-event stream's result is both.
 
     Not a general SSE parser (no comments, `event:`/`id:` fields, multi-line data or CR line ends):
     exactly what OpenAI's framing needs, as cheaply as Python allows. Pieces wait in a list until
@@ -52,6 +54,11 @@ def floor_decode(pieces: list[bytes], emit: Emit, separator: bytes = b'\n\n') ->
         rest = events.pop()
         if rest:
             pending.append(rest)
+        if named:
+            for event in events:
+                end = event.find(b'\n')
+                emit((event[7:end].decode(), loads(event[end + 7 :])))
+            continue
         for event in events:
             if event.startswith(b'data: '):
                 payload = event[6:]

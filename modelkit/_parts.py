@@ -150,6 +150,15 @@ class PartsAssembler:
         """Add text; returns the event to yield, or None for an empty delta."""
         if not content:
             return None
+        if vendor_part_id is not None and (index := self._by_vendor_id.get(vendor_part_id)) is not None:
+            # The hot path of every stream (more text for a part it already has), inlined: the
+            # method calls of the general path below cost as much as the events it returns.
+            builder = self._builders[index]
+            if builder.__class__ is _TextBuilder:
+                builder.fragments.append(content)
+                builder.part = None
+                self._cache = None
+                return PartDeltaEvent(index, TextPartDelta(content))
         index = self._find(vendor_part_id, _TextBuilder)
         if index is None:
             index = self._new(vendor_part_id, _TextBuilder([content]))

@@ -47,7 +47,8 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
     Anything else is ignored (None), as RFC 9110 asks of a value a recipient cannot parse.
     """
     millis = headers.get('retry-after-ms')
-    if millis is not None and _PLAIN_NUMBER.fullmatch(millis.strip()):
+    if millis is not None and _PLAIN_NUMBER.fullmatch(millis := millis.strip()):
+        # The stripped text: `str.strip` also drops characters `float` refuses (U+001F, ...).
         return float(millis) / 1000
     value = headers.get('retry-after')
     if value is None:

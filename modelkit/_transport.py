@@ -172,8 +172,10 @@ class ResponseStream:
         '_closed',
         '_eof',
         '_model_name',
+        '_opened',
         '_response',
         '_vendor',
+        'attempt',
         'headers',
         'headers_at',
         'last_arrival',
@@ -186,12 +188,18 @@ class ResponseStream:
     """perf_counter() when the status line and headers arrived."""
     last_arrival: float
     """perf_counter() when the most recent body chunk arrived."""
+    attempt: int
+    """Which attempt at the request this response answered (1 unless the transport retried)."""
 
-    def __init__(self, response: httpx.Response, *, headers_at: float, model_name: str, vendor: str) -> None:
+    def __init__(
+        self, response: httpx.Response, *, headers_at: float, model_name: str, vendor: str, attempt: int = 1
+    ) -> None:
         self.status_code = response.status_code
         self.headers = response.headers
         self.headers_at = headers_at
         self.last_arrival = headers_at
+        self.attempt = attempt
+        self._opened: _OpenStream | None = None
         self._response = response
         self._model_name = model_name
         self._vendor = vendor
@@ -219,6 +227,25 @@ class ResponseStream:
         # Decoded (gzip, deflate) with bounded output: see `body_chunks`.
         self._chunks = body_chunks(self._response, self._vendor)
         return _ParsedEvents(self, self._chunks, parser)
+
+    async def wait_to_retry(self, cause: str) -> bool:
+        """Wait as the transport's retry policy says before another attempt at this request; False,
+        without waiting, when `max_retries` is spent.
+
+        For a failure the vendor reports inside a 2xx body before anything the caller could have
+        seen (Anthropic's `overloaded_error` right after `message_start`, a Bedrock throttling frame
+        before content): the caller reopens the request with `Transport.stream(...,
+        after_attempts=stream.attempt)`, so in-body and HTTP-level retries share one budget and one
+        backoff.
+        """
+        import anyio
+
+        if self._opened is None or self.attempt > (transport := self._opened._transport).max_retries:
+            return False
+        delay = transport._backoff(self.attempt)
+        _log_retry(self._opened._request, cause, delay, self.attempt, transport.max_retries + 1)
+        await anyio.sleep(delay)
+        return True
 
     def _interrupted(self, exc: Exception) -> ModelkitError:
         if isinstance(exc, httpx.DecodingError):
@@ -294,7 +321,16 @@ class _ParsedEvents(Generic[E]):
 class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
     """`Transport.stream`'s context: opens on entry (with retries), closes or abandons on exit."""
 
-    __slots__ = ('_model_name', '_request', '_signer', '_stream', '_timeout', '_transport', '_vendor')
+    __slots__ = (
+        '_after',
+        '_model_name',
+        '_request',
+        '_signer',
+        '_stream',
+        '_timeout',
+        '_transport',
+        '_vendor',
+    )
 
     def __init__(
         self,
@@ -304,7 +340,9 @@ class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
         model_name: str,
         vendor: str,
         timeout: float | None,
+        after_attempts: int,
     ) -> None:
+        self._after = after_attempts
         self._transport = transport
         self._request = request
         self._signer = signer
@@ -314,12 +352,17 @@ class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
         self._stream: ResponseStream | None = None
 
     async def __aenter__(self) -> ResponseStream:
-        response = await self._transport._open(
-            self._request, self._signer, self._model_name, self._vendor, self._timeout
+        response, attempt = await self._transport._open(
+            self._request, self._signer, self._model_name, self._vendor, self._timeout, self._after
         )
         self._stream = ResponseStream(
-            response, headers_at=time.perf_counter(), model_name=self._model_name, vendor=self._vendor
+            response,
+            headers_at=time.perf_counter(),
+            model_name=self._model_name,
+            vendor=self._vendor,
+            attempt=attempt,
         )
+        self._stream._opened = self
         return self._stream
 
     async def __aexit__(
@@ -397,7 +440,7 @@ class Transport:
         """Send a request and read the whole body; non-2xx raises `ModelHTTPError`."""
         import anyio
 
-        response = await self._open(request, signer, model_name, vendor, timeout)
+        response, _ = await self._open(request, signer, model_name, vendor, timeout)
         chunks = body_chunks(response, vendor, error=UnexpectedModelBehavior)
         pieces: list[bytes] = []
         size = 0
@@ -426,9 +469,14 @@ class Transport:
         model_name: str,
         vendor: str,
         timeout: float | None = None,
+        after_attempts: int = 0,
     ) -> AbstractAsyncContextManager[ResponseStream]:
-        """Open a streamed request; non-2xx raises `ModelHTTPError` (body read and trimmed) on entry."""
-        return _OpenStream(self, request, signer, model_name, vendor, timeout)
+        """Open a streamed request; non-2xx raises `ModelHTTPError` (body read and trimmed) on entry.
+
+        `after_attempts` counts attempts already made at this request (see
+        `ResponseStream.wait_to_retry`): they are taken from the `max_retries` budget.
+        """
+        return _OpenStream(self, request, signer, model_name, vendor, timeout, after_attempts)
 
     async def _open(
         self,
@@ -437,8 +485,10 @@ class Transport:
         model_name: str,
         vendor: str,
         timeout: float | None,
-    ) -> httpx.Response:
-        """Send until a 2xx response's headers arrive, retrying what is worth retrying."""
+        after_attempts: int = 0,
+    ) -> tuple[httpx.Response, int]:
+        """Send until a 2xx response's headers arrive, retrying what is worth retrying; the response
+        and which attempt it answered (counting `after_attempts` made before this call)."""
         import anyio
 
         if self._http_client is not None:
@@ -452,7 +502,7 @@ class Transport:
         # us forever: the whole wait for the status line and headers gets one deadline.
         head_deadline = timeout if timeout is not None else client.timeout.read
         attempts = self.max_retries + 1
-        attempt = 0
+        attempt = after_attempts
         reauthorized = False
         while True:
             attempt += 1
@@ -485,7 +535,7 @@ class Transport:
                     '%s %s -> %d (attempt %d of %d)', request.method, request.url, status, attempt, attempts
                 )
             if 200 <= status < 300:
-                return response
+                return response, attempt
 
             content = await _read_error_body(response)
             if status == 401 and signer is not None and not reauthorized and await signer.unauthorized(wire):

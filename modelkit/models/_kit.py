@@ -28,8 +28,8 @@ import hashlib
 import re
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import import_module
@@ -39,9 +39,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 import orjson
 from pydantic_core import ValidationError
 
-from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior
-from ..messages import ModelResponseStreamEvent
-from . import StreamedResponse
+from .._parts import PartsAssembler
+from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior, UserError
+from ..messages import ModelMessage, ModelResponse, ModelResponseStreamEvent
+from ..settings import ModelSettings
+from ..usage import Usage
+from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -57,6 +60,7 @@ __all__ = (
     'SettingsTable',
     'ToolCallIdRule',
     'ToolCallIds',
+    'WireModel',
     'WireStreamedResponse',
     'json_request',
     'map_settings',
@@ -71,6 +75,103 @@ __all__ = (
 T = TypeVar('T')
 E = TypeVar('E')
 R = TypeVar('R', bound=StreamedResponse)
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+class WireModel(Model):
+    """A model behind one vendor's HTTP API: what `request` and `request_stream` do for every vendor.
+
+    A subclass builds the request (`_build_request`), reads a whole response
+    (`_process_response`) and makes its streamed response (`_new_streamed_response`); `__init__`
+    takes a `Provider` or a provider name with the shorthand (`api_key=`, `base_url=`, ...).
+    """
+
+    def __init__(self, model_name: str, provider: str | Provider, **shorthand: Any) -> None:
+        shorthand = {name: value for name, value in shorthand.items() if value is not None}
+        if isinstance(provider, str):
+            # Imported here: the providers pull in the transport (anyio, asyncio), which importing
+            # an interface module need not pay for.
+            from ..providers import infer_provider
+
+            provider = infer_provider(provider, **shorthand)
+        elif shorthand:
+            raise UserError(
+                f'{type(self).__name__} got a provider instance and {", ".join(shorthand)}: '
+                'pass those to the provider instead'
+            )
+        self._model_name = model_name
+        self._provider: Provider = provider
+
+    @property
+    def model_name(self) -> str:
+        """The model name sent in every request."""
+        return self._model_name
+
+    @property
+    def base_url(self) -> str:
+        """The provider's base URL."""
+        return self._provider.base_url
+
+    @property
+    def provider(self) -> Provider:
+        """Where requests go and how they are signed."""
+        return self._provider
+
+    @abstractmethod
+    def _build_request(
+        self, messages: list[ModelMessage], settings: Any, params: ModelRequestParameters, *, stream: bool
+    ) -> HTTPRequest:
+        """The vendor's request for the conversation (`settings` is never None)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _process_response(self, body: bytes) -> tuple[ModelResponse, Usage]:
+        """A whole (non-streamed) 2xx body as our response and its usage."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _new_streamed_response(self, stream: ResponseStream) -> StreamedResponse:
+        """The streamed response reading `stream`."""
+        raise NotImplementedError
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> tuple[ModelResponse, Usage]:
+        """Send the conversation and return the whole response with its token usage."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=False)
+        response = await self._provider.send(
+            request, model_name=self._model_name, timeout=settings.get('timeout')
+        )
+        return self._process_response(response.body)
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> AsyncIterator[StreamedResponse]:
+        """Send the conversation and stream the response; the connection is released on exit."""
+        check_allow_model_requests()
+        settings = model_settings or {}
+        request = self._build_request(messages, settings, model_request_parameters, stream=True)
+        async with open_stream(
+            self._provider,
+            request,
+            self._new_streamed_response,
+            model_name=self._model_name,
+            timeout=settings.get('timeout'),
+        ) as response:
+            yield response
+
 
 # --------------------------------------------------------------------------------------------
 # Building a request
@@ -322,12 +423,60 @@ async def open_stream(
     timeout: float | None,
 ) -> AsyncIterator[R]:
     """Open `request` as a stream and yield `make_response(stream)` with its timing attached;
-    the connection is released when the block exits."""
+    the connection is released when the block exits.
+
+    A `WireStreamedResponse` may reopen the request once per failure the vendor reports before any
+    content (its `retryable_stream_errors`); the transport's retry policy decides whether and when,
+    and `timing.started_at` stays the first attempt's, as for retries of an error status.
+    """
     started_at = time.perf_counter()
-    async with provider.stream(request, model_name=model_name, timeout=timeout) as stream:
+    opened = _Reopenable(provider, request, model_name, timeout)
+    try:
+        stream = await opened.open(0)
         response = make_response(stream)
         response.attach_timing(started_at, headers_at=stream.headers_at, arrival_clock=stream)
+        if isinstance(response, WireStreamedResponse):
+            response._reopen = opened.reopen
         yield response
+    finally:
+        await opened.close()
+
+
+class _Reopenable:
+    """The provider's stream context for one request, which can be closed and opened again."""
+
+    __slots__ = ('_context', '_model_name', '_provider', '_request', '_stream', '_timeout')
+
+    def __init__(self, provider: Provider, request: HTTPRequest, model_name: str, timeout: float | None):
+        self._provider = provider
+        self._request = request
+        self._model_name = model_name
+        self._timeout = timeout
+        self._context: AbstractAsyncContextManager[ResponseStream] | None = None
+        self._stream: ResponseStream | None = None
+
+    async def open(self, after_attempts: int) -> ResponseStream:
+        context = self._provider.stream(
+            self._request, model_name=self._model_name, timeout=self._timeout, after_attempts=after_attempts
+        )
+        self._stream = await context.__aenter__()
+        self._context = context
+        return self._stream
+
+    async def close(self) -> None:
+        context, self._context = self._context, None
+        if context is not None:
+            await context.__aexit__(None, None, None)
+
+    async def reopen(self, error: ModelStreamError) -> ResponseStream:
+        """The request opened again after the retry policy's wait; `error` if no retry is left."""
+        stream = self._stream
+        await self.close()
+        if stream is None or not await stream.wait_to_retry(
+            f'{error.error_type or "an error"} in the stream'
+        ):
+            raise error
+        return await self.open(stream.attempt)
 
 
 def _now() -> datetime:
@@ -351,10 +500,17 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     _vendor: str
     _timestamp: datetime = field(default_factory=_now)
     _end_seen: bool = field(default=False, init=False)
+    _reopen: Callable[[ModelStreamError], Awaitable[ResponseStream]] | None = field(
+        default=None, init=False, repr=False
+    )
 
     _times_own_events: ClassVar[bool] = True
     end_expected: ClassVar[str] = 'a finish reason'
     """What the end-of-stream check names as missing, e.g. 'a finish reason or [DONE]'."""
+    retryable_stream_errors: ClassVar[frozenset[str]] = frozenset()
+    """Error types of an in-stream error (`ModelStreamError.error_type`) that, before any content
+    event reached the caller, reopen the request under the transport's retry policy, as the HTTP
+    status they stand for would (Anthropic's `overloaded_error` is its 529)."""
 
     @abstractmethod
     def _new_parser(self) -> Parser[E]:
@@ -368,6 +524,14 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
         """Translate one wire event: return our one event, None, or a generator of several."""
         raise NotImplementedError
 
+    def _restart(self) -> None:
+        """Forget what a failed attempt left before the request is reopened; a subclass with state
+        of its own resets it too (and calls this)."""
+        self._parts_manager = PartsAssembler()
+        self._usage = Usage()
+        self._finish_reason = self._vendor_finish_reason = self._vendor_id = None
+        self._end_seen = False
+
     def _stream_complete(self) -> bool:
         """Whether the body may end here: the end marker or a finish reason arrived."""
         return self._end_seen or self._vendor_finish_reason is not None
@@ -375,28 +539,39 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
         # One generator for every vendor, and no wrapper around it: the arrival time is read once
         # per chunk from the transport's stream and stamped on everything that chunk produced.
-        stream = self._stream
-        parser = self._new_parser()
         process = self._process_event
-        append = self._timing.event_times.append
+        times = self._timing.event_times
+        append = times.append
         try:
-            async for batch in stream.iter_parsed(parser):
-                arrival = stream.last_arrival
-                for wire_event in batch:
-                    if self._end_seen:
-                        break  # read to EOF after the end marker so the connection can be reused
-                    result = process(wire_event)
-                    if result is None:
-                        continue
-                    if result.__class__ is GeneratorType:
-                        # Several events: each is made only once the one before it was handed
-                        # out, so `get()` always matches what the caller has seen.
-                        for event in cast(Iterator[ModelResponseStreamEvent], result):
-                            append(arrival)
-                            yield event
-                    else:
-                        append(arrival)
-                        yield cast(ModelResponseStreamEvent, result)
+            while True:
+                stream = self._stream
+                parser = self._new_parser()
+                try:
+                    async for batch in stream.iter_parsed(parser):
+                        arrival = stream.last_arrival
+                        for wire_event in batch:
+                            if self._end_seen:
+                                break  # read to EOF after the end marker so the connection can be reused
+                            result = process(wire_event)
+                            if result is None:
+                                continue
+                            if result.__class__ is GeneratorType:
+                                # Several events: each is made only once the one before it was
+                                # handed out, so `get()` always matches what the caller has seen.
+                                for event in cast(Iterator[ModelResponseStreamEvent], result):
+                                    append(arrival)
+                                    yield event
+                            else:
+                                append(arrival)
+                                yield cast(ModelResponseStreamEvent, result)
+                except ModelStreamError as exc:
+                    # The caller has seen nothing yet: a transient failure is retried like its status.
+                    if times or self._reopen is None or exc.error_type not in self.retryable_stream_errors:
+                        raise
+                    self._stream = await self._reopen(exc)
+                    self._restart()
+                    continue
+                break
             if not self._stream_complete():
                 raise stream_interrupted(self._vendor, self.end_expected, parser.truncated)
         except UnexpectedModelBehavior as exc:

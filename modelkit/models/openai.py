@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import base64
 import mimetypes
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 import orjson
 from pydantic_core import ValidationError
@@ -68,16 +67,16 @@ from ..profiles import OpenAIChatProfile
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from ..usage import Usage
-from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
+from . import ModelRequestParameters
 from ._kit import (
     LazyAdapter,
     SettingsTable,
     ToolCallIdRule,
     ToolCallIds,
+    WireModel,
     WireStreamedResponse,
     json_request,
     map_settings,
-    open_stream,
     stream_error,
     unexpected_body,
     wire_timestamp,
@@ -154,7 +153,7 @@ _SETTINGS_TO_WIRE: SettingsTable = (
 # --------------------------------------------------------------------------------------------
 
 
-class OpenAIModel(Model):
+class OpenAIModel(WireModel):
     """A model behind OpenAI's chat-completions API: OpenAI itself or any OpenAI-compatible service.
 
     `provider` is a provider name (`'openai'`, `'deepseek'`, `'azure'`, ...) or a `Provider`. The
@@ -183,37 +182,17 @@ class OpenAIModel(Model):
         openai_client: Any = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        shorthand = {
-            name: value
-            for name, value in (
-                ('api_key', api_key),
-                ('base_url', base_url),
-                ('openai_client', openai_client),
-                ('http_client', http_client),
-            )
-            if value is not None
-        }
-        if isinstance(provider, str):
-            # Imported here: the providers pull in the transport (anyio, asyncio), which
-            # `import modelkit.models.openai` need not pay for.
-            from ..providers import infer_provider
-
-            provider = infer_provider(provider, **shorthand)
-        elif shorthand:
-            raise UserError(
-                f'{type(self).__name__} got a provider instance and {", ".join(shorthand)}: '
-                'pass those to the provider instead'
-            )
-        self._model_name = model_name
-        self._provider = provider
+        super().__init__(
+            model_name,
+            provider,
+            api_key=api_key,
+            base_url=base_url,
+            openai_client=openai_client,
+            http_client=http_client,
+        )
         self._system = system
-        self._profile = profile or provider.openai_chat_profile
+        self._profile = profile or self._provider.openai_chat_profile
         self.system_prompt_role = system_prompt_role
-
-    @property
-    def model_name(self) -> str:
-        """The model name sent in every request, e.g. `gpt-4o`."""
-        return self._model_name
 
     @property
     def system(self) -> str:
@@ -221,54 +200,9 @@ class OpenAIModel(Model):
         return self._system
 
     @property
-    def base_url(self) -> str:
-        """The provider's base URL."""
-        return self._provider.base_url
-
-    @property
-    def provider(self) -> Provider:
-        """Where requests go and how they are signed."""
-        return self._provider
-
-    @property
     def profile(self) -> OpenAIChatProfile:
         """The dialect this model's requests are written in and its answers read with."""
         return self._profile
-
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> tuple[ModelResponse, Usage]:
-        """Send the conversation and return the whole response with its token usage."""
-        check_allow_model_requests()
-        settings = cast(OpenAIModelSettings, model_settings or {})
-        request = self._build_request(messages, settings, model_request_parameters, stream=False)
-        response = await self._provider.send(
-            request, model_name=self._model_name, timeout=settings.get('timeout')
-        )
-        return self._process_response(response.body)
-
-    @asynccontextmanager
-    async def request_stream(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> AsyncIterator[StreamedResponse]:
-        """Send the conversation and stream the response; the connection is released on exit."""
-        check_allow_model_requests()
-        settings = cast(OpenAIModelSettings, model_settings or {})
-        request = self._build_request(messages, settings, model_request_parameters, stream=True)
-        async with open_stream(
-            self._provider,
-            request,
-            self._new_streamed_response,
-            model_name=self._model_name,
-            timeout=settings.get('timeout'),
-        ) as response:
-            yield response
 
     def _new_streamed_response(self, stream: ResponseStream) -> OpenAIStreamedResponse:
         return self.streamed_response_class(

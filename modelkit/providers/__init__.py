@@ -164,12 +164,26 @@ class Provider:
 
     @asynccontextmanager
     async def stream(
-        self, request: HTTPRequest, *, model_name: str, timeout: float | None = None
+        self,
+        request: HTTPRequest,
+        *,
+        model_name: str,
+        timeout: float | None = None,
+        after_attempts: int = 0,
     ) -> AsyncIterator[ResponseStream]:
-        """Sign and open a streamed request; the response is closed when the block exits."""
+        """Sign and open a streamed request; the response is closed when the block exits.
+
+        `after_attempts`: attempts already made at this request, taken from the retry budget (see
+        `ResponseStream.wait_to_retry`).
+        """
         request = await self._prepared(request)
         async with self._transport.stream(
-            request, signer=self._signer, model_name=model_name, vendor=self.name, timeout=timeout
+            request,
+            signer=self._signer,
+            model_name=model_name,
+            vendor=self.name,
+            timeout=timeout,
+            after_attempts=after_attempts,
         ) as stream:
             yield stream
 

@@ -289,7 +289,10 @@ from modelkit.models.anthropic import AnthropicModel
 """
 
 
-def test_extraction_reads_blocks_output_and_markers(tmp_path: Path) -> None:
+def test_extraction_reads_blocks_output_and_markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.docs import _examples
+
+    monkeypatch.setattr(_examples, 'landed', lambda key: False)  # as if no vendor had landed yet
     page = tmp_path / 'sample.md'
     page.write_text(SAMPLE_PAGE, encoding='utf-8')
     examples = page_examples(page)

@@ -23,7 +23,7 @@ def test_retry_after_is_digits_a_date_or_ignored(value: str) -> None:
     seconds = retry_after_seconds({'retry-after': value}, now=NOW)
     stripped = value.strip()
     if stripped.isascii() and stripped.isdigit():
-        assert seconds == int(stripped)
+        assert seconds == float(int(stripped))  # seconds are a float: exact up to 2**53
     elif http_date(stripped) is None:
         assert seconds is None
     else:
