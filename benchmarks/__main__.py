@@ -13,7 +13,18 @@ from pathlib import Path
 from ._harness import Result
 from ._stream import DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED, build_openai_stream
 
-BENCHMARKS = ('sse', 'eventstream', 'gemini-decode', 'e2e', 'import', 'loopback', 'structured', 'anthropic')
+BENCHMARKS = (
+    'sse',
+    'eventstream',
+    'gemini-decode',
+    'e2e',
+    'import',
+    'loopback',
+    'structured',
+    'anthropic',
+    'cohere',
+    'bedrock',
+)
 PACKAGES = (
     'modelkit-wire',
     'httpx',
@@ -111,6 +122,16 @@ def main(argv: list[str] | None = None) -> int:
         from . import vendor_anthropic
 
         results += vendor_anthropic.run(args.chunks, repeats, quick=args.quick, peers=not args.no_peers)
+    if 'cohere' in chosen:
+        from . import vendor_cohere
+
+        results += vendor_cohere.run(
+            repeats, quick=args.quick, peers=not args.no_peers, chunks=args.chunks, seed=args.seed
+        )
+    if 'bedrock' in chosen:
+        from . import vendor_bedrock
+
+        results += vendor_bedrock.run(args.chunks, repeats, 5 if args.quick else 15, peers=not args.no_peers)
     print(f'\nTotal {time.perf_counter() - started:.0f} s.')
 
     if args.json:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import import_module
 from types import ModuleType
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = (
     'modelkit_over',
     'openai_client',
     'openai_sdk_over',
+    'prompt_text',
     'pydantic_ai_over',
     'run',
     'run_case',
@@ -157,28 +159,23 @@ def modelkit_over(base_url: str, api_key: str, http_client: httpx.AsyncClient | 
     try:
         # Module imports (not names) keep the import order stable whether or not the vendor
         # modules exist yet in the tree ruff looks at.
-        from modelkit.messages import (
-            ModelRequest,
-            PartDeltaEvent,
-            PartStartEvent,
-            TextPart,
-            TextPartDelta,
-            UserPromptPart,
-        )
-        from modelkit.models import ModelRequestParameters
         from modelkit.models import openai as openai_model
         from modelkit.providers import openai as openai_provider
     except ImportError as exc:
         raise Unavailable(f'not available yet ({exc})') from None
 
     provider = openai_provider.OpenAIProvider(api_key=api_key, base_url=base_url, http_client=http_client)
-    model = openai_model.OpenAIModel('gpt-4o', provider=provider)
-    messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
-    parameters = ModelRequestParameters()
+    return prompt_text(openai_model.OpenAIModel('gpt-4o', provider=provider), 'modelkit')
 
-    return text_from_request_stream(
-        model, messages, parameters, (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
-    )
+
+def prompt_text(model: Any, library: str) -> Contender:
+    """`text_from_request_stream` for one user prompt (`PROMPT`), built with the message and event
+    classes of `library`: `'modelkit'` or `'pydantic_ai'`."""
+    m = import_module(f'{library}.messages')
+    parameters = import_module(f'{library}.models').ModelRequestParameters()
+    messages: list[Any] = [m.ModelRequest(parts=[m.UserPromptPart(PROMPT)])]
+    events = (m.PartStartEvent, m.PartDeltaEvent, m.TextPart, m.TextPartDelta)
+    return text_from_request_stream(model, messages, parameters, events)
 
 
 def text_from_request_stream(
@@ -245,15 +242,6 @@ def _pydantic_ai(pieces: list[bytes]) -> Contender:
 def pydantic_ai_over(make_client: Callable[[], Any]) -> Contender:
     """pydantic-ai's OpenAI chat model on a provider built on the SDK client `make_client()` returns."""
     try:
-        from pydantic_ai.messages import (
-            ModelRequest,
-            PartDeltaEvent,
-            PartStartEvent,
-            TextPart,
-            TextPartDelta,
-            UserPromptPart,
-        )
-        from pydantic_ai.models import ModelRequestParameters
         from pydantic_ai.providers.openai import OpenAIProvider
     except ImportError:
         raise Unavailable('not installed') from None
@@ -262,12 +250,8 @@ def pydantic_ai_over(make_client: Callable[[], Any]) -> Contender:
     except ImportError:  # releases before the Responses API split
         from pydantic_ai.models.openai import OpenAIModel as ChatModel  # type: ignore[attr-defined,no-redef]
 
-    model = ChatModel('gpt-4o', provider=OpenAIProvider(openai_client=make_client()))
-    messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
-    parameters = ModelRequestParameters()
-
-    return text_from_request_stream(
-        model, messages, parameters, (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
+    return prompt_text(
+        ChatModel('gpt-4o', provider=OpenAIProvider(openai_client=make_client())), 'pydantic_ai'
     )
 
 

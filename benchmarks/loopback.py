@@ -11,26 +11,44 @@ the chunked body, the client library's byte iterators; the in-memory `e2e` bench
 The floor is the least any client can do over the same sockets: httpx `client.stream`, split on
 blank lines, orjson, `choices[0].delta.content`. Every request of every run must deliver all its
 content tokens, one delta each, spelling the floor's text, or the contender shows `error: ...`.
+
+Each client runs on four stacks, each a case with its own floor on the same stack: httpx's own
+transport and the `fast` extra's aiohttp transport under the same httpx client, each on asyncio
+and on uvloop. The openai SDK runs on its own aiohttp option (`DefaultAioHttpClient`) on the
+aiohttp stacks. A last line compares modelkit with the extra (aiohttp + uvloop) and without it
+(httpx + asyncio).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 import httpx
+
+from modelkit._loops import HTTP_TRANSPORT_ENV, fast_transport_installed
+from modelkit.bench.processes import run_on_loop
 
 from ._harness import RUN_TIMEOUT_S, Result, Unavailable, _prepare, print_table
 from .end_to_end import Contender, floor_over, modelkit_over, openai_client, openai_sdk_over, pydantic_ai_over
 
 __all__ = ('run',)
 
-TARGET_RATIO = 1.25
-"""modelkit's client CPU per token must stay within this factor of the floor's."""
+TARGET_RATIO = 1.15
+"""modelkit's client CPU per token must stay within this factor of the floor's, on every stack."""
+
+FAST_TARGET = 0.35
+"""modelkit with the `fast` extra (aiohttp + uvloop) must spend at most this share of the CPU per
+token of modelkit without it (httpx + asyncio)."""
+
+STACKS = (('httpx', 'asyncio'), ('httpx', 'uvloop'), ('aiohttp', 'asyncio'), ('aiohttp', 'uvloop'))
+"""(transport, event loop) pairs, the first the core install's and the last the extra's."""
 
 TOKENS = 64
 """Content tokens per response, each its own SSE event."""
@@ -53,28 +71,50 @@ LOOPBACK = '127.0.0.1'
 Batch = Callable[[], Awaitable[list[list[str]]]]
 
 
-def _contenders(base_url: str, api_key: str) -> tuple[tuple[str, Callable[[], Contender], float | None], ...]:
+def _contenders(
+    base_url: str, api_key: str, transport: str, loop: str, opened: list[Any]
+) -> tuple[tuple[str, Callable[[], Contender], float | None], ...]:
+    """The stack's contenders; clients they open go to `opened`, closed when the stack is done
+    (aiohttp warns about a session left open, and its connections would outlive the loop)."""
+
     def floor() -> Contender:
         # The same pool limits as modelkit's shared client, so every connection is kept alive.
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+        if transport == 'aiohttp':
+            from modelkit._aiohttp import AiohttpClient
+
+            opened.append(AiohttpClient(limits=limits))
+            return floor_over(opened[-1], base_url, api_key)
         return floor_over(httpx.AsyncClient(limits=limits), base_url, api_key)
 
-    return (
-        ('floor: httpx stream + split + orjson', floor, None),
-        # No http_client: the provider's default, modelkit's shared pooled client.
+    def openai_sdk() -> Contender:
+        if transport == 'httpx':
+            # No http_client: the SDK's default client over the HTTP library it ships with.
+            return openai_sdk_over(openai_client(base_url, api_key))
+        try:
+            from openai import DefaultAioHttpClient
+        except ImportError:
+            raise Unavailable('needs openai[aiohttp] (DefaultAioHttpClient)') from None
+        opened.append(DefaultAioHttpClient())
+        return openai_sdk_over(openai_client(base_url, api_key, opened[-1]))
+
+    floor_name = f'floor: httpx stream{" over aiohttp" if transport == "aiohttp" else ""} + split + orjson'
+    rows: list[tuple[str, Callable[[], Contender], float | None]] = [
+        (floor_name, floor, None),
+        # No http_client: the provider's default, modelkit's shared pooled client (on the
+        # stack's transport through MODELKIT_HTTP_TRANSPORT).
         ('modelkit OpenAIModel.request_stream', lambda: modelkit_over(base_url, api_key, None), TARGET_RATIO),
-        # No http_client: the SDK's default client over whatever HTTP library it ships with.
-        (
-            'openai SDK chat.completions.create',
-            lambda: openai_sdk_over(openai_client(base_url, api_key)),
-            None,
-        ),
-        (
-            'pydantic-ai OpenAIChatModel.request_stream',
-            lambda: pydantic_ai_over(lambda: openai_client(base_url, api_key)),
-            None,
-        ),
-    )
+        ('openai SDK chat.completions.create', openai_sdk, None),
+    ]
+    if (transport, loop) == STACKS[0]:
+        rows.append(
+            (
+                'pydantic-ai OpenAIChatModel.request_stream',
+                lambda: pydantic_ai_over(lambda: openai_client(base_url, api_key)),
+                None,
+            )
+        )
+    return tuple(rows)
 
 
 def _batch(contender: Contender, requests: int, concurrency: int) -> Batch:
@@ -135,12 +175,32 @@ async def _measure(result: Result, batch: Batch, expected: str | None) -> list[l
 
 
 async def _run_async(
-    base_url: str, api_key: str, requests: int, concurrency: int, repeats: int, peers: bool
+    base_url: str, api_key: str, requests: int, concurrency: int, repeats: int, peers: bool, stack: str
 ) -> list[Result]:
-    case_name = f'{requests} x {TOKENS} tokens, {concurrency} at once'
+    """One stack's case, then close the clients its contenders opened."""
+    opened: list[Any] = []
+    try:
+        return await _run_case(base_url, api_key, requests, concurrency, repeats, peers, stack, opened)
+    finally:
+        for client in opened:
+            await client.aclose()
+
+
+async def _run_case(
+    base_url: str,
+    api_key: str,
+    requests: int,
+    concurrency: int,
+    repeats: int,
+    peers: bool,
+    stack: str,
+    opened: list[Any],
+) -> list[Result]:
+    transport, loop = stack.split(' + ')
+    case_name = f'{stack}: {requests} x {TOKENS} tokens, {concurrency} at once'
     expected: str | None = None
     case: list[tuple[Result, Batch | None]] = []
-    for index, (name, factory, target) in enumerate(_contenders(base_url, api_key)):
+    for index, (name, factory, target) in enumerate(_contenders(base_url, api_key, transport, loop, opened)):
         is_floor = index == 0
         if not peers and not is_floor and target is None:
             continue
@@ -215,16 +275,20 @@ def run(requests: int, repeats: int, *, concurrency: int = CONCURRENCY, peers: b
             status = f'error: emulator: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
             results = [Result('loopback', f'{requests} x {TOKENS} tokens', 'emulator', status=status)]
         else:
-            results = anyio.run(
-                _run_async,
-                emulator.base_url,
-                emulator.api_key,
-                requests,
-                concurrency,
-                repeats,
-                peers,
-                backend='asyncio',
-            )
+            results = []
+            for transport, loop in STACKS:
+                results.extend(
+                    _run_stack(
+                        emulator.base_url,
+                        emulator.api_key,
+                        requests,
+                        concurrency,
+                        repeats,
+                        peers,
+                        transport,
+                        loop,
+                    )
+                )
     print_table(
         f'4. Client CPU over loopback sockets: {requests} streamed requests of {TOKENS} tokens '
         f'({TOKENS_PER_SECOND:g} tokens/s, {TTFT_MS:g} ms to the first), {concurrency} at once, emulator '
@@ -235,4 +299,58 @@ def run(requests: int, repeats: int, *, concurrency: int = CONCURRENCY, peers: b
         median_label='CPU ms',
         per_unit_label='CPU ms/1k tok',
     )
+    print(_fast_line(results))
     return results
+
+
+def _run_stack(
+    base_url: str,
+    api_key: str,
+    requests: int,
+    concurrency: int,
+    repeats: int,
+    peers: bool,
+    transport: str,
+    loop: str,
+) -> list[Result]:
+    """One stack's case, on its own event loop (so modelkit's shared client is made for it)."""
+    stack = f'{transport} + {loop}'
+    missing = (transport == 'aiohttp' and not fast_transport_installed()) or (
+        loop == 'uvloop' and importlib.util.find_spec('uvloop') is None
+    )
+    if missing:
+        return [
+            Result('loopback', stack, 'every contender', status="not installed: pip install -e '.[fast]'")
+        ]
+    saved = os.environ.get(HTTP_TRANSPORT_ENV)
+    os.environ[HTTP_TRANSPORT_ENV] = transport
+    try:
+        return run_on_loop(
+            lambda: _run_async(base_url, api_key, requests, concurrency, repeats, peers, stack), loop
+        )
+    finally:
+        if saved is None:
+            os.environ.pop(HTTP_TRANSPORT_ENV, None)
+        else:
+            os.environ[HTTP_TRANSPORT_ENV] = saved
+
+
+def _fast_line(results: list[Result]) -> str:
+    """modelkit's CPU per token with the extra over without it, against `FAST_TARGET`."""
+
+    def modelkit_median(stack: tuple[str, str]) -> float | None:
+        prefix = f'{stack[0]} + {stack[1]}:'
+        for r in results:
+            if r.case.startswith(prefix) and r.contender.startswith('modelkit') and not r.status:
+                return r.median
+        return None
+
+    without, with_extra = modelkit_median(STACKS[0]), modelkit_median(STACKS[-1])
+    if not without or with_extra is None:
+        return 'modelkit with the fast extra vs without: not measured (install the fast extra)'
+    ratio = with_extra / without
+    verdict = 'ok' if ratio <= FAST_TARGET else 'OVER TARGET'
+    return (
+        f'modelkit with the fast extra (aiohttp + uvloop) / without (httpx + asyncio): {ratio:.2f}x the CPU '
+        f'per token (target <= {FAST_TARGET:g}x): {verdict}'
+    )

@@ -35,8 +35,8 @@ from .end_to_end import (
     _sdk_http,
     litellm_over,
     make_transport,
+    prompt_text,
     run_case,
-    text_from_request_stream,
 )
 from .sse_decode import floor_decode
 
@@ -226,15 +226,6 @@ def _floor(pieces: list[bytes]) -> Contender:
 
 
 def _modelkit(pieces: list[bytes]) -> Contender:
-    from modelkit.messages import (
-        ModelRequest,
-        PartDeltaEvent,
-        PartStartEvent,
-        TextPart,
-        TextPartDelta,
-        UserPromptPart,
-    )
-    from modelkit.models import ModelRequestParameters
     from modelkit.models.anthropic import AnthropicModel
     from modelkit.providers.anthropic import AnthropicProvider
 
@@ -242,10 +233,7 @@ def _modelkit(pieces: list[bytes]) -> Contender:
     model = AnthropicModel(
         MODEL, provider=AnthropicProvider(api_key=API_KEY, base_url=BASE_URL, http_client=client)
     )
-    messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
-    return text_from_request_stream(
-        model, messages, ModelRequestParameters(), (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
-    )
+    return prompt_text(model, 'modelkit')
 
 
 def _sdk_client(pieces: list[bytes]) -> Any:
@@ -279,24 +267,12 @@ def _anthropic_sdk(pieces: list[bytes]) -> Contender:
 
 def _pydantic_ai(pieces: list[bytes]) -> Contender:
     try:
-        from pydantic_ai.messages import (
-            ModelRequest,
-            PartDeltaEvent,
-            PartStartEvent,
-            TextPart,
-            TextPartDelta,
-            UserPromptPart,
-        )
-        from pydantic_ai.models import ModelRequestParameters
         from pydantic_ai.models.anthropic import AnthropicModel
         from pydantic_ai.providers.anthropic import AnthropicProvider
     except ImportError:
         raise Unavailable('not installed') from None
     model = AnthropicModel(MODEL, provider=AnthropicProvider(anthropic_client=_sdk_client(pieces)))
-    messages: list[Any] = [ModelRequest(parts=[UserPromptPart(PROMPT)])]
-    return text_from_request_stream(
-        model, messages, ModelRequestParameters(), (PartStartEvent, PartDeltaEvent, TextPart, TextPartDelta)
-    )
+    return prompt_text(model, 'pydantic_ai')
 
 
 def _litellm(pieces: list[bytes]) -> Contender:

@@ -17,11 +17,23 @@ from .exceptions import ModelkitError, StreamProtocolError
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ('DECODED_CHUNK_BYTES', '_abandon', '_parse_error_body', '_read_bounded', 'body_chunks')
+__all__ = (
+    'DECODED_CHUNK_BYTES',
+    'MAX_RESPONSE_BODY_BYTES',
+    '_abandon',
+    '_parse_error_body',
+    '_read_bounded',
+    'body_chunks',
+)
 
 DECODED_CHUNK_BYTES = 64 * 1024
 """The most a compressed body inflates to per piece handed on (httpcore's read size): what a
 parser or a bounded read looks at before the next piece is inflated, so a bomb stays a trickle."""
+
+MAX_RESPONSE_BODY_BYTES = 64 * 1024 * 1024
+"""The largest non-streamed 2xx body we accept (after decompression): a completion with several
+base64 images fits, a gzip bomb or an endless body does not take the process's memory. (Also the
+bound on a JSON answer sent where a stream was asked for.)"""
 
 _MAX_PULLS_AFTER_CLOSE = 1000
 """Bound on the reads `_abandon` makes to unwind httpx's generators: after the connection is closed
@@ -31,7 +43,7 @@ only h11's already-buffered events can come out, then the read fails; this is on
 class _BodyChunks:
     """A response body's chunks, decoded with bounded output; see `body_chunks`.
 
-    A plain async iterator, not a generator, for the reason `_ParsedEvents` gives.
+    A plain async iterator, not a generator, for the reason `modelkit._stream._ParsedEvents` gives.
     """
 
     __slots__ = ('_decoder', '_encoding', '_error', '_next_raw', '_vendor')

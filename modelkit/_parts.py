@@ -36,6 +36,8 @@ from .messages import (
 
 __all__ = ('PartsAssembler',)
 
+_new = object.__new__
+
 
 def _joined(fragments: list[str]) -> str:
     """All fragments as one string, kept as the list's only fragment so the next join starts from it."""
@@ -88,13 +90,26 @@ _Builder = _TextBuilder | _ThinkingBuilder | _ToolCallBuilder
 class PartsAssembler:
     """Builds a response's parts from vendor deltas and says what changed as events."""
 
-    __slots__ = ('_builders', '_by_vendor_id', '_cache', '_parts_built')
+    __slots__ = (
+        '_builders',
+        '_by_vendor_id',
+        '_cache',
+        '_parts_built',
+        '_text_builder',
+        '_text_id',
+        '_text_index',
+    )
 
     def __init__(self) -> None:
         self._builders: list[_Builder] = []
         self._by_vendor_id: dict[Hashable, int] = {}
         self._cache: list[ModelResponsePart] | None = None
         self._parts_built = 0
+        # The text part the last text delta went to, so the next one for the same vendor id
+        # (nearly every event of a stream) skips the lookups; `_new` forgets it when that id moves.
+        self._text_id: Hashable | None = None
+        self._text_index = -1
+        self._text_builder: _TextBuilder | None = None
 
     def get_parts(self) -> list[ModelResponsePart]:
         """The parts so far, in order; tool calls whose name never arrived are left out.
@@ -133,6 +148,8 @@ class PartsAssembler:
         self._cache = None
         if vendor_part_id is not None:
             self._by_vendor_id[vendor_part_id] = index
+            if vendor_part_id == self._text_id:
+                self._text_id = None
         return index
 
     def _find(self, vendor_part_id: Hashable | None, kind: type[_Builder]) -> int | None:
@@ -150,15 +167,35 @@ class PartsAssembler:
         """Add text; returns the event to yield, or None for an empty delta."""
         if not content:
             return None
-        if vendor_part_id is not None and (index := self._by_vendor_id.get(vendor_part_id)) is not None:
-            # The hot path of every stream (more text for a part it already has), inlined: the
-            # method calls of the general path below cost as much as the events it returns.
-            builder = self._builders[index]
-            if builder.__class__ is _TextBuilder:
-                builder.fragments.append(content)
-                builder.part = None
+        if vendor_part_id is not None:
+            # The hot path, nearly every event of a stream: more text for a known text part
+            # (`_find` and `_changed` inlined; the part of the last delta remembered).
+            if vendor_part_id is self._text_id:
+                text = self._text_builder
+                at = self._text_index
+            else:
+                found = self._by_vendor_id.get(vendor_part_id)
+                if found is None or self._builders[found].__class__ is not _TextBuilder:
+                    text = None
+                else:
+                    at = found
+                    text = self._builders[at]  # type: ignore[assignment]
+                    self._text_id, self._text_index, self._text_builder = vendor_part_id, at, text
+            if text is not None:
+                text.fragments.append(content)
+                text.part = None
                 self._cache = None
-                return PartDeltaEvent(index, TextPartDelta(content))
+                # `PartDeltaEvent(index, TextPartDelta(content))` without the two dataclass
+                # `__init__` calls, which cost more than the rest of this method: the same
+                # objects, field for field (keep in step with the classes in messages.py).
+                delta = _new(TextPartDelta)
+                delta.content_delta = content
+                delta.part_delta_kind = 'text'
+                event = _new(PartDeltaEvent)
+                event.index = at
+                event.delta = delta
+                event.event_kind = 'part_delta'
+                return event
         index = self._find(vendor_part_id, _TextBuilder)
         if index is None:
             index = self._new(vendor_part_id, _TextBuilder([content]))

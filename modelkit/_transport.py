@@ -4,7 +4,8 @@ Only this module (and signers that must touch a request) imports httpx, so movin
 httpx-compatible client is a change to one file. Everything above it speaks `HTTPRequest`,
 `HTTPResponse` and `ResponseStream`.
 
-What lives here: the shared pooled `httpx.AsyncClient` (one per event loop), timeouts, retries
+What lives here: the shared pooled `httpx.AsyncClient` (one per event loop, made in
+`modelkit._clients`; with the `fast` extra, on asyncio, aiohttp underneath it), timeouts, retries
 with backoff, signing last (see `modelkit._signing`), bounded decompression (`modelkit._decoding`),
 translating httpx errors into `modelkit.exceptions`, and the loop that reads a streamed body and
 feeds a sans-I/O parser.
@@ -24,24 +25,34 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, TypeVar
 
 import httpx
 
-from ._body import _abandon, _parse_error_body, _read_bounded, body_chunks
+from ._body import MAX_RESPONSE_BODY_BYTES, _abandon, _parse_error_body, _read_bounded, body_chunks
+from ._clients import (
+    CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    KEEPALIVE_EXPIRY_SECONDS,
+    MAX_CONNECTIONS,
+    MAX_KEEPALIVE_CONNECTIONS,
+    _drop_idle_connections,
+    _loop_shared_client,
+    aclose_shared_http_client,
+    shared_http_client,
+)
 from ._decoding import ACCEPT_ENCODING
 from ._loops import _current_loop, _loop_has_ended
 from ._redact import RedactingFilter, credential_header, register_secrets, secrets_in_header_value
 from ._retry import retry_after_seconds as _retry_after_seconds
 from ._retry import should_retry as _should_retry
 from ._signing import Signer, SignerFunction, WireRequest, as_signer
+from ._stream import ResponseStream
 from .exceptions import (
     ModelConnectionError,
     ModelHTTPError,
@@ -49,15 +60,18 @@ from .exceptions import (
     ModelTimeoutError,
     StreamInterrupted,
     StreamProtocolError,
+    StreamTimeout,
     UnexpectedModelBehavior,
     UserError,
 )
 
-if TYPE_CHECKING:
-    from .parsers import Parser
-
 __all__ = (
+    'CONNECT_TIMEOUT_SECONDS',
     'DEFAULT_MAX_RETRIES',
+    'DEFAULT_TIMEOUT_SECONDS',
+    'KEEPALIVE_EXPIRY_SECONDS',
+    'MAX_CONNECTIONS',
+    'MAX_KEEPALIVE_CONNECTIONS',
     'HTTPRequest',
     'HTTPResponse',
     'ResponseStream',
@@ -70,29 +84,8 @@ __all__ = (
     'shared_http_client',
 )
 
-E = TypeVar('E')
-
 DEFAULT_MAX_RETRIES = 2
 """Retries after the first attempt, for connect errors and 408/409/429/5xx (as the vendor SDKs do)."""
-
-CONNECT_TIMEOUT_SECONDS = 5.0
-"""Default time to open a connection: a healthy vendor endpoint answers a TCP/TLS handshake in well
-under a second, so five seconds separates "down or unreachable" from "slow" (the vendor SDKs' value)."""
-
-DEFAULT_TIMEOUT_SECONDS = 600.0
-"""Default read, write and pool timeout: long reasoning responses can take minutes before the first
-byte, and a stream may pause between events; ten minutes matches the vendor SDKs."""
-
-MAX_CONNECTIONS = 1000
-"""Pool-wide cap on open connections, high enough never to throttle a busy agent fleet."""
-
-MAX_KEEPALIVE_CONNECTIONS = 100
-"""Idle connections kept for reuse; more only holds sockets nobody is waiting for."""
-
-KEEPALIVE_EXPIRY_SECONDS = 30.0
-"""How long an idle connection is kept. Agents pause for tool calls and users between requests, and
-a fresh TLS handshake costs a round trip or two; httpcore drops a connection the server has already
-closed before reusing it, and a stale one that slips through is retried as a connect failure."""
 
 INITIAL_BACKOFF_SECONDS = 0.5
 """Upper bound of the first retry's random wait; it doubles each retry (full jitter)."""
@@ -107,10 +100,6 @@ the status and `retry_after` and can decide (a 429 asking for an hour should not
 MAX_ERROR_BODY_BYTES = 64 * 1024
 """How much of an error response we read: every vendor's error object fits many times over, and a
 misconfigured proxy's HTML page or an error status on an endless stream cannot hold us."""
-
-MAX_RESPONSE_BODY_BYTES = 64 * 1024 * 1024
-"""The largest non-streamed 2xx body we accept (after decompression): a completion with several
-base64 images fits, a gzip bomb or an endless body does not take the process's memory."""
 
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, TimeoutError)
 """Failures before the response began: connecting, sending, a server that closed a pooled keep-alive
@@ -164,160 +153,6 @@ class HTTPResponse:
     body: bytes
 
 
-class ResponseStream:
-    """An open 2xx streamed response; iterate `iter_parsed` for events."""
-
-    __slots__ = (
-        '_chunks',
-        '_closed',
-        '_eof',
-        '_model_name',
-        '_opened',
-        '_response',
-        '_vendor',
-        'attempt',
-        'headers',
-        'headers_at',
-        'last_arrival',
-        'status_code',
-    )
-
-    status_code: int
-    headers: Mapping[str, str]
-    headers_at: float
-    """perf_counter() when the status line and headers arrived."""
-    last_arrival: float
-    """perf_counter() when the most recent body chunk arrived."""
-    attempt: int
-    """Which attempt at the request this response answered (1 unless the transport retried)."""
-
-    def __init__(
-        self, response: httpx.Response, *, headers_at: float, model_name: str, vendor: str, attempt: int = 1
-    ) -> None:
-        self.status_code = response.status_code
-        self.headers = response.headers
-        self.headers_at = headers_at
-        self.last_arrival = headers_at
-        self.attempt = attempt
-        self._opened: _OpenStream | None = None
-        self._response = response
-        self._model_name = model_name
-        self._vendor = vendor
-        self._chunks: AsyncIterator[bytes] | None = None
-        self._eof = False
-        self._closed = False
-
-    def iter_parsed(self, parser: Parser[E]) -> AsyncIterator[list[E]]:
-        """Feed every body chunk to `parser`, yielding the (non-empty) event list of each chunk.
-
-        `last_arrival` is set as each chunk arrives, before it is fed, so an event's arrival time
-        is `last_arrival` while its list is being handled. At end of body the parser is closed and
-        its last events yielded; per the parser contract `close()` never raises for a body cut
-        inside an event, it sets `parser.truncated`, which the caller's end-of-stream check reads
-        (only the vendor's interface knows whether its end marker had already arrived).
-
-        Raises `StreamInterrupted` if the connection drops or a read times out mid-body,
-        `StreamProtocolError` from the parser for broken framing. Read to the end (rather than
-        stopping at the vendor's end marker) so the connection goes back to the pool.
-        """
-        if self._chunks is not None:
-            raise UserError('iter_parsed() reads the body once; it was already called on this stream')
-        if self._closed:
-            raise UserError('This stream is closed: iterate it inside its `async with` block')
-        # Decoded (gzip, deflate) with bounded output: see `body_chunks`.
-        self._chunks = body_chunks(self._response, self._vendor)
-        return _ParsedEvents(self, self._chunks, parser)
-
-    async def wait_to_retry(self, cause: str) -> bool:
-        """Wait as the transport's retry policy says before another attempt at this request; False,
-        without waiting, when `max_retries` is spent.
-
-        For a failure the vendor reports inside a 2xx body before anything the caller could have
-        seen (Anthropic's `overloaded_error` right after `message_start`, a Bedrock throttling frame
-        before content): the caller reopens the request with `Transport.stream(...,
-        after_attempts=stream.attempt)`, so in-body and HTTP-level retries share one budget and one
-        backoff.
-        """
-        import anyio
-
-        if self._opened is None or self.attempt > (transport := self._opened._transport).max_retries:
-            return False
-        delay = transport._backoff(self.attempt)
-        _log_retry(self._opened._request, cause, delay, self.attempt, transport.max_retries + 1)
-        await anyio.sleep(delay)
-        return True
-
-    def _interrupted(self, exc: Exception) -> ModelkitError:
-        if isinstance(exc, httpx.DecodingError):
-            return StreamProtocolError(f'{self._vendor} stream body could not be decoded: {exc}')
-        reason = f'{type(exc).__name__}: {exc}' if str(exc) else type(exc).__name__
-        return StreamInterrupted(f'{self._vendor} stream for {self._model_name!r} was interrupted ({reason})')
-
-    async def _aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._chunks is not None and not self._eof:
-            await _abandon(self._response, self._chunks)
-        else:
-            # Read to the end (or never started): closing returns a finished connection to the
-            # pool and closes one whose body was not read.
-            await self._response.aclose()
-
-
-class _ParsedEvents(Generic[E]):
-    """The read loop of `ResponseStream.iter_parsed`, as a plain async iterator.
-
-    Not an async generator: a caller who stops early would leave one suspended, and trio warns about
-    each such generator when it is garbage collected. This object holds nothing that needs closing.
-    """
-
-    __slots__ = ('_feed', '_finished', '_next_chunk', '_parser', '_stream')
-
-    def __init__(self, stream: ResponseStream, chunks: AsyncIterator[bytes], parser: Parser[E]) -> None:
-        self._stream = stream
-        self._parser = parser
-        self._feed = parser.feed
-        self._next_chunk = chunks.__anext__
-        self._finished = False
-
-    def __aiter__(self) -> _ParsedEvents[E]:
-        return self
-
-    async def __anext__(self) -> list[E]:
-        # The hot path of every streamed response: keep it to one await, one clock read, one feed.
-        stream = self._stream
-        next_chunk = self._next_chunk
-        feed = self._feed
-        clock = time.perf_counter
-        while True:
-            try:
-                chunk = await next_chunk()
-            except StopAsyncIteration:
-                return self._end()
-            except (httpx.TransportError, httpx.DecodingError) as exc:
-                self._finished = True
-                raise stream._interrupted(exc) from exc
-            stream.last_arrival = clock()
-            events = feed(chunk)
-            if events:
-                return events
-
-    def _end(self) -> list[E]:
-        if self._finished:
-            raise StopAsyncIteration
-        self._finished = True
-        stream = self._stream
-        if stream._closed:
-            # The block exited while we were reading: the body was cut, not finished.
-            raise StreamInterrupted(f'{stream._vendor} stream was closed before the response ended')
-        stream._eof = True
-        events = self._parser.close()
-        if events:
-            return events
-        raise StopAsyncIteration
-
-
 class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
     """`Transport.stream`'s context: opens on entry (with retries), closes or abandons on exit."""
 
@@ -355,15 +190,29 @@ class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
         response, attempt = await self._transport._open(
             self._request, self._signer, self._model_name, self._vendor, self._timeout, self._after
         )
+        vendor, model_name = self._vendor, self._model_name
         self._stream = ResponseStream(
             response,
             headers_at=time.perf_counter(),
-            model_name=self._model_name,
-            vendor=self._vendor,
+            model_name=model_name,
+            vendor=vendor,
+            translate=lambda exc: _stream_read_error(exc, vendor, model_name),
             attempt=attempt,
+            wait_to_retry=self._wait_to_retry,
         )
-        self._stream._opened = self
         return self._stream
+
+    async def _wait_to_retry(self, attempt: int, cause: str) -> bool:
+        """`ResponseStream.wait_to_retry`: the transport's retry policy for an in-body failure."""
+        import anyio
+
+        transport = self._transport
+        if attempt > transport.max_retries:
+            return False
+        delay = transport._backoff(attempt)
+        _log_retry(self._request, cause, delay, attempt, transport.max_retries + 1)
+        await anyio.sleep(delay)
+        return True
 
     async def __aexit__(
         self,
@@ -574,105 +423,6 @@ class Transport:
         return random.random() * cap
 
 
-# -- the shared client, one per event loop ---------------------------------------------------------
-
-_shared_clients: weakref.WeakKeyDictionary[object, httpx.AsyncClient] = weakref.WeakKeyDictionary()
-"""Running loop (asyncio loop or trio token) -> its client. Weak keys: a loop that is garbage
-collected takes its entry along; `_forget_dead_loops` drops the ones that are closed but alive."""
-
-_shared_lock = threading.Lock()
-"""Each thread runs its own loop, but they share the cache."""
-
-
-def shared_http_client() -> httpx.AsyncClient:
-    """The pooled client shared by every provider in the running event loop (created on first use)."""
-    key = _current_loop()
-    client = _shared_clients.get(key)
-    if client is None or client.is_closed:
-        with _shared_lock:
-            client = _shared_clients.get(key)
-            if client is None or client.is_closed:
-                _forget_dead_loops()
-                client = _new_client()
-                _shared_clients[key] = client
-    return client
-
-
-_loop_closers: weakref.WeakKeyDictionary[object, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]] = (
-    weakref.WeakKeyDictionary()
-)
-"""Running loop -> (its shared client, a started async generator whose `finally` closes that client).
-
-Both asyncio (`shutdown_asyncgens`, called by `asyncio.run` and anyio) and trio finalize the async
-generators still alive when their loop ends, so parking one per shared client closes the client's
-connections before the loop goes away: users who never call `aclose_shared_http_client` get no
-"unclosed transport" warnings and no sockets left behind."""
-
-
-async def _loop_shared_client() -> httpx.AsyncClient:
-    client = shared_http_client()
-    key = _current_loop()
-    entry = _loop_closers.get(key)
-    if entry is None or entry[0] is not client:
-        closer = _close_at_loop_end(client)
-        _loop_closers[key] = (client, closer)
-        await closer.asend(None)  # runs to its `yield`: from now on the loop will finalize it
-    return client
-
-
-async def _close_at_loop_end(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
-    import anyio
-
-    try:
-        yield
-    finally:
-        if not client.is_closed:
-            with anyio.CancelScope(shield=True):
-                await client.aclose()
-
-
-async def aclose_shared_http_client() -> None:
-    """Close the running event loop's shared client (run_sync calls this before its loop ends)."""
-    import anyio
-
-    key = _current_loop()
-    with _shared_lock:
-        client = _shared_clients.pop(key, None)
-    if client is not None and not client.is_closed:
-        with anyio.CancelScope(shield=True):
-            await client.aclose()
-
-
-def _new_client() -> httpx.AsyncClient:
-    from . import __version__
-
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(DEFAULT_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
-        limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS,
-            max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
-            keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
-        ),
-        headers={'User-Agent': f'modelkit/{__version__}'},
-    )
-
-
-def _drop_idle_connections(client: httpx.AsyncClient | None) -> None:
-    """Forget a client's idle pooled connections (httpcore keeps them in `_pool._connections`)."""
-    pool = getattr(getattr(client, '_transport', None), '_pool', None)
-    connections = getattr(pool, '_connections', None)
-    if isinstance(connections, list):
-        connections[:] = [c for c in connections if not c.is_idle()]
-
-
-def _forget_dead_loops() -> None:
-    """Drop clients of loops that have ended but are still referenced (their connections pin them)."""
-    for key in list(_shared_clients.keys()):
-        # Only trio tokens reach _trio_run_finished, so trio is imported only when it is in use.
-        if _loop_has_ended(key):
-            _shared_clients.pop(key, None)
-
-
 # -- helpers: reading, retry hints, error mapping (the one place httpx errors are translated) ------
 
 
@@ -703,7 +453,31 @@ def _wire_request(
     if not any(name.lower() == 'accept-encoding' for name in request.headers):
         # Only the codings we decode with bounded output (httpx would add br/zstd when installed).
         headers['Accept-Encoding'] = ACCEPT_ENCODING
+    if request.body:
+        http_request.stream = _RequestBody(request.body)
     return http_request
+
+
+class _RequestBody(httpx.AsyncByteStream):
+    """A request body handed to httpx as one piece through a plain iterator. httpx's own is an
+    async generator, which a send cancelled mid-write leaves suspended (trio warns about each one
+    when it is collected: the soak test's random cancellation found it)."""
+
+    __slots__ = ('_body', '_sent')
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._sent = False
+
+    def __aiter__(self) -> _RequestBody:
+        self._sent = False
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._sent:
+            raise StopAsyncIteration
+        self._sent = True
+        return self._body
 
 
 async def _sign(signer: Signer, wire: WireRequest) -> None:
@@ -717,6 +491,20 @@ async def _sign(signer: Signer, wire: WireRequest) -> None:
         if before.get(name.lower()) != value and credential_header(name):
             secrets.extend(secrets_in_header_value(value))
     register_secrets(secrets)
+
+
+def _stream_read_error(exc: Exception, vendor: str, model_name: str) -> ModelkitError | None:
+    """A failure reading a streamed body, in our tree; None when `exc` is not one of httpx's."""
+    if isinstance(exc, httpx.DecodingError):
+        return StreamProtocolError(f'{vendor} stream body could not be decoded: {exc}')
+    if not isinstance(exc, httpx.TransportError):
+        return None
+    reason = f'{type(exc).__name__}: {exc}' if str(exc) else type(exc).__name__
+    where = f'{vendor} stream for {model_name!r} was interrupted'
+    if isinstance(exc, httpx.ReadTimeout):
+        limit = _timeouts_of(exc).get('read', 'the timeout')
+        return StreamTimeout(model_name, f'{where}: no data for {limit} s ({reason})')
+    return StreamInterrupted(f'{where} ({reason})')
 
 
 def _request_error(

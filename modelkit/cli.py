@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from .bench import BenchConfig
-    from .models import Model
+    from .bench.processes import ModelSpec
     from .providers import Provider
 
 __all__ = ('EXIT_ERROR', 'EXIT_INTERRUPTED', 'EXIT_USAGE', 'build_parser', 'main')
@@ -168,6 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
         help='port to listen on; 0 picks a free one (default: %(default)s)',
     )
     emulate.add_argument('--api-key', metavar='KEY', help='the key clients must send (default: emulator-key)')
+    from .emulator._config import DEFAULT_AWS_ACCESS_KEY_ID, DEFAULT_AWS_SECRET_ACCESS_KEY
+
+    emulate.add_argument(
+        '--aws-access-key-id',
+        metavar='ID',
+        help=f'the access key id Bedrock requests must be signed with (default: {DEFAULT_AWS_ACCESS_KEY_ID})',
+    )
+    emulate.add_argument(
+        '--aws-secret-access-key',
+        metavar='SECRET',
+        help='the secret Bedrock SigV4 signatures are checked with '
+        f'(default: {DEFAULT_AWS_SECRET_ACCESS_KEY})',
+    )
     _add_emulator_flags(emulate, prefix='')
     emulate.set_defaults(handler=_cmd_emulate)
 
@@ -227,6 +240,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         '--seed', type=int, default=0, help='seeds arrivals and the synthetic prompt (default: 0)'
+    )
+    client = bench.add_argument_group('client')
+    client.add_argument(
+        '--loop',
+        choices=('asyncio', 'uvloop', 'trio'),
+        help='the event loop to measure on (default: uvloop when installed, else asyncio)',
+    )
+    client.add_argument(
+        '--processes',
+        type=_positive_int,
+        default=1,
+        metavar='N',
+        help='split the load over N processes on this machine (default: 1); the figures are '
+        'computed on every request of all of them',
     )
     out = bench.add_argument_group('output')
     out.add_argument('--json', metavar='FILE', help='write every request record and the summary as JSON')
@@ -473,6 +500,10 @@ def _emulator_config_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kwargs['ttft'] = args.ttft_ms / 1000.0
     if args.seed is not None:
         kwargs['seed'] = args.seed
+    if args.aws_access_key_id is not None:
+        kwargs['aws_access_key_id'] = args.aws_access_key_id
+    if args.aws_secret_access_key is not None:
+        kwargs['aws_secret_access_key'] = args.aws_secret_access_key
     return kwargs
 
 
@@ -514,22 +545,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise _UsageError(f'{flag} {path}: the directory does not exist')
     progress = Progress(sys.stderr, enabled=not args.quiet)
+    from .bench.processes import ModelSpec
+
     if args.model is not None:
-        model_str: str = args.model
-        target = {'kind': 'model', 'model': model_str, 'base_url': args.base_url}
-
-        def make_model() -> Model:
-            from ._cli_chat import build_cli_model
-
-            return build_cli_model(
-                model_str, base_url=args.base_url, api_key_env=args.api_key_env, max_retries=args.max_retries
-            )
-
-        return _run_bench(args, config, make_model, target, progress)
+        target = {'kind': 'model', 'model': args.model, 'base_url': args.base_url}
+        spec = ModelSpec(args.model, args.base_url, None, args.api_key_env, args.max_retries)
+        return _run_bench(args, config, spec, target, progress)
 
     tps = args.emulator_tps if args.emulator_tps is not None else EMULATOR_DEFAULT_TPS
     ttft_ms = args.emulator_ttft_ms if args.emulator_ttft_ms is not None else EMULATOR_DEFAULT_TTFT_MS
-    from .bench.target import EmulatorProcess, EmulatorSettings, emulator_model, read_key
+    from .bench.target import EmulatorProcess, EmulatorSettings, read_key
 
     if not embedded:
         base_url: str = args.base_url
@@ -541,11 +566,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             config.extra_headers = _emulator_headers(args.max_tokens, tps, ttft_ms)
             target['requested'] = {'tokens': args.max_tokens, 'tokens_per_second': tps, 'ttft_ms': ttft_ms}
         return _run_bench(
-            args,
-            config,
-            lambda: emulator_model(base_url, key, max_retries=args.max_retries),
-            target,
-            progress,
+            args, config, ModelSpec(None, base_url, key, None, args.max_retries), target, progress
         )
 
     config.extra_headers = _emulator_headers(args.max_tokens, tps, ttft_ms)
@@ -562,13 +583,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             'tokens_per_second': tps,
             'ttft_ms': ttft_ms,
         }
-        return _run_bench(
-            args,
-            config,
-            lambda: emulator_model(emulator.base_url, emulator.api_key, max_retries=args.max_retries),
-            target,
-            progress,
-        )
+        spec = ModelSpec(None, emulator.base_url, emulator.api_key, None, args.max_retries)
+        return _run_bench(args, config, spec, target, progress)
 
 
 def _emulator_headers(tokens: int, tps: float, ttft_ms: float) -> dict[str, str]:
@@ -583,40 +599,45 @@ def _emulator_headers(tokens: int, tps: float, ttft_ms: float) -> dict[str, str]
 def _run_bench(
     args: argparse.Namespace,
     config: BenchConfig,
-    make_model: Callable[[], Model],
+    spec: ModelSpec,
     target: dict[str, Any],
     progress: Any,
 ) -> int:
     import anyio
 
-    from .bench import run_bench
+    from .bench.processes import bench_model, default_loop, run_on_loop, run_processes
     from .bench.report import format_table, write_json
 
-    async def run() -> Any:
+    loop = args.loop or default_loop()
+
+    async def stop_on_ctrl_c(stop: anyio.Event) -> None:
+        # A signal received in the loop, not a KeyboardInterrupt: the run then ends cleanly
+        # with what completed, and its figures are still printed and written.
         import signal
 
-        from ._transport import aclose_shared_http_client
+        with anyio.open_signal_receiver(signal.SIGINT) as signals:
+            async for _ in signals:
+                stop.set()
+                return
 
-        stop = anyio.Event()
+    failures: list[Any] = []
+    if args.processes > 1:
+        if not args.quiet:
+            sys.stderr.write(
+                f'bench: {args.processes} processes on {loop}; warming up, then measuring together\n'
+            )
 
-        async def stop_on_ctrl_c() -> None:
-            # A signal received in the loop, not a KeyboardInterrupt: the run then ends cleanly
-            # with what completed, and its figures are still printed and written.
-            with anyio.open_signal_receiver(signal.SIGINT) as signals:
-                async for _ in signals:
-                    stop.set()
-                    return
+        def started() -> None:
+            if not args.quiet:
+                sys.stderr.write(f'bench: all {args.processes} processes warmed up; measuring\n')
 
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(stop_on_ctrl_c)
-                result = await run_bench(make_model(), config, target=target, progress=progress, stop=stop)
-                tg.cancel_scope.cancel()
-            return result
-        finally:
-            await aclose_shared_http_client()
-
-    result = anyio.run(run)
+        result, failures = run_processes(
+            spec, config, args.processes, loop=loop, target=target, on_start=started
+        )
+    else:
+        result = run_on_loop(
+            lambda: bench_model(spec, config, target=target, watch=stop_on_ctrl_c, progress=progress), loop
+        )
     sys.stdout.write(format_table(result))
     sys.stdout.flush()
     if args.json:
@@ -629,6 +650,13 @@ def _run_bench(
         write_svg(result, args.plot)
         if not args.quiet:
             sys.stderr.write(f'bench: wrote {args.plot}\n')
+    if failures:
+        for failure in failures:
+            sys.stderr.write(
+                f'{PROG}: error: {failure.describe()}; the run was stopped, and the report covers '
+                'the requests the other processes completed\n'
+            )
+        return EXIT_ERROR
     if result.interrupted:
         return EXIT_INTERRUPTED
     if result.summary.requests and not result.summary.succeeded:

@@ -8,6 +8,7 @@ ModelkitError                       root: `except ModelkitError` catches everyth
 │   ├── ModelHTTPError              a non-2xx status: status_code, body, headers, retry_after
 │   └── ModelConnectionError        connecting, sending or waiting for the response failed
 │       └── ModelTimeoutError       ... because a timeout ran out
+│           └── StreamTimeout       ... in a stream: no content event within it (also a StreamInterrupted)
 ├── StreamProtocolError             bytes that break the stream framing (SSE, AWS event stream)
 └── UnexpectedModelBehavior         a well-framed answer that makes no sense; carries what arrived
     ├── StreamInterrupted           the stream ended or dropped before the vendor said it was done
@@ -17,6 +18,7 @@ ModelRetry                          raised by a tool to ask the model to try aga
 ```
 
 httpx exceptions are translated into this tree in one place, the transport, with `raise ... from exc`.
+Whatever error ends a stream, of any type, carries what arrived before it as `partial_response`.
 Secrets never reach an exception: every secret a signer used is registered (`modelkit._redact`), and
 each error masks the registered secrets in its message, `body` and `headers` when it is built, even
 when a server echoed them; bodies are trimmed and headers that carry credentials are dropped.
@@ -45,6 +47,7 @@ __all__ = (
     'ModelkitError',
     'StreamInterrupted',
     'StreamProtocolError',
+    'StreamTimeout',
     'UnexpectedModelBehavior',
     'UsageLimitExceeded',
     'UserError',
@@ -78,6 +81,9 @@ class ModelkitError(Exception):
     """Base class of every error modelkit raises."""
 
     message: str
+    partial_response: ModelResponse | None = None
+    """For an error that ended a stream (whatever its type): the response assembled from what
+    arrived before it. None for errors raised before a stream began."""
 
     def __init__(self, message: str) -> None:
         message = redact_text(message)
@@ -148,7 +154,12 @@ class ModelTimeoutError(ModelConnectionError):
 
 
 class StreamProtocolError(ModelkitError):
-    """The bytes of a stream break its framing (SSE, AWS event stream)."""
+    """The bytes of a stream break its framing (SSE, AWS event stream); `partial_response` holds
+    what arrived before them."""
+
+    def __init__(self, message: str, *, partial_response: ModelResponse | None = None) -> None:
+        self.partial_response = partial_response
+        super().__init__(message)
 
 
 class UnexpectedModelBehavior(ModelkitError):
@@ -176,6 +187,23 @@ class UnexpectedModelBehavior(ModelkitError):
 
 class StreamInterrupted(UnexpectedModelBehavior):
     """The stream stopped (connection dropped, read timeout, no end marker) before the vendor finished."""
+
+
+class StreamTimeout(ModelTimeoutError, StreamInterrupted):
+    """A stream delivered no content event within the timeout (no bytes at all, or only keep-alive
+    comments and pings); `partial_response` holds what arrived.
+
+    Both a `ModelTimeoutError` (a timeout ran out) and a `StreamInterrupted` (the answer is
+    incomplete), so either `except` clause catches it.
+    """
+
+    def __init__(
+        self, model_name: str, message: str, *, partial_response: ModelResponse | None = None
+    ) -> None:
+        self.model_name = model_name
+        self.body = None
+        self.partial_response = partial_response
+        ModelkitError.__init__(self, message)
 
 
 class ModelStreamError(UnexpectedModelBehavior):

@@ -69,6 +69,13 @@ def _block_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _httpx_transport_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared client on httpx's own transport, which respx mocks; tests/transport/stacks.py
+    runs the transport tests on the `fast` extra's aiohttp transport as well."""
+    monkeypatch.setenv('MODELKIT_HTTP_TRANSPORT', 'httpx')
+
+
+@pytest.fixture(autouse=True)
 def _no_vendor_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's real API keys or endpoints."""
     for name in list(os.environ):

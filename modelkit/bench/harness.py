@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from .plan import ArrivalFilter
 from .stats import Distribution, describe, poisson_gaps, stream_rate
 
 if TYPE_CHECKING:
@@ -82,8 +83,12 @@ class BenchConfig:
     """Seeds the Poisson arrivals and the synthetic prompt, so runs are repeatable."""
     extra_headers: dict[str, str] | None = None
     """Headers sent with every request (the emulator's `x-emulator-*` controls, a gateway's tags)."""
+    arrivals: ArrivalFilter | None = None
+    """Open loop, one process of several: which arrivals of the global seeded schedule this one
+    sends (`modelkit.bench.plan`); `None` sends them all."""
 
     def effective_requests(self) -> int | None:
+        # With `arrivals`, this counts arrivals of the global schedule (the whole run's requests).
         """Measured request count: the one asked for, 64 without `requests` or `duration`, else unbounded."""
         if self.requests is None and self.duration is None:
             return DEFAULT_REQUESTS
@@ -155,6 +160,8 @@ class RequestRecord:
     error: str | None = None
     """The error's kind: exception class, plus the status for HTTP errors."""
     error_message: str | None = None
+    worker: int = 0
+    """Which process (or other worker) of a split run sent it; 0 in a single-process run."""
 
     @property
     def ok(self) -> bool:
@@ -168,6 +175,7 @@ class RequestRecord:
             'warmup': self.warmup,
             'scheduled_at_s': self.scheduled_at,
             'sent_at_s': self.sent_at,
+            'schedule_lag_s': self.schedule_lag,
             'ttft_s': self.ttft,
             'e2e_s': self.e2e,
             'output_tokens': self.output_tokens,
@@ -178,7 +186,13 @@ class RequestRecord:
             'itl_s': self.itl,
             'error': self.error,
             'error_message': self.error_message,
+            'worker': self.worker,
         }
+
+    @property
+    def schedule_lag(self) -> float:
+        """How late the request started against its plan: the coordinated-omission signal."""
+        return max(self.sent_at - self.scheduled_at, 0.0)
 
     def token_arrivals(self) -> list[tuple[float, float]]:
         """`(instant, tokens)` for each stream event, spreading usage tokens evenly over events."""
@@ -213,7 +227,11 @@ class BenchSummary:
     tokens_per_s: float
     requests_per_s: float
     client_cpu_s: float
-    """CPU time (user + system) of this process during the measured phase."""
+    """CPU time (user + system) of this process during the measured phase (of all, with --processes)."""
+    schedule_lag: Distribution | None = None
+    """How late each measured request started against its plan (Poisson arrival, or the end of
+    the worker's previous request in a closed loop): when the client cannot keep up, this grows
+    while the latencies it measures look fine (coordinated omission)."""
 
     @property
     def client_cpu_ms_per_1k_tokens(self) -> float | None:
@@ -262,6 +280,7 @@ class BenchSummary:
             'client_cpu_s': self.client_cpu_s,
             'client_cpu_ms_per_1k_tokens': self.client_cpu_ms_per_1k_tokens,
             'client_cpu_share': self.client_cpu_share,
+            'schedule_lag_s': dist(self.schedule_lag),
         }
 
 
@@ -278,12 +297,24 @@ class BenchResult:
     measured_end: float
     interrupted: bool = False
     """Stopped early (`run_bench(stop=...)`, Ctrl-C): the figures cover the requests that finished."""
+    client: dict[str, Any] = field(default_factory=dict)
+    """What measured: `loop` (asyncio, uvloop, trio), `transport` (httpx, aiohttp), `processes`."""
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    """With --processes: each process's share, client CPU and status."""
+    status: str = 'complete'
+    """`incomplete` when a process died: the records are those that arrived."""
+    origin: float = 0.0
+    """`time.perf_counter()` at the start of the run, which every instant above is relative to:
+    one machine's processes share that clock, so `plan.merge` lines their records up by it."""
 
     def as_dict(self) -> dict[str, Any]:
         """Everything, as JSON-ready data."""
         return {
             'modelkit_bench': 1,
+            'status': self.status,
             'config': self.config.as_dict(),
+            'client': self.client,
+            'workers': self.workers,
             'target': self.target,
             'measured_start_s': self.measured_start,
             'measured_end_s': self.measured_end,
@@ -319,7 +350,24 @@ def summarize(records: list[RequestRecord], *, wall_time: float, client_cpu_s: f
         tokens_per_s=output_tokens / wall_time if wall_time > 0 else 0.0,
         requests_per_s=len(ok) / wall_time if wall_time > 0 else 0.0,
         client_cpu_s=client_cpu_s,
+        schedule_lag=describe(r.schedule_lag for r in measured),
     )
+
+
+def client_stack() -> dict[str, Any]:
+    """The running event loop and the shared client's transport, for the report."""
+    import sniffio
+
+    from .._loops import _current_loop, http_transport_for
+
+    if sniffio.current_async_library() == 'trio':
+        loop = 'trio'
+    else:
+        import asyncio
+
+        module = type(asyncio.get_running_loop()).__module__
+        loop = 'uvloop' if module.startswith('uvloop') else 'asyncio'
+    return {'loop': loop, 'transport': http_transport_for(_current_loop()), 'processes': 1}
 
 
 class Progress:
@@ -385,13 +433,15 @@ async def run_bench(
     target: dict[str, Any] | None = None,
     progress: Progress | None = None,
     stop: anyio.Event | None = None,
+    start_gate: Callable[[], Awaitable[None]] | None = None,
 ) -> BenchResult:
     """Run the benchmark against `model` and return every record with the summary.
 
     A `UserError` (misuse: a missing key, a bad setting) stops the run at once; any other failure
     of a request is recorded under its kind and the run goes on. Setting `stop` ends the run early
     (the CLI sets it on Ctrl-C): requests in flight are cancelled and left out, and the result,
-    marked `interrupted`, covers the requests that finished.
+    marked `interrupted`, covers the requests that finished. `start_gate`, awaited between
+    warmup and the measured phase, lets several processes start measuring at one instant.
     """
     import anyio
 
@@ -410,7 +460,7 @@ async def run_bench(
     state = _RunState()
     records: list[RequestRecord] = []
 
-    async def one(index: int, warmup: bool, scheduled: float) -> None:
+    async def one(index: int, warmup: bool, scheduled: float) -> float:
         sent = perf_counter()
         record = RequestRecord(index, warmup, scheduled - origin, sent - origin)
         state.started += 1
@@ -429,7 +479,7 @@ async def run_bench(
             state.fatal = exc
             if state.cancel is not None:
                 state.cancel.cancel()
-            return
+            return perf_counter()
         except Exception as exc:
             record.error = _error_kind(exc)
             record.error_message = ' '.join(str(exc).split()) or type(exc).__name__
@@ -452,6 +502,7 @@ async def run_bench(
                 record.output_tokens = events
         state.done += 1
         records.append(record)
+        return sent + (record.e2e or 0.0)
 
     async def phase(warmup: bool, count: int | None, deadline: float | None) -> None:
         state.phase = 'warmup' if warmup else 'measure'
@@ -466,7 +517,15 @@ async def run_bench(
                 one, warmup, count, deadline, config.effective_concurrency() or DEFAULT_CONCURRENCY
             )
         else:
-            await _open_loop(one, count, deadline, config.rate, config.effective_concurrency(), config.seed)
+            await _open_loop(
+                one,
+                count,
+                deadline,
+                config.rate,
+                config.effective_concurrency(),
+                config.seed,
+                config.arrivals,
+            )
 
     async def report_progress() -> None:
         if progress is None or not progress.enabled:
@@ -502,6 +561,8 @@ async def run_bench(
                     state.fatal = BenchError(
                         f'every warmup request failed, the first with {first.error}: {first.error_message}'
                     )
+            if state.fatal is None and start_gate is not None:
+                await start_gate()
             if state.fatal is None:
                 count = config.effective_requests()
                 cpu_before = time.process_time()
@@ -522,7 +583,15 @@ async def run_bench(
     records.sort(key=lambda r: (not r.warmup, r.sent_at))
     summary = summarize(records, wall_time=max(measured_end - measured_start, 0.0), client_cpu_s=cpu)
     return BenchResult(
-        config, dict(target or {}), records, summary, measured_start, measured_end, interrupted
+        config,
+        dict(target or {}),
+        records,
+        summary,
+        measured_start,
+        measured_end,
+        interrupted,
+        client=client_stack(),
+        origin=origin,
     )
 
 
@@ -531,7 +600,7 @@ class BenchError(Exception):
 
 
 async def _closed_loop(
-    one: Callable[[int, bool, float], Awaitable[None]],
+    one: Callable[[int, bool, float], Awaitable[float]],
     warmup: bool,
     count: int | None,
     deadline: float | None,
@@ -543,14 +612,16 @@ async def _closed_loop(
     perf_counter = time.perf_counter
 
     async def worker() -> None:
+        # A worker's next request is due when its last one ended: how long it then took to
+        # start is the schedule lag of a closed loop (the event loop busy with other streams).
+        due = perf_counter()
         while True:
-            now = perf_counter()
-            if deadline is not None and now >= deadline:
+            if deadline is not None and perf_counter() >= deadline:
                 return
             index = next(counter)
             if count is not None and index >= count:
                 return
-            await one(index, warmup, now)
+            due = await one(index, warmup, due)
 
     async with anyio.create_task_group() as tg:
         for _ in range(concurrency if count is None else min(concurrency, count)):
@@ -558,12 +629,13 @@ async def _closed_loop(
 
 
 async def _open_loop(
-    one: Callable[[int, bool, float], Awaitable[None]],
+    one: Callable[[int, bool, float], Awaitable[float]],
     count: int | None,
     deadline: float | None,
     rate: float,
     cap: int | None,
     seed: int,
+    arrivals: ArrivalFilter | None = None,
 ) -> None:
     import anyio
 
@@ -578,6 +650,7 @@ async def _open_loop(
                 await one(index, False, scheduled)
 
     due = perf_counter()
+    keeps = arrivals.keeps() if arrivals is not None else None
     async with anyio.create_task_group() as tg:
         for index, gap in enumerate(poisson_gaps(rate, random.Random(seed))):
             if count is not None and index >= count:
@@ -585,6 +658,8 @@ async def _open_loop(
             due += gap
             if deadline is not None and due >= deadline:
                 break
+            if keeps is not None and not keeps(index):
+                continue  # another process's arrival: the union of all shares is this schedule
             # Sleep to the planned instant: arrivals stay on schedule however slow the answers are.
             await anyio.sleep(max(0.0, due - perf_counter()))
             tg.start_soon(arrive, index, due)

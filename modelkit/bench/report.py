@@ -8,7 +8,14 @@ from pathlib import Path
 from .harness import BenchResult, BenchSummary
 from .stats import Distribution
 
-__all__ = ('CPU_BUSY_MIN_WALL_S', 'CPU_BUSY_WARNING_SHARE', 'format_duration', 'format_table', 'write_json')
+__all__ = (
+    'CPU_BUSY_MIN_WALL_S',
+    'CPU_BUSY_WARNING_SHARE',
+    'SCHEDULE_LAG_WARNING_S',
+    'format_duration',
+    'format_table',
+    'write_json',
+)
 
 CPU_BUSY_WARNING_SHARE = 0.8
 """Above this share of one core the client itself may be what limits the figures; say so."""
@@ -16,6 +23,18 @@ CPU_BUSY_MIN_WALL_S = 2.0
 """The busy-core warning needs a measured phase at least this long: in a shorter one the
 process's first-use work (imports, pools, caches warming past the warmup) and the coarse
 granularity of CPU clocks weigh enough to push a short burst over the share by themselves."""
+
+
+SCHEDULE_LAG_WARNING_S = 0.010
+"""Above this p99 schedule lag the client started requests late enough to distort what it measures
+(10 ms is a good share of a fast model's time to first token): say the client is saturated."""
+
+
+def _describe_client(client: dict[str, object]) -> str:
+    loop, transport = client.get('loop', '?'), client.get('transport', '?')
+    processes = client.get('processes', 1)
+    many = f', {processes} processes' if isinstance(processes, int) and processes > 1 else ''
+    return f'client: {loop} event loop, {transport} transport{many}'
 
 
 def format_duration(seconds: float) -> str:
@@ -78,12 +97,18 @@ def format_table(result: BenchResult) -> str:
     lines = [
         f'modelkit bench: {_describe_target(result.target)}',
         *(
+            ['incomplete: a process died; the figures cover the requests the others completed']
+            if result.status != 'complete'
+            else []
+        ),
+        *(
             ['interrupted: the figures cover the requests that finished before Ctrl-C']
             if result.interrupted
             else []
         ),
         f'{s.requests:,} requests ({mode}; {config["warmup"]} warmup excluded), '
         f'{s.succeeded:,} ok, {s.failed:,} failed, in {s.wall_time:.2f} s',
+        *([_describe_client(result.client)] if result.client else []),
         '',
     ]
     rows = [
@@ -92,6 +117,7 @@ def format_table(result: BenchResult) -> str:
         _row('inter-token latency', s.itl, 'ms'),
         _row('end-to-end latency', s.e2e, 'ms'),
         _row('tokens/s per stream', s.stream_tokens_per_s, 'rate'),
+        _row('schedule lag', s.schedule_lag, 'ms'),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -106,16 +132,25 @@ def format_table(result: BenchResult) -> str:
     )
     per_1k = s.client_cpu_ms_per_1k_tokens
     share = s.client_cpu_share
+    processes = result.client.get('processes', 1)
+    cores = processes if isinstance(processes, int) and processes > 0 else 1
     if per_1k is not None and share is not None:
         lines.append(
             f'client CPU   {per_1k:,.1f} ms per 1,000 tokens ({share:.0%} of one core, '
             f'{s.client_cpu_s:.2f} s in total)'
         )
-        if share >= CPU_BUSY_WARNING_SHARE and s.wall_time >= CPU_BUSY_MIN_WALL_S:
+        if share / cores >= CPU_BUSY_WARNING_SHARE and s.wall_time >= CPU_BUSY_MIN_WALL_S:
             lines.append(
                 'warning: the client kept one core nearly busy, so these figures may be limited by the '
                 'client itself; lower --concurrency or run several processes'
             )
+    lag = s.schedule_lag
+    if lag is not None and lag.p99 > SCHEDULE_LAG_WARNING_S:
+        lines.append(
+            f'warning: the client is saturated: 1 request in 100 started {_ms(lag.p99)} or more behind '
+            'its schedule (schedule lag p99), so latencies are understated; lower the load or add '
+            '--processes'
+        )
     if s.errors:
         lines.append('')
         lines.append('errors:')

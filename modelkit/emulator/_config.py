@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ('DEFAULT_MODELS', 'EmulatorConfig')
+__all__ = ('DEFAULT_AWS_ACCESS_KEY_ID', 'DEFAULT_AWS_SECRET_ACCESS_KEY', 'DEFAULT_MODELS', 'EmulatorConfig')
 
 DEFAULT_MODELS = ('gpt-4o', 'gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-mini', 'o3-mini')
 """Model ids listed by `GET /v1/models`; any model name is accepted on requests."""
+
+DEFAULT_AWS_ACCESS_KEY_ID = 'AKIAEMULATOR00000000'
+"""The access key id Bedrock requests must be signed with (`--aws-access-key-id`)."""
+DEFAULT_AWS_SECRET_ACCESS_KEY = 'emulator-secret-access-key'
+"""The secret key the emulator checks SigV4 signatures with (`--aws-secret-access-key`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,11 @@ class EmulatorConfig:
     """Tokens sent before a mid-stream fault (`stream-error`, `drop`, `truncate`) strikes."""
     models: tuple[str, ...] = DEFAULT_MODELS
     """What `GET /v1/models` lists."""
+    aws_access_key_id: str = DEFAULT_AWS_ACCESS_KEY_ID
+    """The only access key id Bedrock requests may be signed with."""
+    aws_secret_access_key: str | None = DEFAULT_AWS_SECRET_ACCESS_KEY
+    """The secret Bedrock signatures are recomputed with (SigV4, by botocore); `None` accepts any
+    well-formed signature from any access key (as `api_key=None` accepts any key)."""
 
     def __post_init__(self) -> None:
         if self.tokens < 0:
@@ -44,3 +54,5 @@ class EmulatorConfig:
             raise ValueError('retry_after_ms and fault_after_tokens must be >= 0')
         if self.api_key == '':
             raise ValueError('api_key must be a non-empty string, or None to accept any key')
+        if not self.aws_access_key_id or self.aws_secret_access_key == '':
+            raise ValueError('aws_access_key_id and aws_secret_access_key must be non-empty strings')

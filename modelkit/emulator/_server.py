@@ -53,7 +53,7 @@ __all__ = (
 
 logger = logging.getLogger('modelkit.emulator')
 
-VENDOR_MODULES: tuple[str, ...] = ('anthropic', 'openai')
+VENDOR_MODULES: tuple[str, ...] = ('anthropic', 'bedrock', 'cohere', 'openai')
 """Modules of this package whose `VENDORS` the emulator serves, in matching order: a route, and
 the choice of error shape for an unknown path, goes to the first that matches. `openai` comes last
 because its chat route takes any path prefix (`/openai/v1`, `/api/v1`, ...)."""

@@ -17,7 +17,7 @@ from importlib import import_module
 from typing import Any, ClassVar, Literal, Protocol, TypeAlias
 
 from .._parts import PartsAssembler
-from ..exceptions import UnexpectedModelBehavior, UserError
+from ..exceptions import ModelkitError, UserError
 from ..messages import FinishReason, ModelMessage, ModelResponse, ModelResponseStreamEvent
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
@@ -209,8 +209,9 @@ class StreamedResponse(ABC):
             async for event in self._get_event_iterator():
                 times.append(clock.last_arrival if clock is not None else perf_counter())
                 yield event
-        except UnexpectedModelBehavior as exc:
-            # Whatever arrived before the failure is the caller's data: never drop it.
+        except ModelkitError as exc:
+            # Whatever arrived before the failure is the caller's data, whatever the error: never
+            # drop it.
             if exc.partial_response is None:
                 exc.partial_response = self.get()
             raise

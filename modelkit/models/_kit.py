@@ -34,14 +34,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import import_module
 from types import GeneratorType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cast
 
 import orjson
 from pydantic_core import ValidationError
 
+from .._body import MAX_RESPONSE_BODY_BYTES
 from .._parts import PartsAssembler
-from ..exceptions import ModelStreamError, StreamInterrupted, UnexpectedModelBehavior, UserError
-from ..messages import ModelMessage, ModelResponse, ModelResponseStreamEvent
+from ..exceptions import (
+    ModelHTTPError,
+    ModelkitError,
+    ModelStreamError,
+    StreamInterrupted,
+    UnexpectedModelBehavior,
+    UserError,
+)
+from ..messages import (
+    ModelMessage,
+    ModelResponse,
+    ModelResponsePart,
+    ModelResponseStreamEvent,
+    TextPart,
+    ThinkingPart,
+)
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
@@ -49,7 +64,7 @@ from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
-    from .._transport import HTTPRequest, ResponseStream
+    from .._transport import HTTPRequest, HTTPResponse, ResponseStream
     from ..parsers import Parser
     from ..providers import Provider
 
@@ -86,7 +101,9 @@ class WireModel(Model):
 
     A subclass builds the request (`_build_request`), reads a whole response
     (`_process_response`) and makes its streamed response (`_new_streamed_response`); `__init__`
-    takes a `Provider` or a provider name with the shorthand (`api_key=`, `base_url=`, ...).
+    takes a `Provider` or a provider name with the shorthand (`api_key=`, `base_url=`, ...). A
+    vendor that reads a whole response's headers too overrides `_process_http_response`; one whose
+    error details travel outside the body (Bedrock's `x-amzn-ErrorType`) overrides `_http_error`.
     """
 
     def __init__(self, model_name: str, provider: str | Provider, **shorthand: Any) -> None:
@@ -137,6 +154,15 @@ class WireModel(Model):
         """The streamed response reading `stream`."""
         raise NotImplementedError
 
+    def _process_http_response(self, response: HTTPResponse) -> tuple[ModelResponse, Usage]:
+        """A whole 2xx response as our response and its usage: its body through `_process_response`."""
+        return self._process_response(response.body)
+
+    def _http_error(self, error: ModelHTTPError) -> ModelHTTPError:
+        """The error raised for a non-2xx answer to this model's request (streamed or not, reopened
+        ones included); the default raises `error` as the transport made it."""
+        return error
+
     async def request(
         self,
         messages: list[ModelMessage],
@@ -147,10 +173,13 @@ class WireModel(Model):
         check_allow_model_requests()
         settings = model_settings or {}
         request = self._build_request(messages, settings, model_request_parameters, stream=False)
-        response = await self._provider.send(
-            request, model_name=self._model_name, timeout=settings.get('timeout')
-        )
-        return self._process_response(response.body)
+        try:
+            response = await self._provider.send(
+                request, model_name=self._model_name, timeout=settings.get('timeout')
+            )
+        except ModelHTTPError as exc:
+            _raise_typed(exc, self._http_error)
+        return self._process_http_response(response)
 
     @asynccontextmanager
     async def request_stream(
@@ -169,8 +198,17 @@ class WireModel(Model):
             self._new_streamed_response,
             model_name=self._model_name,
             timeout=settings.get('timeout'),
+            http_error=self._http_error,
         ) as response:
             yield response
+
+
+def _raise_typed(error: ModelHTTPError, http_error: Callable[[ModelHTTPError], ModelHTTPError]) -> NoReturn:
+    """Raise `http_error(error)`, chained to `error` when it is another exception."""
+    typed = http_error(error)
+    if typed is error:
+        raise error
+    raise typed from error
 
 
 # --------------------------------------------------------------------------------------------
@@ -402,10 +440,13 @@ def wire_timestamp(value: object) -> datetime:
     return datetime.now(tz=UTC)
 
 
-def stream_interrupted(vendor: str, expected: str, truncated: bool) -> StreamInterrupted:
-    """The error for a body that ended before `expected` (e.g. 'a finish reason or [DONE]') arrived."""
+def stream_interrupted(
+    vendor: str, expected: str, truncated: bool, body: bytes | None = None
+) -> StreamInterrupted:
+    """The error for a body that ended before `expected` (e.g. 'a finish reason or [DONE]') arrived;
+    `body`: the start of a body that brought no event at all (an HTML page, a bare text), shown."""
     how = 'the body stopped in the middle of an event' if truncated else 'the body ended between events'
-    return StreamInterrupted(f'{vendor} stream ended before {expected} arrived ({how})')
+    return StreamInterrupted(f'{vendor} stream ended before {expected} arrived ({how})', body)
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,16 +462,18 @@ async def open_stream(
     *,
     model_name: str,
     timeout: float | None,
+    http_error: Callable[[ModelHTTPError], ModelHTTPError] | None = None,
 ) -> AsyncIterator[R]:
     """Open `request` as a stream and yield `make_response(stream)` with its timing attached;
-    the connection is released when the block exits.
+    the connection is released when the block exits. `http_error` types a non-2xx answer, to the
+    first attempt or to a reopened one, before it is raised.
 
     A `WireStreamedResponse` may reopen the request once per failure the vendor reports before any
     content (its `retryable_stream_errors`); the transport's retry policy decides whether and when,
     and `timing.started_at` stays the first attempt's, as for retries of an error status.
     """
     started_at = time.perf_counter()
-    opened = _Reopenable(provider, request, model_name, timeout)
+    opened = _Reopenable(provider, request, model_name, timeout, http_error)
     try:
         stream = await opened.open(0)
         response = make_response(stream)
@@ -445,10 +488,18 @@ async def open_stream(
 class _Reopenable:
     """The provider's stream context for one request, which can be closed and opened again."""
 
-    __slots__ = ('_context', '_model_name', '_provider', '_request', '_stream', '_timeout')
+    __slots__ = ('_context', '_http_error', '_model_name', '_provider', '_request', '_stream', '_timeout')
 
-    def __init__(self, provider: Provider, request: HTTPRequest, model_name: str, timeout: float | None):
+    def __init__(
+        self,
+        provider: Provider,
+        request: HTTPRequest,
+        model_name: str,
+        timeout: float | None,
+        http_error: Callable[[ModelHTTPError], ModelHTTPError] | None,
+    ):
         self._provider = provider
+        self._http_error = http_error
         self._request = request
         self._model_name = model_name
         self._timeout = timeout
@@ -456,10 +507,17 @@ class _Reopenable:
         self._stream: ResponseStream | None = None
 
     async def open(self, after_attempts: int) -> ResponseStream:
+        # The transport signs each attempt anew, so a reopened request gets a fresh signature (a
+        # SigV4 date, a refreshed token), never the one the failed attempt carried.
         context = self._provider.stream(
             self._request, model_name=self._model_name, timeout=self._timeout, after_attempts=after_attempts
         )
-        self._stream = await context.__aenter__()
+        try:
+            self._stream = await context.__aenter__()
+        except ModelHTTPError as exc:
+            if self._http_error is None:
+                raise
+            _raise_typed(exc, self._http_error)
         self._context = context
         return self._stream
 
@@ -507,6 +565,10 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     _times_own_events: ClassVar[bool] = True
     end_expected: ClassVar[str] = 'a finish reason'
     """What the end-of-stream check names as missing, e.g. 'a finish reason or [DONE]'."""
+    json_stream: ClassVar[bool] = False
+    """True when the stream itself is a JSON array (Gemini without `alt=sse`): a body that starts
+    with `[` is then the stream. A body starting with `{` (or `[` otherwise) is a JSON answer,
+    read whole: an error object, or a completion (`_process_whole_body`)."""
     retryable_stream_errors: ClassVar[frozenset[str]] = frozenset()
     """Error types of an in-stream error (`ModelStreamError.error_type`) that, before any content
     event reached the caller, reopen the request under the transport's retry policy, as the HTTP
@@ -536,34 +598,103 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
         """Whether the body may end here: the end marker or a finish reason arrived."""
         return self._end_seen or self._vendor_finish_reason is not None
 
+    def _process_whole_body(self, body: bytes) -> tuple[ModelResponse, Usage] | None:
+        """A non-streamed answer sent where a stream was asked for (a gateway that ignores
+        `stream: true`, a cached completion): the vendor's own non-streamed processing of `body`,
+        or None when the vendor has none (the body is then reported as unexpected).
+
+        Called only for a JSON object that is not an error object (those are raised as the
+        vendor's `ModelStreamError` before this). Raise `unexpected_body(...)` when it does not fit.
+        """
+        return None
+
     async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
-        # One generator for every vendor, and no wrapper around it: the arrival time is read once
-        # per chunk from the transport's stream and stamped on everything that chunk produced.
+        # One generator for every vendor, and no wrapper around it or iterator under it: the body's
+        # chunks are pulled here, the arrival time is read once per chunk and stamped on everything
+        # that chunk produced.
         process = self._process_event
         times = self._timing.event_times
         append = times.append
+        clock = time.perf_counter
         try:
             while True:
                 stream = self._stream
                 parser = self._new_parser()
+                feed = parser.feed
+                idle = stream.idle_timeout
+                head = b''  # the chunk with the body's first byte, shown if it holds no event
                 try:
-                    async for batch in stream.iter_parsed(parser):
-                        arrival = stream.last_arrival
-                        for wire_event in batch:
-                            if self._end_seen:
-                                break  # read to EOF after the end marker so the connection can be reused
-                            result = process(wire_event)
-                            if result is None:
-                                continue
-                            if result.__class__ is GeneratorType:
-                                # Several events: each is made only once the one before it was
-                                # handed out, so `get()` always matches what the caller has seen.
-                                for event in cast(Iterator[ModelResponseStreamEvent], result):
+                    next_chunk = stream.body_reader()
+                    sniff = True  # until the body's first byte is seen: is it JSON rather than a stream?
+                    deadline: float | None = None  # set once a chunk brings no event: the stream is quiet
+                    content_at = clock()
+                    while True:
+                        try:
+                            if deadline is None:
+                                chunk = await next_chunk()
+                            else:
+                                chunk = await stream.next_chunk_by(deadline)
+                        except StopAsyncIteration:
+                            stream.body_ended()
+                            break
+                        except Exception as exc:  # httpx's, translated by the transport; ours pass through
+                            raise stream.read_failed(exc)  # noqa: B904 (read_failed sets the cause)
+                        arrival = stream.last_arrival = clock()
+                        if sniff and (lead := chunk.lstrip()[:1]):
+                            sniff = False
+                            head = chunk
+                            if lead == b'{' or (lead == b'[' and not self.json_stream):
+                                # No stream format starts so (an SSE field name, an event-stream length
+                                # of gigabytes): a JSON answer, read whole.
+                                body = chunk + await stream.read_rest(MAX_RESPONSE_BODY_BYTES)
+                                for event in self._whole_body_events(body):
                                     append(arrival)
                                     yield event
+                                return
+                        content = False
+                        for wire_event in feed(chunk):
+                            result = process(wire_event)
+                            if result is None:
+                                pass
+                            elif result.__class__ is GeneratorType:
+                                # Several events: each is made only once the one before it was handed
+                                # out, so `get()` always matches what the caller has seen.
+                                for event in cast(Iterator[ModelResponseStreamEvent], result):
+                                    append(arrival)
+                                    content = True
+                                    yield event
                             else:
+                                # Not `cast(...)`, which is a function call per event.
                                 append(arrival)
-                                yield cast(ModelResponseStreamEvent, result)
+                                content = True
+                                yield result  # type: ignore[misc]
+                            if self._end_seen:
+                                # Done: release the connection without waiting on a server that keeps
+                                # the body open (the rest of the body is not processed).
+                                await stream.finish_after_end()
+                                return
+                        if idle is not None:
+                            # No event for `idle` seconds of waiting ends the stream, keep-alive bytes or
+                            # not. A read waits at most `idle` (httpx's read timeout), so a first quiet
+                            # chunk later than that after the last content means the caller was slow with
+                            # the events: that time does not count, and the bound starts again from the
+                            # quiet chunk (generous by at most one read's wait; never a false timeout).
+                            if content:
+                                deadline = None
+                                content_at = arrival
+                            elif deadline is None:
+                                deadline = content_at + idle
+                                if deadline < arrival:
+                                    deadline = arrival + idle
+                    for wire_event in parser.close():
+                        result = process(wire_event)
+                        if result.__class__ is GeneratorType:
+                            for event in cast(Iterator[ModelResponseStreamEvent], result):
+                                append(stream.last_arrival)
+                                yield event
+                        elif result is not None:
+                            append(stream.last_arrival)
+                            yield cast(ModelResponseStreamEvent, result)
                 except ModelStreamError as exc:
                     # The caller has seen nothing yet: a transient failure is retried like its status.
                     if times or self._reopen is None or exc.error_type not in self.retryable_stream_errors:
@@ -573,12 +704,45 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
                     continue
                 break
             if not self._stream_complete():
-                raise stream_interrupted(self._vendor, self.end_expected, parser.truncated)
-        except UnexpectedModelBehavior as exc:
-            # Whatever arrived before the failure is the caller's data: never drop it.
+                shown = head[:_SHOWN_BODY_BYTES] if not times else None
+                raise stream_interrupted(self._vendor, self.end_expected, parser.truncated, shown)
+        except ModelkitError as exc:
+            # Whatever arrived before the failure is the caller's data, whatever the error: never
+            # drop it.
             if exc.partial_response is None:
                 exc.partial_response = self.get()
             raise
+
+    def _whole_body_events(self, body: bytes) -> Iterator[ModelResponseStreamEvent]:
+        """The events of a JSON body sent instead of a stream: an error object is the vendor's
+        error, an answer the vendor can read (`_process_whole_body`) becomes one event per part."""
+        vendor = self._vendor
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise UnexpectedModelBehavior(
+                f'{vendor} answered a stream request with a body that is neither a stream nor JSON', body
+            ) from None
+        if isinstance(payload, dict) and (
+            'error' in payload
+            or payload.get('type') == 'error'
+            or ('message' in payload and set(payload) <= {'message', 'code', 'type', 'status'})
+        ):
+            raise stream_error(vendor, body)
+        processed = self._process_whole_body(body) if isinstance(payload, dict) else None
+        if processed is None:
+            raise UnexpectedModelBehavior(
+                f'{vendor} answered a stream request with a JSON body that is not a stream', body
+            )
+        response, usage = processed
+        self._end_seen = True
+        self._usage = usage
+        self._finish_reason = response.finish_reason
+        self._vendor_finish_reason = response.vendor_finish_reason
+        self._vendor_id = response.vendor_id
+        self._model_name = response.model_name or self._model_name
+        self._timestamp = response.timestamp
+        yield from _replay_parts(self._parts_manager, response.parts)
 
     @property
     def model_name(self) -> str:
@@ -589,3 +753,22 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     def timestamp(self) -> datetime:
         """When the vendor says the response was created (the time the stream opened until then)."""
         return self._timestamp
+
+
+_SHOWN_BODY_BYTES = 4096
+"""How much of a body that brought no event we keep for the error (the message trims it further)."""
+
+
+def _replay_parts(
+    parts: PartsAssembler, response_parts: list[ModelResponsePart]
+) -> Iterator[ModelResponseStreamEvent]:
+    """One start event per part of a whole response, through the assembler (so `get()` matches)."""
+    for index, part in enumerate(response_parts):
+        if isinstance(part, TextPart):
+            event = parts.text_delta(('whole', index), part.content)
+        elif isinstance(part, ThinkingPart):
+            event = parts.thinking_delta(('whole', index), part.content, signature=part.signature, id=part.id)
+        else:
+            event = parts.tool_call(('whole', index), part.tool_name, part.args, part.tool_call_id)
+        if event is not None:
+            yield event

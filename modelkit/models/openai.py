@@ -284,34 +284,7 @@ class OpenAIModel(WireModel):
     # ----------------------------------------------------------------------------------------
 
     def _process_response(self, body: bytes) -> tuple[ModelResponse, Usage]:
-        vendor = self._provider.name
-        try:
-            completion = _COMPLETION.validate_json(body)
-        except ValidationError as exc:
-            raise unexpected_body(vendor, 'chat completion', exc, body) from exc
-        if not completion.choices:
-            raise UnexpectedModelBehavior(f'{vendor} returned a chat completion with no choices', body)
-        choice = completion.choices[0]
-        message = choice.message
-        parts: list[ModelResponsePart] = []
-        if reasoning := _reasoning_of(message, self._profile.reasoning_fields):
-            parts.append(ThinkingPart(reasoning))
-        if message.content:
-            parts.append(TextPart(message.content))
-        elif message.refusal:
-            # A refusal replaces the content; keep it rather than return an empty response.
-            parts.append(TextPart(message.refusal))
-        for call in message.tool_calls or ():
-            parts.append(ToolCallPart(call.function.name, call.function.arguments, call.id))
-        response = ModelResponse(
-            parts,
-            model_name=completion.model or self._model_name,
-            timestamp=wire_timestamp(completion.created),
-            finish_reason=_FINISH_REASONS.get(choice.finish_reason or ''),
-            vendor_finish_reason=choice.finish_reason,
-            vendor_id=completion.id,
-        )
-        return response, _map_usage(completion.usage)
+        return _process_completion(body, self._provider.name, self._profile, self._model_name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,6 +404,39 @@ _CHUNK: LazyAdapter[wire.ChatCompletionChunk] = LazyAdapter('modelkit.wire.opena
 _USAGE: LazyAdapter[wire.CompletionUsage] = LazyAdapter('modelkit.wire.openai', 'CompletionUsage')
 
 
+def _process_completion(
+    body: bytes, vendor: str, profile: OpenAIChatProfile, model_name: str
+) -> tuple[ModelResponse, Usage]:
+    """A chat completion's body as our response and usage (also one sent where a stream was asked for)."""
+    try:
+        completion = _COMPLETION.validate_json(body)
+    except ValidationError as exc:
+        raise unexpected_body(vendor, 'chat completion', exc, body) from exc
+    if not completion.choices:
+        raise UnexpectedModelBehavior(f'{vendor} returned a chat completion with no choices', body)
+    choice = completion.choices[0]
+    message = choice.message
+    parts: list[ModelResponsePart] = []
+    if reasoning := _reasoning_of(message, profile.reasoning_fields):
+        parts.append(ThinkingPart(reasoning))
+    if message.content:
+        parts.append(TextPart(message.content))
+    elif message.refusal:
+        # A refusal replaces the content; keep it rather than return an empty response.
+        parts.append(TextPart(message.refusal))
+    for call in message.tool_calls or ():
+        parts.append(ToolCallPart(call.function.name, call.function.arguments, call.id))
+    response = ModelResponse(
+        parts,
+        model_name=completion.model or model_name,
+        timestamp=wire_timestamp(completion.created),
+        finish_reason=_FINISH_REASONS.get(choice.finish_reason or ''),
+        vendor_finish_reason=choice.finish_reason,
+        vendor_id=completion.id,
+    )
+    return response, _map_usage(completion.usage)
+
+
 def _reasoning_of(message: object, fields: tuple[str, ...]) -> str | None:
     for name in fields:
         value = getattr(message, name, None)
@@ -464,6 +470,10 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
 
     def _new_parser(self) -> SSEDecoder:
         return SSEDecoder()
+
+    def _process_whole_body(self, body: bytes) -> tuple[ModelResponse, Usage]:
+        # A server that ignored `stream: true` (some gateways and caches do) sent a whole completion.
+        return _process_completion(body, self._vendor, self._profile, self._model_name)
 
     def _process_event(self, event: SSEEvent) -> Event | Iterator[Event] | None:
         # The hot path: one orjson.loads and a few dict lookups per chunk, no pydantic. A chunk that

@@ -38,7 +38,6 @@ PENDING_VENDORS = {
     'groq': 'Groq',
     'mistral': 'Mistral',
     'cohere': 'Cohere',
-    'bedrock': 'Bedrock',
 }
 """Interfaces later issues add: an example using one is expected to fail (strictly) until it lands."""
 

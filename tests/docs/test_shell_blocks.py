@@ -42,7 +42,7 @@ SKIPPED: dict[tuple[str, str], str] = {
     ('README.md', 'pip install . && modelkit bench'): INSTALLS,
     (
         'README.md',
-        "pip install -e '.[test]' -r tests/requirements-fidelity.txt && python -m pytest",
+        "pip install -e '.[test,fast]' -r tests/requirements-fidelity.txt && python -m pytest",
     ): INSTALLS,
     ('README.md', 'pip install -e . -r benchmarks/requirements.txt && python -m benchmarks'): INSTALLS,
     ('docs/index.md', 'pip install .'): INSTALLS,

@@ -1,7 +1,8 @@
-"""Every fault the emulator injects, seen from a raw httpx client over loopback."""
+"""Every fault the emulator injects, seen from a raw httpx client over loopback, on each HTTP stack."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -9,10 +10,27 @@ import orjson
 import pytest
 
 from modelkit.emulator import Emulator
+from tests.helpers.emulator import TEST_TIMEOUT_S
+from tests.transport.stacks import anyio_backend, http_transport, make_client, stack
 
 from .conftest import TOOL_GET_CAPITAL, chat_body, parse_sse, read_stream, streamed_text
 
+# Fixtures: every test runs on each stack (httpx on asyncio and trio, aiohttp on asyncio).
+__all__ = ('anyio_backend', 'http_transport', 'stack')
+
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def client(emulator: Emulator, http_transport: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The emulator's authenticated OpenAI client, on the stack's transport."""
+    async with make_client(
+        http_transport,
+        base_url=emulator.base_url('openai'),
+        headers={'authorization': f'Bearer {emulator.api_key}'},
+        timeout=TEST_TIMEOUT_S,
+    ) as http:
+        yield http
 
 
 async def test_429_then_success_with_fault_times(client: httpx.AsyncClient) -> None:

@@ -192,11 +192,12 @@ async def test_emulator_reports_where_it_listens() -> None:
 
 async def test_base_url_per_vendor_and_only_for_vendors_present() -> None:
     async with Emulator() as emulator:
-        assert emulator.prefixes == ['openai', 'azure', 'anthropic']
+        # Vendors land one by one: the first three are always there, in PREFIX_ORDER with the rest.
+        assert emulator.prefixes[:3] == ['openai', 'azure', 'anthropic']
         assert emulator.base_url('anthropic') == emulator.url  # the SDK appends /v1/messages
         assert emulator.base_url('azure') == emulator.url
-        with pytest.raises(ValueError, match=r"does not speak 'bedrock'.*openai, azure, anthropic"):
-            emulator.base_url('bedrock')
+        with pytest.raises(ValueError, match=r"does not speak 'acme'.*openai, azure, anthropic"):
+            emulator.base_url('acme')
 
 
 async def test_startup_lines_name_each_vendor_and_its_environment() -> None:
@@ -206,10 +207,11 @@ async def test_startup_lines_name_each_vendor_and_its_environment() -> None:
             f'modelkit emulator listening on {emulator.url} (OpenAI base URL {emulator.url}/v1, '
             'API key emulator-key); Ctrl-C stops it'
         )
-        listed = [line.split() for line in lines[1:4]]
+        served = len(emulator.prefixes)
+        listed = [line.split() for line in lines[1 : 1 + served]]
         assert listed == [[prefix, emulator.base_url(prefix)] for prefix in emulator.prefixes]
-        assert lines[4].startswith('#')
-        exports = lines[5:]
+        assert lines[1 + served].startswith('#')
+        exports = lines[2 + served :]
         assert exports[0] == f'export OPENAI_BASE_URL={emulator.url}/v1 OPENAI_API_KEY=emulator-key'
         assert exports[2] == f'export ANTHROPIC_BASE_URL={emulator.url} ANTHROPIC_API_KEY=emulator-key'
     async with Emulator(EmulatorConfig(api_key=None)) as any_key:
@@ -221,11 +223,13 @@ def test_environment_names_match_what_the_providers_read() -> None:
     import importlib
 
     from modelkit.emulator.anthropic import ANTHROPIC
+    from modelkit.emulator.bedrock import BEDROCK
     from modelkit.emulator.openai import OPENAI
 
     for vendor, module, cls in [
         (OPENAI, 'openai', 'OpenAIProvider'),
         (ANTHROPIC, 'anthropic', 'AnthropicProvider'),
+        (BEDROCK, 'bedrock', 'BedrockProvider'),
     ]:
         try:
             provider = getattr(importlib.import_module(f'modelkit.providers.{module}'), cls)

@@ -33,6 +33,7 @@ from modelkit.models.openai import OpenAIModel
 from modelkit.parsers.sse import MAX_EVENT_BYTES, SSEDecoder
 from modelkit.providers.openai import OpenAIProvider
 from tests.transport.loopback import Exchange, LineParser, Server, serve
+from tests.transport.stacks import make_client
 
 pytestmark = pytest.mark.anyio
 
@@ -40,8 +41,8 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+async def client(http_transport: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(http_transport) as client:
         yield client
 
 

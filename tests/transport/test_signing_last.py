@@ -12,6 +12,7 @@ from modelkit._signing import Signer, WireRequest
 from modelkit._transport import HTTPRequest, Transport
 from modelkit.exceptions import ModelHTTPError
 from tests.transport.loopback import Exchange, serve
+from tests.transport.stacks import make_client
 
 pytestmark = pytest.mark.anyio
 
@@ -50,9 +51,11 @@ def received_digest(exchange: Exchange) -> str:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client(http_transport: str) -> AsyncIterator[httpx.AsyncClient]:
     # A caller's client with auth and redirects configured: neither may touch a signed request.
-    async with httpx.AsyncClient(auth=httpx.BasicAuth('user', 'pass'), follow_redirects=True) as client:
+    async with make_client(
+        http_transport, auth=httpx.BasicAuth('user', 'pass'), follow_redirects=True
+    ) as client:
         yield client
 
 

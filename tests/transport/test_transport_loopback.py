@@ -20,13 +20,14 @@ from modelkit.exceptions import (
     UserError,
 )
 from tests.transport.loopback import Exchange, LineParser, Server, serve
+from tests.transport.stacks import make_client
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+async def client(http_transport: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(http_transport) as client:
         yield client
 
 

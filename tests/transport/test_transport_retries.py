@@ -28,8 +28,18 @@ from modelkit.exceptions import (
     UserError,
 )
 from tests.transport.loopback import LineParser
+from tests.transport.stacks import HTTP_TRANSPORT_ENV, STACKS
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=[s for s in STACKS if s.values[0][1] == 'httpx'], ids=lambda s: '-'.join(s))
+def stack(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """httpx's transport only: respx mocks it. The retry logic above the transport is one for both;
+    the loopback tests (test_transport_loopback.py, test_hardening.py) run every error on aiohttp too."""
+    monkeypatch.setenv(HTTP_TRANSPORT_ENV, 'httpx')
+    return tuple(request.param)  # type: ignore[return-value]
+
 
 URL = 'https://api.example.test/v1/chat/completions'
 SECRET = 'sk-very-secret-key-123'

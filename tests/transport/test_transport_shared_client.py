@@ -11,12 +11,10 @@ import anyio
 import httpx
 import pytest
 
-from modelkit import _transport
+from modelkit import _clients
 from modelkit._transport import HTTPRequest, Transport, aclose_shared_http_client, shared_http_client
 from modelkit.exceptions import UserError
 from tests.transport.loopback import Exchange, serve
-
-BACKENDS = ['asyncio', 'trio']
 
 
 async def hello(exchange: Exchange) -> None:
@@ -37,15 +35,16 @@ async def request_through_shared_client() -> httpx.AsyncClient:
         return client
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
-def test_sequential_event_loops_get_their_own_client(backend: str) -> None:
+def test_sequential_event_loops_get_their_own_client(stack: tuple[str, str]) -> None:
+    backend = stack[0]
     first = anyio.run(request_through_shared_client, backend=backend)
     second = anyio.run(request_through_shared_client, backend=backend)  # the first loop is closed now
     assert first is not second
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
-def test_a_dead_loops_client_is_not_kept(backend: str) -> None:
+def test_a_dead_loops_client_is_not_kept(stack: tuple[str, str]) -> None:
+    backend = stack[0]
+
     async def make() -> weakref.ref[httpx.AsyncClient]:
         return weakref.ref(shared_http_client())
 
@@ -53,7 +52,7 @@ def test_a_dead_loops_client_is_not_kept(backend: str) -> None:
     anyio.run(make, backend=backend)
     gc.collect()
     assert first() is None
-    assert len(_transport._shared_clients) <= 1
+    assert len(_clients._shared_clients) <= 1
 
 
 def test_each_threads_loop_gets_its_own_client() -> None:
@@ -119,16 +118,16 @@ def test_construction_outside_any_loop_creates_no_client() -> None:
         shared_http_client()
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
-def test_a_finished_loop_that_is_still_referenced_loses_its_client(backend: str) -> None:
+def test_a_finished_loop_that_is_still_referenced_loses_its_client(stack: tuple[str, str]) -> None:
+    backend = stack[0]
     pinned: list[object] = []
 
     async def make() -> weakref.ref[httpx.AsyncClient]:
-        pinned.append(_transport._current_loop())  # like open connections would, keep the loop alive
+        pinned.append(_clients._current_loop())  # like open connections would, keep the loop alive
         return weakref.ref(shared_http_client())
 
     first = anyio.run(make, backend=backend)
     anyio.run(make, backend=backend)  # creating the second client sweeps finished loops
     gc.collect()
     assert first() is None
-    assert pinned[0] not in _transport._shared_clients
+    assert pinned[0] not in _clients._shared_clients

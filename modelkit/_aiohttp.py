@@ -1,0 +1,221 @@
+"""aiohttp underneath an `httpx.AsyncClient` (the `fast` extra): the same client API, a cheaper socket loop.
+
+Imported only when the shared client of an asyncio loop is created with the extra installed (see
+`modelkit._loops.http_transport_for`), never at `import modelkit...`: aiohttp alone costs more
+to import than the rest of the core.
+
+`httpx_aiohttp.AiohttpTransport` supplies the transport's construction (TLS context from httpx's
+rules, limits, the proxy a client mounts for each environment proxy pattern). Three things it does
+differently from httpx's own transport are done here instead, so both transports are alike for
+everything above them:
+
+- the URL goes to aiohttp already encoded: yarl would otherwise re-quote it (`%3A` becomes `:`,
+  `%2F` in a query becomes `/`), and a SigV4 signature over the encoded path would no longer match;
+- every aiohttp error becomes the httpx error httpx's transport raises for the same failure
+  (`_head_error`, `_body_error`), so `modelkit._transport` translates one error tree into ours.
+  httpx-aiohttp's own table calls a server that closed the connection a connect timeout;
+- aiohttp adds nothing to the request (no cookie jar, no default headers: httpx has set them),
+  and a body that was not read to its end closes its connection rather than returning it.
+
+What cannot be made alike: aiohttp has no cap on idle connections apart from the pool size
+(`max_keepalive_connections` is not used), and its pool wait and connect share one deadline (the
+pool timeout; the connect timeout still bounds each socket connect), so a full pool that does not
+free up in time is reported as a connect timeout.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import aiohttp
+import httpx
+import yarl
+from aiohttp.http_exceptions import TransferEncodingError
+from httpx_aiohttp import AiohttpTransport
+
+__all__ = ('AiohttpClient', 'AiohttpModelkitTransport')
+
+MAX_HEAD_LINE_BYTES = 64 * 1024
+"""Longest status or header line aiohttp accepts (its default is 8,190): h11, under httpx's own
+transport, takes a whole head of up to 64 KiB, and a gateway's long `set-cookie` or trace header
+must not fail on one transport and pass on the other."""
+
+_NO_AUTO_HEADERS = ('Accept', 'Accept-Encoding', 'User-Agent', 'Content-Type')
+"""aiohttp adds these when absent; httpx has already set what we send, and a header added after
+signing would be a request we did not sign."""
+
+
+class AiohttpClient(httpx.AsyncClient):
+    """An `httpx.AsyncClient` whose connections, environment proxies included, are aiohttp's."""
+
+    def _init_transport(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> httpx.AsyncBaseTransport:
+        if transport is not None:
+            return transport
+        return AiohttpModelkitTransport(
+            verify=verify, cert=cert, trust_env=trust_env, limits=limits or httpx.Limits()
+        )
+
+    def _init_proxy_transport(
+        self,
+        proxy: httpx.Proxy,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits | None = None,
+    ) -> httpx.AsyncBaseTransport:
+        return AiohttpModelkitTransport(
+            verify=verify, cert=cert, trust_env=trust_env, limits=limits or httpx.Limits(), proxy=proxy
+        )
+
+
+class AiohttpModelkitTransport(AiohttpTransport):
+    """httpx-aiohttp's transport, sending the URL as encoded and raising httpx's errors for aiohttp's."""
+
+    def _session(self) -> aiohttp.ClientSession:
+        session = self.client
+        if isinstance(session, aiohttp.ClientSession):
+            return session
+        # Created at the first request, inside the running loop it then belongs to; the shared
+        # client holding this transport is itself one per loop, so a session never meets another.
+        limits = self.limits
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,
+            keepalive_timeout=limits.keepalive_expiry if limits.keepalive_expiry is not None else 15.0,
+            ssl=self.ssl_context,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies, as on its own transport
+            skip_auto_headers=_NO_AUTO_HEADERS,
+            auto_decompress=False,  # modelkit decodes with bounded output (modelkit._decoding)
+            max_line_size=MAX_HEAD_LINE_BYTES,
+            max_field_size=MAX_HEAD_LINE_BYTES,
+        )
+        self.client = session
+        return session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` over aiohttp; its errors come out as the httpx errors for the same failure."""
+        session = self._session()
+        timeout = request.extensions.get('timeout', {})
+        proxy = self.proxy
+        try:
+            data: Any = request.content or None
+        except httpx.RequestNotRead:
+            data = request.stream
+        try:
+            response = await session.request(
+                request.method,
+                yarl.URL(str(request.url), encoded=True),
+                headers=request.headers.multi_items(),
+                data=data,
+                allow_redirects=False,
+                compress=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=timeout.get('pool'),
+                    sock_connect=timeout.get('connect'),
+                    sock_read=timeout.get('read'),
+                ),
+                server_hostname=request.extensions.get('sni_hostname'),
+                proxy=str(proxy.url) if proxy is not None else None,
+                proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy is not None and proxy.auth else None,
+                proxy_headers=proxy.headers if proxy is not None else None,
+            )
+        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
+            raise _head_error(exc, request) from exc
+        extensions: dict[str, Any] = {'http_version': b'HTTP/1.1'}
+        if response.reason:
+            extensions['reason_phrase'] = response.reason.encode()
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_Body(response, request),
+            request=request,
+            extensions=extensions,
+        )
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body read from aiohttp as bytes arrive; a plain async iterator, no generator."""
+
+    __slots__ = ('_eof', '_read', '_request', '_response')
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+        self._read = response.content.readany
+        self._eof = False
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            chunk = await self._read()
+        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
+            raise _body_error(exc, self._request) from exc
+        if not chunk:
+            self._eof = True
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        if self._eof:
+            self._response.release()  # read to the end: the connection goes back to the pool
+        else:
+            self._response.close()  # a connection mid-body cannot be reused: close it
+
+
+def _head_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+    """The httpx error httpx's own transport raises for the failure aiohttp reports before the head."""
+    message = str(exc) or type(exc).__name__
+    kind: type[httpx.TransportError]
+    if isinstance(exc, aiohttp.ClientHttpProxyError | aiohttp.ClientProxyConnectionError):
+        kind = httpx.ProxyError
+    elif isinstance(exc, aiohttp.ConnectionTimeoutError):
+        kind = httpx.ConnectTimeout
+    elif isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
+        kind = httpx.ReadTimeout
+    elif isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake and verification
+        kind = httpx.ConnectError
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        kind = httpx.RemoteProtocolError
+        message = 'Server disconnected without sending a response.'  # httpcore's words, which we read
+    elif isinstance(exc, aiohttp.NonHttpUrlClientError | aiohttp.InvalidURL):
+        kind = httpx.UnsupportedProtocol
+    elif isinstance(exc, aiohttp.ClientResponseError):  # a head that breaks HTTP/1.1 framing
+        kind = httpx.RemoteProtocolError
+    else:  # a reset or an OS error while sending or waiting
+        kind = httpx.ReadError
+    return kind(message, request=request)
+
+
+def _body_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+    """The httpx error for a failure while reading a body: a stall, a cut, a reset."""
+    kind: type[httpx.TransportError]
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
+        kind = httpx.ReadTimeout
+    elif isinstance(exc, aiohttp.ClientPayloadError):  # ended before its length or last chunk
+        kind = httpx.RemoteProtocolError
+        # httpcore's words for the same cut, so a body cut reads alike on both transports.
+        cause = exc.__cause__ if exc.__cause__ is not None else (exc.args[1] if len(exc.args) > 1 else None)
+        chunked = isinstance(cause, TransferEncodingError) or 'TransferEncodingError' in message
+        what = 'incomplete chunked read' if chunked else 'body shorter than its Content-Length'
+        message = f'peer closed connection without sending complete message body ({what})'
+    else:
+        kind = httpx.ReadError
+    return kind(message, request=request)
