@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ._vendor import Vendor
 
 __all__ = (
+    'SERVICE_MODULES',
     'VENDOR_MODULES',
     'DropConnection',
     'Emulator',
@@ -56,6 +57,10 @@ VENDOR_MODULES: tuple[str, ...] = ('anthropic', 'bedrock', 'cohere', 'gemini', '
 """Modules of this package whose `VENDORS` the emulator serves, in matching order: a route, and
 the choice of error shape for an unknown path, goes to the first that matches. `openai` comes last
 because its chat route takes any path prefix (`/openai/v1`, `/api/v1`, ...)."""
+SERVICE_MODULES: tuple[str, ...] = ('google_oauth',)
+"""Modules of this package serving endpoints that are no model vendor's (Google's OAuth token
+endpoint, which Vertex AI's clients get their bearer tokens from): each has `register(router)`;
+their routes are mounted after the vendors', and they are no model-string prefix."""
 PREFIX_ORDER: tuple[str, ...] = (
     'openai',
     'azure',
@@ -157,10 +162,12 @@ def load_vendors() -> list[Vendor]:
 
 
 def default_router(vendors: Iterable[Vendor] | None = None) -> Router:
-    """A router with the routes of `vendors` (by default every module's) registered."""
+    """A router with the routes of `vendors` (by default every module's) and of the services."""
     router = Router()
     for vendor in load_vendors() if vendors is None else vendors:
         vendor.register(router)
+    for name in SERVICE_MODULES:
+        import_module(f'{__package__}.{name}').register(router)
     return router
 
 
