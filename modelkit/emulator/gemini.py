@@ -7,7 +7,7 @@ Routes (the base URL of both is the emulator's root, as google-genai and our pro
   `PERMISSION_DENIED`, a wrong one its 400 `INVALID_ARGUMENT` "API key not valid".
 - Vertex AI: `POST /{v1|v1beta1}/projects/{p}/locations/{l}/publishers/{pub}/models/{m}:...`,
   auth by `Authorization: Bearer <token>`: the emulator's API key, or a token the emulator's OAuth
-  endpoint issued (`modelkit.emulator.google_oauth.bearer_is_valid`, where that module exists);
+  endpoint issued (`modelkit.emulator.google_oauth.bearer_is_valid`);
   anything else is 401 `UNAUTHENTICATED`.
 
 Shapes follow Google's API reference and recorded traffic: errors are
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from importlib import import_module
 from typing import Any, ClassVar
 
 import orjson
@@ -34,6 +33,7 @@ import orjson
 from ._script import Controls, Conversation, Reply, ToolSpec, count_tokens, plan_reply
 from ._server import EmulatorState, Request, Response
 from ._vendor import CLOSE, ERROR_STATUS, TOKEN, ErrorKind, Frame, Handler, Json, Vendor
+from .google_oauth import bearer_is_valid
 
 __all__ = ('GLA', 'VENDORS', 'VERTEX', 'GeminiVendor', 'JSONArrayEncoder', 'VertexVendor', 'prompt_tokens')
 
@@ -313,12 +313,8 @@ class VertexVendor(GeminiVendor):
 
 
 def _issued_token(state: EmulatorState, token: str) -> bool:
-    """Whether the emulator's OAuth endpoint issued `token` (False where that module is absent)."""
-    try:
-        oauth = import_module(f'{__package__}.google_oauth')
-    except ModuleNotFoundError:
-        return False
-    return bool(oauth.bearer_is_valid(state, token))
+    """Whether the emulator's OAuth endpoint issued `token`."""
+    return bearer_is_valid(state, token)
 
 
 GLA = GeminiVendor()

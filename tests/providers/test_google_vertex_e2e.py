@@ -16,11 +16,9 @@ from modelkit import Agent
 from modelkit.emulator import Emulator, EmulatorConfig
 from modelkit.emulator.google_oauth import bearer_is_valid, revoke_tokens, token_requests
 from modelkit.exceptions import ModelHTTPError, UserError
+from modelkit.models.gemini import GeminiModel
 from modelkit.providers.google_vertex import GoogleVertexProvider
 from tests.helpers.google_service_account import TEST_PROJECT, service_account_info
-
-gemini = pytest.importorskip('modelkit.models.gemini', reason='GeminiModel lands with the Gemini interface')
-GeminiModel = gemini.GeminiModel
 
 pytestmark = pytest.mark.anyio
 
