@@ -535,6 +535,8 @@ class GeminiStreamedResponse(WireStreamedResponse[Any]):
     _usage_of: Any = field(default=None, init=False)
 
     end_expected: ClassVar[str] = 'a finish reason'
+    # Without alt=sse (servers and proxies that drop it) the stream itself is one JSON array.
+    json_stream: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         self._reader = _PartsReader(self._parts_manager)
