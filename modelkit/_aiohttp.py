@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 import httpx
 import yarl
-from aiohttp.http_exceptions import TransferEncodingError
+from aiohttp.http_exceptions import HttpProcessingError, TransferEncodingError
 from httpx_aiohttp import AiohttpTransport
 
 __all__ = ('AiohttpClient', 'AiohttpModelkitTransport')
@@ -151,13 +151,33 @@ class AiohttpModelkitTransport(AiohttpTransport):
 class _Body(httpx.AsyncByteStream):
     """A response body read from aiohttp as bytes arrive; a plain async iterator, no generator."""
 
-    __slots__ = ('_eof', '_read', '_request', '_response')
+    __slots__ = ('_closed', '_eof', '_protocol', '_read', '_request', '_response')
 
     def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
         self._response = response
         self._request = request
         self._read = response.content.readany
         self._eof = False
+        self._protocol: Any = None
+        self._closed: Any = None
+        connection = response.connection
+        if connection is not None and connection.protocol is not None:
+            # aiohttp's C parser, failing on a body's framing (a bad chunk size line), closes the
+            # connection and drops the read timeout but never tells the body: a read would wait
+            # forever. Watching the connection end gives that read the error httpx raises.
+            self._protocol = connection.protocol
+            self._closed = self._protocol.closed
+            if self._closed is not None:
+                self._closed.add_done_callback(self._connection_ended)
+
+    def _connection_ended(self, _: object) -> None:
+        content = self._response.content
+        if content.is_eof() or content.exception() is not None:
+            return  # ended in order, or aiohttp has told the body already
+        cause = self._protocol.exception() if self._protocol is not None else None
+        error = _BrokenFraming(_framing_message(cause))
+        error.__cause__ = cause
+        content.set_exception(error)
 
     def __aiter__(self) -> _Body:
         return self
@@ -165,7 +185,7 @@ class _Body(httpx.AsyncByteStream):
     async def __anext__(self) -> bytes:
         try:
             chunk = await self._read()
-        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
+        except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:  # TimeoutError is an OSError
             raise _body_error(exc, self._request) from exc
         if not chunk:
             self._eof = True
@@ -173,10 +193,24 @@ class _Body(httpx.AsyncByteStream):
         return chunk
 
     async def aclose(self) -> None:
+        if self._closed is not None:
+            self._closed.remove_done_callback(self._connection_ended)  # the connection outlives us
+            self._closed = None
         if self._eof:
             self._response.release()  # read to the end: the connection goes back to the pool
         else:
             self._response.close()  # a connection mid-body cannot be reused: close it
+
+
+class _BrokenFraming(aiohttp.ClientPayloadError):
+    """A body whose framing broke the HTTP/1.1 parser (the connection is gone with it)."""
+
+
+def _framing_message(cause: BaseException | None) -> str:
+    # h11's words under httpx ("illegal chunk header: ..."), with aiohttp's reason after them.
+    reason = getattr(cause, 'message', None) or (str(cause) if cause is not None else '')
+    reason = str(reason).strip().split('\n', 1)[0].rstrip(':')  # its first line: what was wrong
+    return f'illegal response body framing: {reason}' if reason else 'illegal response body framing'
 
 
 def _head_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -209,6 +243,11 @@ def _body_error(exc: BaseException, request: httpx.Request) -> httpx.TransportEr
     message = str(exc) or type(exc).__name__
     if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
         kind = httpx.ReadTimeout
+    elif isinstance(exc, _BrokenFraming):
+        kind = httpx.RemoteProtocolError
+    elif isinstance(exc, HttpProcessingError):  # aiohttp's pure-Python parser raises its own error
+        kind = httpx.RemoteProtocolError
+        message = _framing_message(exc)
     elif isinstance(exc, aiohttp.ClientPayloadError):  # ended before its length or last chunk
         kind = httpx.RemoteProtocolError
         # httpcore's words for the same cut, so a body cut reads alike on both transports.
