@@ -36,10 +36,10 @@ from httpx_aiohttp import AiohttpTransport
 
 __all__ = ('AiohttpClient', 'AiohttpModelkitTransport')
 
-MAX_HEAD_LINE_BYTES = 64 * 1024
-"""Longest status or header line aiohttp accepts (its default is 8,190): h11, under httpx's own
-transport, takes a whole head of up to 64 KiB, and a gateway's long `set-cookie` or trace header
-must not fail on one transport and pass on the other."""
+MAX_HEAD_LINE_BYTES = 100 * 1024
+"""Longest status or header line aiohttp accepts (its default is 8,190): httpcore lets h11 take a
+whole head of up to 100 KiB (its `MAX_INCOMPLETE_EVENT_SIZE`), and a gateway's long `set-cookie`
+or trace header must not fail on one transport and pass on the other."""
 
 _NO_AUTO_HEADERS = ('Accept', 'Accept-Encoding', 'User-Agent', 'Content-Type')
 """aiohttp adds these when absent; httpx has already set what we send, and a header added after
@@ -179,6 +179,15 @@ class _Body(httpx.AsyncByteStream):
         error.__cause__ = cause
         content.set_exception(error)
 
+    def _lost_to(self) -> OSError | None:
+        """The socket error the connection ended with (a reset), if it ended with one."""
+        closed = self._closed
+        if closed is None or not closed.done() or closed.cancelled():
+            return None
+        error = closed.exception()  # aiohttp's "Connection lost", caused by the socket's error
+        cause = error.__cause__ if error is not None else None
+        return cause if isinstance(cause, OSError) else None
+
     def __aiter__(self) -> _Body:
         return self
 
@@ -186,7 +195,7 @@ class _Body(httpx.AsyncByteStream):
         try:
             chunk = await self._read()
         except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:  # TimeoutError is an OSError
-            raise _body_error(exc, self._request) from exc
+            raise _body_error(exc, self._request, self._lost_to()) from exc
         if not chunk:
             self._eof = True
             raise StopAsyncIteration
@@ -217,19 +226,22 @@ def _head_error(exc: BaseException, request: httpx.Request) -> httpx.TransportEr
     """The httpx error httpx's own transport raises for the failure aiohttp reports before the head."""
     message = str(exc) or type(exc).__name__
     kind: type[httpx.TransportError]
-    if isinstance(exc, aiohttp.ClientHttpProxyError | aiohttp.ClientProxyConnectionError):
+    if isinstance(exc, aiohttp.ClientHttpProxyError):  # the proxy refused the tunnel
         kind = httpx.ProxyError
     elif isinstance(exc, aiohttp.ConnectionTimeoutError):
         kind = httpx.ConnectTimeout
     elif isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
         kind = httpx.ReadTimeout
-    elif isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake and verification
+    elif isinstance(exc, aiohttp.ClientConnectorError):  # refused (the proxy too), DNS, TLS
         kind = httpx.ConnectError
     elif isinstance(exc, aiohttp.ServerDisconnectedError):
         kind = httpx.RemoteProtocolError
         message = 'Server disconnected without sending a response.'  # httpcore's words, which we read
     elif isinstance(exc, aiohttp.NonHttpUrlClientError | aiohttp.InvalidURL):
         kind = httpx.UnsupportedProtocol
+        if isinstance(exc, aiohttp.NonHttpUrlClientError):  # httpx's words, naming only the scheme
+            message = f"Request URL has an unsupported protocol '{request.url.scheme}://'."
+
     elif isinstance(exc, aiohttp.ClientResponseError):  # a head that breaks HTTP/1.1 framing
         kind = httpx.RemoteProtocolError
     else:  # a reset or an OS error while sending or waiting
@@ -237,12 +249,18 @@ def _head_error(exc: BaseException, request: httpx.Request) -> httpx.TransportEr
     return kind(message, request=request)
 
 
-def _body_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
-    """The httpx error for a failure while reading a body: a stall, a cut, a reset."""
+def _body_error(
+    exc: BaseException, request: httpx.Request, lost_to: OSError | None = None
+) -> httpx.TransportError:
+    """The httpx error for a failure while reading a body: a stall, a cut, a reset (`lost_to`)."""
     kind: type[httpx.TransportError]
     message = str(exc) or type(exc).__name__
     if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
         kind = httpx.ReadTimeout
+    elif lost_to is not None and not isinstance(exc, _BrokenFraming):
+        # A reset reaches the body as "payload not completed": httpx reports the socket's error.
+        kind = httpx.ReadError
+        message = str(lost_to) or type(lost_to).__name__
     elif isinstance(exc, _BrokenFraming):
         kind = httpx.RemoteProtocolError
     elif isinstance(exc, HttpProcessingError):  # aiohttp's pure-Python parser raises its own error
