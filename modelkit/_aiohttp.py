@@ -25,6 +25,7 @@ free up in time is reported as a connect timeout.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
@@ -33,6 +34,8 @@ import httpx
 import yarl
 from aiohttp.http_exceptions import HttpProcessingError, TransferEncodingError
 from httpx_aiohttp import AiohttpTransport
+
+from .exceptions import UserError
 
 __all__ = ('AiohttpClient', 'AiohttpModelkitTransport')
 
@@ -83,12 +86,27 @@ class AiohttpClient(httpx.AsyncClient):
 class AiohttpModelkitTransport(AiohttpTransport):
     """httpx-aiohttp's transport, sending the URL as encoded and raising httpx's errors for aiohttp's."""
 
+    _session_loop: asyncio.AbstractEventLoop | None = None
+    """The loop `client` (the session) was made in: its connections and futures belong to it."""
+
     def _session(self) -> aiohttp.ClientSession:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # trio, or no loop at all: aiohttp would fail with a bare RuntimeError
+            raise UserError('an httpx client on the aiohttp transport runs only on asyncio') from None
         session = self.client
         if isinstance(session, aiohttp.ClientSession):
-            return session
-        # Created at the first request, inside the running loop it then belongs to; the shared
-        # client holding this transport is itself one per loop, so a session never meets another.
+            if loop is self._session_loop:
+                return session
+            # A caller's client outlives event loops (one `run_sync` per loop); aiohttp's session
+            # cannot move between them ("attached to a different loop"), so a new loop gets a new
+            # session. The old one is closed in its loop if that still runs; a loop that has ended
+            # took its connections with it (the garbage collector reclaims their sockets, as for
+            # the idle connections `modelkit._transport` drops from httpx's pool in this case).
+            old_loop = self._session_loop
+            if old_loop is not None and not old_loop.is_closed():
+                old_loop.call_soon_threadsafe(old_loop.create_task, session.close())
+        # Created at the first request, inside the running loop it then belongs to.
         limits = self.limits
         connector = aiohttp.TCPConnector(
             limit=limits.max_connections or 0,
@@ -104,6 +122,7 @@ class AiohttpModelkitTransport(AiohttpTransport):
             max_field_size=MAX_HEAD_LINE_BYTES,
         )
         self.client = session
+        self._session_loop = loop
         return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
