@@ -19,8 +19,11 @@ everything above them:
 
 What cannot be made alike: aiohttp has no cap on idle connections apart from the pool size
 (`max_keepalive_connections` is not used), and its pool wait and connect share one deadline (the
-pool timeout; the connect timeout still bounds each socket connect), so a full pool that does not
-free up in time is reported as a connect timeout.
+pool timeout; the connect timeout still bounds each socket connect). A full pool that does not free
+up in time is still reported as httpx's `PoolTimeout`: the transport counts the connections in use.
+aiohttp reuses an idle connection the server has closed if its event loop has not yet seen the
+close (httpcore polls the socket first), so that request fails as "closed before responding" and
+is retried within `max_retries`; and it refuses a head of more than 128 header lines.
 """
 
 from __future__ import annotations
@@ -86,6 +89,10 @@ class AiohttpClient(httpx.AsyncClient):
 class AiohttpModelkitTransport(AiohttpTransport):
     """httpx-aiohttp's transport, sending the URL as encoded and raising httpx's errors for aiohttp's."""
 
+    _in_use = 0
+    """Requests holding a connection or waiting for one. aiohttp reports a full pool that did not
+    free up in time and a slow connect alike; httpx tells them apart (`PoolTimeout`), and so do we."""
+
     _session_loop: asyncio.AbstractEventLoop | None = None
     """The loop `client` (the session) was made in: its connections and futures belong to it."""
 
@@ -134,6 +141,9 @@ class AiohttpModelkitTransport(AiohttpTransport):
             data: Any = request.content or None
         except httpx.RequestNotRead:
             data = request.stream
+        limit = self.limits.max_connections
+        pool_full = limit is not None and self._in_use >= limit
+        self._in_use += 1
         try:
             response = await session.request(
                 request.method,
@@ -153,15 +163,18 @@ class AiohttpModelkitTransport(AiohttpTransport):
                 proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy is not None and proxy.auth else None,
                 proxy_headers=proxy.headers if proxy is not None else None,
             )
-        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
-            raise _head_error(exc, request) from exc
+        except BaseException as exc:
+            self._in_use -= 1
+            if isinstance(exc, aiohttp.ClientError | OSError):  # TimeoutError is an OSError
+                raise _head_error(exc, request, pool_full) from exc
+            raise
         extensions: dict[str, Any] = {'http_version': b'HTTP/1.1'}
         if response.reason:
             extensions['reason_phrase'] = response.reason.encode()
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_Body(response, request),
+            stream=_Body(response, request, self),
             request=request,
             extensions=extensions,
         )
@@ -170,9 +183,12 @@ class AiohttpModelkitTransport(AiohttpTransport):
 class _Body(httpx.AsyncByteStream):
     """A response body read from aiohttp as bytes arrive; a plain async iterator, no generator."""
 
-    __slots__ = ('_closed', '_eof', '_protocol', '_read', '_request', '_response')
+    __slots__ = ('_closed', '_eof', '_protocol', '_read', '_request', '_response', '_transport')
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, request: httpx.Request, transport: AiohttpModelkitTransport
+    ) -> None:
+        self._transport: AiohttpModelkitTransport | None = transport
         self._response = response
         self._request = request
         self._read = response.content.readany
@@ -221,6 +237,9 @@ class _Body(httpx.AsyncByteStream):
         return chunk
 
     async def aclose(self) -> None:
+        if self._transport is not None:
+            self._transport._in_use -= 1  # once, however often httpx closes the body
+            self._transport = None
         if self._closed is not None:
             self._closed.remove_done_callback(self._connection_ended)  # the connection outlives us
             self._closed = None
@@ -241,14 +260,15 @@ def _framing_message(cause: BaseException | None) -> str:
     return f'illegal response body framing: {reason}' if reason else 'illegal response body framing'
 
 
-def _head_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
-    """The httpx error httpx's own transport raises for the failure aiohttp reports before the head."""
+def _head_error(exc: BaseException, request: httpx.Request, pool_full: bool = False) -> httpx.TransportError:
+    """The httpx error httpx's own transport raises for the failure aiohttp reports before the head;
+    `pool_full`: every connection the limit allows was in use when the request began."""
     message = str(exc) or type(exc).__name__
     kind: type[httpx.TransportError]
     if isinstance(exc, aiohttp.ClientHttpProxyError):  # the proxy refused the tunnel
         kind = httpx.ProxyError
     elif isinstance(exc, aiohttp.ConnectionTimeoutError):
-        kind = httpx.ConnectTimeout
+        kind = httpx.PoolTimeout if pool_full else httpx.ConnectTimeout
     elif isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
         kind = httpx.ReadTimeout
     elif isinstance(exc, aiohttp.ClientConnectorError):  # refused (the proxy too), DNS, TLS

@@ -229,6 +229,22 @@ async def reset_mid_body(transport: str, tmp: Path) -> None:
             await stream(client, f'{url}/v1/x')
 
 
+async def pool_full(transport: str, tmp: Path) -> None:
+    async def held(exchange: Exchange) -> None:
+        await exchange.start(200, [('content-type', 'text/plain')])
+        await exchange.send(b'first\n')
+        await exchange.wait_client_gone()
+
+    limits, timeout = httpx.Limits(max_connections=1), httpx.Timeout(10.0, pool=0.3)
+    async with serve(held) as server, make_client(transport, limits=limits, timeout=timeout) as client:
+        transport_ = Transport(client, max_retries=0)
+        async with transport_.stream(
+            post(f'{server.url}/v1/x'), signer=None, model_name='m', vendor='acme'
+        ) as s:
+            async for _ in s.iter_parsed(LineParser()):
+                await send(client, f'{server.url}/v1/x')  # the one connection is this stream's
+
+
 async def unknown_certificate(transport: str, tmp: Path) -> None:
     cert, key = _self_signed(tmp)
     async with serve_tls(cert, key) as server, make_client(transport) as client:
@@ -310,6 +326,9 @@ CASES = [
         'ClientOSError',
     ),
     Alike(reset_mid_body, StreamInterrupted, 'was interrupted (ReadError', 'ClientPayloadError'),
+    Alike(
+        pool_full, ModelTimeoutError, 'no free connection in the pool within 0.3 s', 'ConnectionTimeoutError'
+    ),
     Alike(unknown_certificate, ModelConnectionError, 'could not connect', 'ClientConnectorCertificateError'),
     Alike(proxy_down, ModelConnectionError, 'could not connect', 'ClientProxyConnectionError'),
     Alike(proxy_refuses_the_tunnel, ModelConnectionError, '(ProxyError', 'ClientHttpProxyError'),
