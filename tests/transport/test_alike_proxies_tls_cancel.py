@@ -1,6 +1,7 @@
 """Alike on every stack (tests/transport/stacks.py): proxies from the environment, TLS, cancellation.
 
-What test_fast_transport.py does not already pin: `NO_PROXY` sends a request around the proxy,
+What test_fast_transport.py and test_hardening.py do not already pin: a connect that neither
+succeeds nor is refused ends at the connect timeout; `NO_PROXY` sends a request around the proxy,
 `HTTPS_PROXY` tunnels through it with CONNECT (a loopback tunnel started here) and TLS is still
 verified end to end; a client's own `verify` (off, or a CA bundle) is honoured; a request
 cancelled while it waits for the response head closes its connection; and a client on the
@@ -9,17 +10,20 @@ aiohttp transport refuses trio with our error instead of aiohttp's bare RuntimeE
 
 from __future__ import annotations
 
+import socket
 import ssl
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import anyio
 import anyio.abc
+import httpx
 import pytest
 
 from modelkit._transport import HTTPRequest, Transport, aclose_shared_http_client
-from modelkit.exceptions import ModelConnectionError, UserError
+from modelkit.exceptions import ModelConnectionError, ModelTimeoutError, UserError
 from tests.transport.loopback import Exchange, serve
 from tests.transport.stacks import make_client, require_fast
 from tests.transport.test_fast_transport import _chain, _self_signed, serve_tls
@@ -57,6 +61,25 @@ async def test_no_proxy_sends_a_matching_host_around_the_proxy(no_proxy_env: pyt
         assert response.body == b'{"ok":true}'
         assert [e.target for e in origin.exchanges] == ['/v1/x']  # origin form: sent straight there
         assert proxy.exchanges == []
+
+
+async def test_a_connect_that_hangs_ends_at_the_connect_timeout(http_transport: str) -> None:
+    # A backlog of 0 holds one connection that is never accepted; the kernel then drops further
+    # SYNs, so the next connect hangs: neither connected nor refused.
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(0)
+        filler.connect(listener.getsockname())
+        url = f'http://127.0.0.1:{listener.getsockname()[1]}/v1/x'
+        async with make_client(http_transport, timeout=httpx.Timeout(10.0, connect=0.5)) as client:
+            started = time.perf_counter()
+            with anyio.fail_after(5), pytest.raises(ModelTimeoutError) as info:
+                await Transport(client, max_retries=0).send(
+                    post(url), signer=None, model_name='m', vendor='acme'
+                )
+            elapsed = time.perf_counter() - started
+    assert 0.45 < elapsed < 2.0  # the connect timeout, not the 10 s read timeout
+    assert 'could not connect within 0.5 s' in str(info.value)
 
 
 @asynccontextmanager
