@@ -410,3 +410,36 @@ async def test_a_long_header_line_below_the_head_bound_is_accepted_on_both(trans
         )
     assert response.body == b'{}'
     assert len(response.headers['x-long']) == 80 * 1024
+
+
+@pytest.mark.parametrize('anyio_backend', ['asyncio'])
+async def test_the_server_receives_the_same_request_from_both_shared_clients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelkit import __version__
+    from modelkit._transport import aclose_shared_http_client, shared_http_client
+
+    require_fast()
+
+    async def ok(exchange: Exchange) -> None:
+        await exchange.respond(200, b'{}')
+
+    seen: dict[str, tuple[str, str, list[tuple[str, str]], bytes]] = {}
+    async with serve(ok) as server:
+        for transport in ('httpx', 'aiohttp'):
+            monkeypatch.setenv('MODELKIT_HTTP_TRANSPORT', transport)
+            request = HTTPRequest(
+                'POST',
+                f'{server.url}/v1/x',
+                {'content-type': 'application/json', 'x-api-key': 'k'},
+                b'{"a":1}',
+            )
+            await Transport().send(request, signer=None, model_name='m', vendor='acme')
+            on = type(shared_http_client()._transport).__name__
+            assert on == ('AiohttpModelkitTransport' if transport == 'aiohttp' else 'AsyncHTTPTransport')
+            await aclose_shared_http_client()  # the next loop-shared client follows the variable
+            exchange = server.exchanges[-1]
+            headers = sorted((k.decode().lower(), v.decode()) for k, v in exchange.request.headers)
+            seen[transport] = (exchange.request.method.decode(), exchange.target, headers, exchange.body)
+    assert seen['aiohttp'] == seen['httpx']
+    assert ('user-agent', f'modelkit/{__version__}') in seen['httpx'][2]
