@@ -280,7 +280,6 @@ def _head_error(exc: BaseException, request: httpx.Request, pool_full: bool = Fa
         kind = httpx.UnsupportedProtocol
         if isinstance(exc, aiohttp.NonHttpUrlClientError):  # httpx's words, naming only the scheme
             message = f"Request URL has an unsupported protocol '{request.url.scheme}://'."
-
     elif isinstance(exc, aiohttp.ClientResponseError):  # a head that breaks HTTP/1.1 framing
         kind = httpx.RemoteProtocolError
     else:  # a reset or an OS error while sending or waiting
