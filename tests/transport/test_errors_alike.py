@@ -59,26 +59,13 @@ async def stream(client: httpx.AsyncClient, url: str) -> None:
 
 @asynccontextmanager
 async def raw_server(answer: Callable[[anyio.abc.SocketStream], Awaitable[None]]) -> AsyncIterator[str]:
-    """A server that reads one request head and then writes whatever bytes `answer` sends."""
+    """A server that reads one request and then writes whatever bytes `answer` sends, HTTP or not."""
 
-    async def connection(sock: anyio.abc.SocketStream) -> None:
-        async with sock:
-            head = b''
-            try:
-                while b'\r\n\r\n' not in head:
-                    head += await sock.receive()
-                await answer(sock)
-            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass
+    async def handler(exchange: Exchange) -> None:
+        await answer(exchange.stream)  # past h11: the connection ends when `answer` returns
 
-    listener = await anyio.create_tcp_listener(local_host='127.0.0.1')
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, connection)
-        try:
-            yield f'http://127.0.0.1:{port}'
-        finally:
-            tg.cancel_scope.cancel()
+    async with serve(handler) as server:
+        yield server.url
 
 
 async def stall(sock: anyio.abc.SocketStream) -> None:

@@ -22,7 +22,9 @@ import pytest
 from modelkit._transport import MAX_RETRY_AFTER_SECONDS, HTTPRequest, Transport
 from modelkit.exceptions import ModelConnectionError, ModelHTTPError, ModelTimeoutError, StreamInterrupted
 from tests.transport.loopback import Exchange, LineParser, Server, serve
-from tests.transport.stacks import make_client
+from tests.transport.test_transport_loopback import client, transport_for
+
+__all__ = ('client',)  # the fixture, on the stack's transport
 
 pytestmark = pytest.mark.anyio
 
@@ -78,17 +80,9 @@ async def scripted(*answers: Answer) -> AsyncIterator[Server]:
         yield server
 
 
-@pytest.fixture
-async def client(http_transport: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client(http_transport) as client:
-        yield client
-
-
 def quick(client: httpx.AsyncClient, max_retries: int = 2) -> Transport:
-    """A transport whose computed backoff is a millisecond at most."""
-    transport = Transport(client, max_retries=max_retries)
-    transport.initial_backoff = transport.max_backoff = 0.001
-    return transport
+    """A transport whose computed backoff is a millisecond at most (the default two retries)."""
+    return transport_for(client, max_retries)
 
 
 def post(server: Server) -> HTTPRequest:
