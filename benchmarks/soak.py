@@ -11,7 +11,8 @@ server (below) playing a misbehaving gateway or vendor. What must hold, whatever
 - file descriptors are back to where they were once the client is closed.
 
 With `cancel=True` each stream is also cancelled at a random moment, which must change nothing but
-the count of cancelled streams.
+the count of cancelled streams. `transport='aiohttp'` (asyncio only, the `fast` extra) runs the
+same streams over the aiohttp transport, which must keep the same promises.
 """
 
 from __future__ import annotations
@@ -267,6 +268,7 @@ async def soak(
     seed: int = 0,
     cancel: bool = False,
     deadline_s: float = 60.0,
+    transport: str = 'httpx',
 ) -> SoakReport:
     """Run `streams` streams, `concurrency` at once, against random faults; see the module docstring."""
     rng = random.Random(seed)
@@ -276,7 +278,7 @@ async def soak(
     with Emulator(config) as emu:
         async with hostile_server() as hostile:
             report.fds_before = open_fds()
-            await _run(emu, hostile, report, rng, streams, concurrency, cancel, deadline_s)
+            await _run(emu, hostile, report, rng, streams, concurrency, cancel, deadline_s, transport)
             # The client is closed: every connection it held is gone; the servers' ends follow.
             for _ in range(100):
                 report.fds_after = open_fds()
@@ -295,9 +297,15 @@ async def _run(
     concurrency: int,
     cancel: bool,
     deadline_s: float,
+    transport: str,
 ) -> None:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits) as client, httpx.AsyncClient(limits=limits) as other:
+    client_class = httpx.AsyncClient
+    if transport == 'aiohttp':
+        from modelkit._aiohttp import AiohttpClient  # the `fast` extra: imported only when asked for
+
+        client_class = AiohttpClient
+    async with client_class(limits=limits) as client, client_class(limits=limits) as other:
         emulator = OpenAIProvider(
             base_url=emu.base_url('openai'), api_key=emu.api_key, http_client=client, max_retries=1
         )
@@ -336,19 +344,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--concurrency', type=int, default=300)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--backend', choices=('asyncio', 'trio', 'both'), default='both')
+    parser.add_argument(
+        '--transport', choices=('httpx', 'aiohttp'), default='httpx', help='aiohttp: asyncio only'
+    )
     args = parser.parse_args(argv)
     backends = ('asyncio', 'trio') if args.backend == 'both' else (args.backend,)
+    if args.transport == 'aiohttp':
+        backends = tuple(b for b in backends if b == 'asyncio')  # aiohttp does not run on trio
     ok = True
     for backend in backends:
         for cancel in (False, True):
             deadline = max(60.0, args.streams / 10)
             report = anyio.run(
                 lambda cancel=cancel, deadline=deadline: soak(
-                    args.streams, args.concurrency, seed=args.seed, cancel=cancel, deadline_s=deadline
+                    args.streams,
+                    args.concurrency,
+                    seed=args.seed,
+                    cancel=cancel,
+                    deadline_s=deadline,
+                    transport=args.transport,
                 ),
                 backend=backend,
             )
-            print(f'== {backend}, {"random cancellation" if cancel else "random faults"}')
+            print(f'== {backend}, {args.transport}, {"random cancellation" if cancel else "random faults"}')
             print(report.summary())
             ok = ok and report.ok
     return 0 if ok else 1

@@ -35,8 +35,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(params=[s for s in STACKS if s.values[0][1] == 'httpx'], ids=lambda s: '-'.join(s))
 def stack(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
-    """httpx's transport only: respx mocks it. The retry logic above the transport is one for both;
-    the loopback tests (test_transport_loopback.py, test_hardening.py) run every error on aiohttp too."""
+    """httpx's transport only: respx mocks it. test_retries_on_the_wire.py runs these rules over
+    real sockets on every stack, aiohttp's included; test_errors_alike.py every aiohttp error."""
     monkeypatch.setenv(HTTP_TRANSPORT_ENV, 'httpx')
     return tuple(request.param)  # type: ignore[return-value]
 

@@ -55,7 +55,7 @@ def test_a_dead_loops_client_is_not_kept(stack: tuple[str, str]) -> None:
     assert len(_clients._shared_clients) <= 1
 
 
-def test_each_threads_loop_gets_its_own_client() -> None:
+def test_each_threads_loop_gets_its_own_client(stack: tuple[str, str]) -> None:
     clients: dict[str, httpx.AsyncClient] = {}
 
     def run(name: str) -> None:
@@ -63,7 +63,7 @@ def test_each_threads_loop_gets_its_own_client() -> None:
             clients[name] = shared_http_client()
             await aclose_shared_http_client()
 
-        anyio.run(main)
+        anyio.run(main, backend=stack[0])
 
     threads = [threading.Thread(target=run, args=(name,)) for name in ('a', 'b')]
     for thread in threads:
