@@ -241,7 +241,7 @@ class BenchSummary:
 
     @property
     def client_cpu_wait_share(self) -> float | None:
-        """`client_cpu_wait_s` as a share of the measured wall time (per process with --processes)."""
+        """`client_cpu_wait_s` over the measured wall time (summed over processes, as the CPU share is)."""
         if self.client_cpu_wait_s is None or self.wall_time <= 0:
             return None
         return self.client_cpu_wait_s / self.wall_time
