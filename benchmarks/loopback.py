@@ -23,9 +23,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,13 +69,40 @@ cheaper per token than it is; its wall time, longer than the floor's, gives that
 REQUESTS = 96
 """Requests per timed run: six waves of `CONCURRENCY`, about 2.3 s of wall time and 6,144 tokens."""
 QUICK_REQUESTS = 48
-REPEATS = 5
+REPEATS = 7
 """Timed runs per contender: each is a whole batch, so fewer are needed than for the other benchmarks."""
-QUICK_REPEATS = 3
+QUICK_REPEATS = 5
+"""Even a quick run needs five: one run in three on a shared machine lands on a burst of load, in
+which the client falls behind and reads several events per wake-up (cheaper per token, for
+whichever contender it hits); with three runs one such run moved a ratio by 0.1-0.2, over or
+under the target by turns."""
 
 LOOPBACK = '127.0.0.1'
 
 Batch = Callable[[], Awaitable[list[list[str]]]]
+
+
+@dataclass
+class PairedResult(Result):
+    """A contender whose ratio is the median of its runs' ratios to the floor's run of the same
+    round, rather than the ratio of the two medians: each pair ran within seconds of each other,
+    under the same load, so a burst that slows one round cancels out of its ratio."""
+
+    floor: Result | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ratio(self) -> float | None:
+        """Median of run / floor run over the rounds both measured; the medians' ratio otherwise."""
+        floor = self.floor
+        if floor is None or self.is_floor or not self.runs or len(floor.runs) != len(self.runs):
+            return super().ratio
+        return statistics.median(run / base for run, base in zip(self.runs, floor.runs, strict=True))
+
+    def as_json(self) -> dict[str, Any]:
+        """As `Result.as_json`, without the floor's copy (it has its own entry)."""
+        data = super().as_json()
+        data.pop('floor', None)
+        return data
 
 
 def _contenders(
@@ -199,14 +233,16 @@ async def _run_case(
     transport, loop = stack.split(' + ')
     case_name = f'{stack}: {requests} x {TOKENS} tokens, {concurrency} at once'
     expected: str | None = None
-    case: list[tuple[Result, Batch | None]] = []
+    case: list[tuple[PairedResult, Batch | None]] = []
     for index, (name, factory, target) in enumerate(_contenders(base_url, api_key, transport, loop, opened)):
         is_floor = index == 0
         if not peers and not is_floor and target is None:
             continue
-        result = Result(
+        result = PairedResult(
             'loopback', case_name, name, units=requests * TOKENS, target=target, is_floor=is_floor
         )
+        if case:
+            result.floor = case[0][0]
         batch: Batch | None = None
         try:
             contender = factory()
@@ -226,9 +262,11 @@ async def _run_case(
                     expected = ''.join(outputs[0])
         case.append((result, batch))
 
-    # Round-robin, so drift in a shared machine's speed hits every contender alike.
-    for _ in range(repeats):
-        for result, batch in case:
+    # Round-robin, so drift in a shared machine's speed hits every contender alike, and in the
+    # reverse order every other round (floor, modelkit, modelkit, floor, ...), so going first
+    # or right after another contender is no one's steady advantage.
+    for round_ in range(repeats):
+        for result, batch in case if round_ % 2 == 0 else case[::-1]:
             if batch is not None and not result.status:
                 await _measure(result, batch, expected)
     for result, _ in case:
@@ -300,6 +338,67 @@ def run(requests: int, repeats: int, *, concurrency: int = CONCURRENCY, peers: b
         per_unit_label='CPU ms/1k tok',
     )
     print(_fast_line(results))
+    return results + saturating_ttft(TTFT_RUNS)
+
+
+TTFT_COMMAND = (
+    'bench', '--emulator-tps', '0', '--emulator-ttft-ms', '0', '-c', '8', '-n', '500', '-q',
+)  # fmt: skip
+"""`modelkit bench` in a saturating run: the emulator (in its child process) at full speed with no
+time to first token, 8 streams, 500 requests; the client on its defaults (uvloop and the aiohttp
+transport with the `fast` extra)."""
+TTFT_TARGET = 2.0
+"""The bench's TTFT p99 must stay within this factor of its p50 in that run (issue 14)."""
+TTFT_RUNS = 3
+"""Each run is a whole `modelkit bench` process (about 5 s on two busy cores)."""
+TTFT_RUN_TIMEOUT_S = 300.0
+
+
+def saturating_ttft(runs: int) -> list[Result]:
+    """Run `TTFT_COMMAND` `runs` times and print its TTFT p50 and p99 against `TTFT_TARGET`.
+
+    The p50 is the row's floor and the ratio the median of each run's p99 / p50. The line below
+    gives how long the client waited for a CPU in each run: where that is a large share, the
+    machine's load is in every latency (see benchmarks/README.md, row 4b).
+    """
+    case = 'modelkit bench, 500 x 64 tokens unpaced, 8 at once'
+    p50 = PairedResult('loopback-ttft', case, 'time to first token p50', is_floor=True)
+    p99 = PairedResult('loopback-ttft', case, 'time to first token p99', target=TTFT_TARGET, floor=p50)
+    waits: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / 'bench.json'
+        for _ in range(runs):
+            try:
+                done = subprocess.run(
+                    [sys.executable, '-m', 'modelkit', *TTFT_COMMAND, '--json', str(out)],
+                    capture_output=True,
+                    text=True,
+                    timeout=TTFT_RUN_TIMEOUT_S,
+                )
+                if done.returncode != 0:
+                    raise RuntimeError(f'exit {done.returncode}: {done.stderr.strip()[-160:]}')
+                summary = json.loads(out.read_text(encoding='utf-8'))['summary']
+            except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+                p50.status = p99.status = f'error: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
+                break
+            p50.runs.append(summary['ttft_s']['p50'])
+            p99.runs.append(summary['ttft_s']['p99'])
+            share = summary.get('client_cpu_wait_share')
+            waits.append(f'{share:.0%}' if isinstance(share, float) else '-')
+    if p50.status:
+        p50.runs.clear()
+        p99.runs.clear()
+    results = [p50, p99]
+    print_table(
+        f'4b. modelkit {" ".join(TTFT_COMMAND)}: TTFT p99 over p50, median of {runs} runs '
+        f'(target: <= {TTFT_TARGET:g}x)',
+        results,
+        unit=None,
+    )
+    if waits:
+        print(
+            f'client waiting for a CPU, share of each run: {", ".join(waits)} (quiet machine: well under 20%)'
+        )
     return results
 
 

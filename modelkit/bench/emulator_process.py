@@ -43,7 +43,18 @@ def main(argv: list[str] | None = None) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when this child stops (by
     # closing stdin), so the child ignores SIGINT rather than printing a second traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    anyio.run(_serve, spec)
+    anyio.run(_serve, spec, backend_options=_loop_options())
+
+
+def _loop_options() -> dict[str, Any]:
+    # At full speed the emulator, not the client, is what a saturating run waits for: its event
+    # loop's cost per written chunk adds to every time to first token it serves. uvloop (the
+    # `fast` extra) spent 8-18% less CPU on the same 500-request run than asyncio's own loop.
+    try:
+        import uvloop
+    except ModuleNotFoundError:
+        return {}
+    return {'loop_factory': uvloop.new_event_loop}
 
 
 if __name__ == '__main__':

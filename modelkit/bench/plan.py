@@ -158,6 +158,9 @@ def merge(
         wall_time=max(measured_end - measured_start, 0.0),
         client_cpu_s=sum(part.summary.client_cpu_s for part in parts),
     )
+    waits = [part.summary.client_cpu_wait_s for part in parts]
+    if all(wait is not None for wait in waits):
+        summary.client_cpu_wait_s = sum(wait for wait in waits if wait is not None)
     return BenchResult(
         config,
         dict(target),

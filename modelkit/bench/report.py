@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from .harness import BenchResult, BenchSummary
 from .stats import Distribution
@@ -11,9 +12,11 @@ from .stats import Distribution
 __all__ = (
     'CPU_BUSY_MIN_WALL_S',
     'CPU_BUSY_WARNING_SHARE',
+    'CPU_WAIT_WARNING_SHARE',
     'SCHEDULE_LAG_WARNING_S',
     'format_duration',
     'format_table',
+    'warnings',
     'write_json',
 )
 
@@ -28,6 +31,11 @@ granularity of CPU clocks weigh enough to push a short burst over the share by t
 SCHEDULE_LAG_WARNING_S = 0.010
 """Above this p99 schedule lag the client started requests late enough to distort what it measures
 (10 ms is a good share of a fast model's time to first token): say the client is saturated."""
+
+CPU_WAIT_WARNING_SHARE = 0.2
+"""Above this share of the measured time spent waiting for a CPU, the client was queued behind
+other processes often enough that its latencies measure the machine's load (a client with a core
+to itself waits well under 1%): say so. In a saturating run on two shared cores it was 60-75%."""
 
 
 def _describe_client(client: dict[str, object]) -> str:
@@ -132,25 +140,14 @@ def format_table(result: BenchResult) -> str:
     )
     per_1k = s.client_cpu_ms_per_1k_tokens
     share = s.client_cpu_share
-    processes = result.client.get('processes', 1)
-    cores = processes if isinstance(processes, int) and processes > 0 else 1
     if per_1k is not None and share is not None:
+        wait = s.client_cpu_wait_share
+        waited = f', waited for a CPU {wait / _cores(result):.0%} of the time' if wait is not None else ''
         lines.append(
             f'client CPU   {per_1k:,.1f} ms per 1,000 tokens ({share:.0%} of one core, '
-            f'{s.client_cpu_s:.2f} s in total)'
+            f'{s.client_cpu_s:.2f} s in total{waited})'
         )
-        if share / cores >= CPU_BUSY_WARNING_SHARE and s.wall_time >= CPU_BUSY_MIN_WALL_S:
-            lines.append(
-                'warning: the client kept one core nearly busy, so these figures may be limited by the '
-                'client itself; lower --concurrency or run several processes'
-            )
-    lag = s.schedule_lag
-    if lag is not None and lag.p99 > SCHEDULE_LAG_WARNING_S:
-        lines.append(
-            f'warning: the client is saturated: 1 request in 100 started {_ms(lag.p99)} or more behind '
-            'its schedule (schedule lag p99), so latencies are understated; lower the load or add '
-            '--processes'
-        )
+    lines.extend(f'warning: {w["message"]}' for w in warnings(result))
     if s.errors:
         lines.append('')
         lines.append('errors:')
@@ -160,7 +157,63 @@ def format_table(result: BenchResult) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def _cores(result: BenchResult) -> int:
+    processes = result.client.get('processes', 1)
+    return processes if isinstance(processes, int) and processes > 0 else 1
+
+
+def warnings(result: BenchResult) -> list[dict[str, Any]]:
+    """Why the figures may describe the client more than the server: each warning's `kind`, the
+    figure that raised it (`value`, against `limit`) and the `message` the table prints.
+
+    Kinds: `client_cpu_busy` (the client kept its core busy), `client_saturated` (requests
+    started late: schedule lag p99), `client_cpu_starved` (the client waited for a CPU behind
+    other processes, Linux only). The JSON report carries them as `warnings`.
+    """
+    s: BenchSummary = result.summary
+    cores = _cores(result)
+    found: list[dict[str, Any]] = []
+    share = s.client_cpu_share
+    if share is not None and share / cores >= CPU_BUSY_WARNING_SHARE and s.wall_time >= CPU_BUSY_MIN_WALL_S:
+        found.append(
+            {
+                'kind': 'client_cpu_busy',
+                'value': share / cores,
+                'limit': CPU_BUSY_WARNING_SHARE,
+                'message': 'the client kept one core nearly busy, so these figures may be limited by the '
+                'client itself; lower --concurrency or run several processes',
+            }
+        )
+    lag = s.schedule_lag
+    if lag is not None and lag.p99 > SCHEDULE_LAG_WARNING_S:
+        found.append(
+            {
+                'kind': 'client_saturated',
+                'value': lag.p99,
+                'limit': SCHEDULE_LAG_WARNING_S,
+                'message': f'the client is saturated: 1 request in 100 started {_ms(lag.p99)} or more '
+                'behind its schedule (schedule lag p99), so latencies are understated; lower the load '
+                'or add --processes',
+            }
+        )
+    wait = s.client_cpu_wait_share
+    if wait is not None and wait / cores > CPU_WAIT_WARNING_SHARE and s.wall_time >= CPU_BUSY_MIN_WALL_S:
+        found.append(
+            {
+                'kind': 'client_cpu_starved',
+                'value': wait / cores,
+                'limit': CPU_WAIT_WARNING_SHARE,
+                'message': f'the client was ready to run but waiting for a CPU {wait / cores:.0%} of the '
+                'time (other processes on these cores), and every latency includes those waits; '
+                'measure on a machine with a core to spare for the client and one for the server',
+            }
+        )
+    return found
+
+
 def write_json(result: BenchResult, path: str | Path) -> None:
-    """Write the configuration, the summary and every request record as JSON (times in seconds)."""
+    """Write the configuration, the summary, the warnings and every request record as JSON
+    (times in seconds)."""
     data = result.as_dict()
+    data['warnings'] = warnings(result)
     Path(path).write_text(json.dumps(data, indent=1, allow_nan=False) + '\n', encoding='utf-8')
