@@ -14,6 +14,7 @@ __all__ = (
     'SCHEDULE_LAG_WARNING_S',
     'format_duration',
     'format_table',
+    'worker_lines',
     'write_json',
 )
 
@@ -34,6 +35,10 @@ def _describe_client(client: dict[str, object]) -> str:
     loop, transport = client.get('loop', '?'), client.get('transport', '?')
     processes = client.get('processes', 1)
     many = f', {processes} processes' if isinstance(processes, int) and processes > 1 else ''
+    ray = client.get('ray')
+    if isinstance(ray, dict):
+        nodes = ray.get('nodes')
+        many = f', {processes} Ray workers on {nodes} node{"" if nodes == 1 else "s"}'
     return f'client: {loop} event loop, {transport} transport{many}'
 
 
@@ -97,7 +102,10 @@ def format_table(result: BenchResult) -> str:
     lines = [
         f'modelkit bench: {_describe_target(result.target)}',
         *(
-            ['incomplete: a process died; the figures cover the requests the others completed']
+            [
+                f'incomplete: a {"worker" if _per_worker(result) else "process"} died; the figures '
+                'cover the requests the others completed'
+            ]
             if result.status != 'complete'
             else []
         ),
@@ -139,18 +147,20 @@ def format_table(result: BenchResult) -> str:
             f'client CPU   {per_1k:,.1f} ms per 1,000 tokens ({share:.0%} of one core, '
             f'{s.client_cpu_s:.2f} s in total)'
         )
-        if share / cores >= CPU_BUSY_WARNING_SHARE and s.wall_time >= CPU_BUSY_MIN_WALL_S:
+        busy = share / cores >= CPU_BUSY_WARNING_SHARE and s.wall_time >= CPU_BUSY_MIN_WALL_S
+        if busy and not _per_worker(result):  # with a block per worker, its warnings name the one
             lines.append(
                 'warning: the client kept one core nearly busy, so these figures may be limited by the '
                 'client itself; lower --concurrency or run several processes'
             )
     lag = s.schedule_lag
-    if lag is not None and lag.p99 > SCHEDULE_LAG_WARNING_S:
+    if lag is not None and lag.p99 > SCHEDULE_LAG_WARNING_S and not _per_worker(result):
         lines.append(
             f'warning: the client is saturated: 1 request in 100 started {_ms(lag.p99)} or more behind '
             'its schedule (schedule lag p99), so latencies are understated; lower the load or add '
             '--processes'
         )
+    lines.extend(worker_lines(result))
     if s.errors:
         lines.append('')
         lines.append('errors:')
@@ -158,6 +168,55 @@ def format_table(result: BenchResult) -> str:
             sample = s.error_samples.get(kind, '')
             lines.append(f'  {n:,} x {kind}: {sample}' if sample else f'  {n:,} x {kind}')
     return '\n'.join(lines) + '\n'
+
+
+def _per_worker(result: BenchResult) -> bool:
+    # Ray's workers carry their own figures (node, CPU share, clock offset); --processes' do not.
+    return any('clock_offset_s' in w for w in result.workers)
+
+
+def worker_lines(result: BenchResult) -> list[str]:
+    """The block per worker of a Ray run (node, requests, client CPU, clock offset, status), and
+    a warning for each worker above 0.8 of a core or with a schedule-lag p99 above 10 ms."""
+    if not _per_worker(result):
+        return []
+    rows = [['worker', 'node', 'requests', 'client CPU', 'of a core', 'clock offset', 'status']]
+    warnings: list[str] = []
+    for w in result.workers:
+        node = w.get('node') or {}
+        where = f'{node.get("ip")} ({node.get("hostname")})'
+        cpu, share = w.get('client_cpu_s'), w.get('client_cpu_share')
+        offset, error = w.get('clock_offset_s'), w.get('clock_offset_error_s')
+        rows.append(
+            [
+                str(w.get('worker')),
+                where,
+                f'{w.get("requests", 0):,}',
+                f'{cpu:.2f} s' if isinstance(cpu, int | float) else '-',
+                f'{share:.0%}' if isinstance(share, int | float) else '-',
+                f'{offset * 1000:+.1f} ms ± {error * 1000:.1f}'
+                if isinstance(offset, int | float) and isinstance(error, int | float)
+                else '-',
+                str(w.get('status')),
+            ]
+        )
+        long_enough = result.summary.wall_time >= CPU_BUSY_MIN_WALL_S
+        if isinstance(share, int | float) and share >= CPU_BUSY_WARNING_SHARE and long_enough:
+            warnings.append(
+                f'warning: worker {w.get("worker")} on {where} kept {share:.0%} of its core busy, so the '
+                'figures may be limited by that client; add --workers or lower the load'
+            )
+        lag = w.get('schedule_lag_p99_s')
+        if isinstance(lag, int | float) and lag > SCHEDULE_LAG_WARNING_S:
+            warnings.append(
+                f'warning: worker {w.get("worker")} on {where} is saturated: its schedule lag p99 is '
+                f'{_ms(lag)}, so latencies are understated; add --workers or lower the load'
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ['', 'Ray workers:']
+    for row in rows:
+        lines.append('  ' + '  '.join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return lines + warnings
 
 
 def write_json(result: BenchResult, path: str | Path) -> None:
