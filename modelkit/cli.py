@@ -535,6 +535,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     try:
         return _cmd_bench_run(args)
     finally:
+        placement = getattr(args, 'ray_placement', None)
+        if placement is not None:
+            placement.kill()  # when the run never began (its own end kills them too)
         cluster = getattr(args, 'ray_cluster', None)
         if cluster is not None:
             cluster.disconnect()
@@ -625,7 +628,7 @@ def _connect_ray(args: argparse.Namespace, embedded: bool) -> Any:
     if args.workers is None:
         raise _UsageError('--ray needs --workers W: the number of Ray actors to split the load over')
     try:
-        from .bench.ray import check_reachable, connect
+        from .bench.ray import check_cluster, connect, place
     except ModuleNotFoundError as exc:
         if exc.name != 'ray':
             raise
@@ -634,7 +637,9 @@ def _connect_ray(args: argparse.Namespace, embedded: bool) -> Any:
         ) from None
     cluster = connect(args.ray)
     try:
-        check_reachable(cluster, embedded=embedded, base_url=args.base_url)
+        check_cluster(cluster, args.workers, embedded=embedded, base_url=args.base_url)
+        # Asked for now, so that their start overlaps the emulator's.
+        args.ray_placement = place(cluster, args.workers, model=args.model, api_key_env=args.api_key_env)
     except BaseException:
         cluster.disconnect()
         raise
@@ -665,6 +670,7 @@ def _run_ray(
         placement_timeout=args.placement_timeout,
         on_placed=placed,
         on_start=started,
+        placement=args.ray_placement,
     )
 
 

@@ -38,10 +38,12 @@ __all__ = (
     'HEARTBEAT_S',
     'SILENCE_LIMIT_S',
     'BenchWorker',
+    'Placement',
     'RayCluster',
     'WorkerFailure',
-    'check_reachable',
+    'check_cluster',
     'connect',
+    'place',
     'run_ray',
 )
 
@@ -121,7 +123,8 @@ def connect(address: str) -> RayCluster:
             where = 'on this machine' if address == 'auto' else f'at {address}'
             raise UserError(
                 f'--ray {address}: no Ray cluster found {where} ({" ".join(str(exc).split())[:200]}); '
-                'start one with "ray start --head", or give the address of a running one'
+                'start one with "ray start --head", or give the address of a running one (a cluster '
+                'with token authentication also needs RAY_AUTH_MODE=token and its token)'
             ) from None
         connected_here = True
     nodes = [n for n in ray.nodes() if n.get('Alive')]
@@ -129,9 +132,15 @@ def connect(address: str) -> RayCluster:
     return RayCluster(address, nodes, cpus, connected_here)
 
 
-def check_reachable(cluster: RayCluster, *, embedded: bool, base_url: str | None) -> None:
-    """A `UserError` when the cluster's workers cannot reach the endpoint: the embedded emulator,
-    or a loopback `base_url`, on a cluster with nodes other than this machine."""
+def check_cluster(cluster: RayCluster, workers: int, *, embedded: bool, base_url: str | None) -> None:
+    """A `UserError`, before anything starts, when the run cannot work on this cluster: fewer CPUs
+    than `workers` (one each), or an endpoint its workers cannot reach (the embedded emulator, or
+    a loopback `base_url`, on a cluster with nodes other than this machine)."""
+    if workers > cluster.cpus:
+        raise UserError(
+            f'--workers {workers} needs {workers} CPUs (one per worker), and the Ray cluster has '
+            f'{cluster.cpus:g} in all: ask for at most {int(cluster.cpus)} workers, or add nodes'
+        )
     if cluster.local:
         return
     if embedded:
@@ -351,6 +360,8 @@ class _Worker:
     elapsed: float = 0.0
     cpu_s: float | None = None
     last_seen: float = 0.0
+    max_gap: float = 0.0
+    """The longest wait between two of its batches, as the driver received them."""
     finished: bool = False
     failure: WorkerFailure | None = None
     status: str = 'ok'
@@ -366,16 +377,16 @@ class _Worker:
         self.finished = True
 
 
-def _forwarded_env(spec: ModelSpec) -> dict[str, str]:
+def _forwarded_env(model: str | None, api_key_env: str | None) -> dict[str, str]:
     """The key variable the model reads, from the driver's environment, for workers on other nodes."""
     names: list[str] = []
-    if spec.api_key_env:
-        names.append(spec.api_key_env)
-    elif spec.model is not None and ':' in spec.model:
+    if api_key_env:
+        names.append(api_key_env)
+    elif model is not None and ':' in model:
         from .._cli_chat import _provider_of, check_model_string
         from ..cli import _provider_env
 
-        prefix = check_model_string(spec.model)
+        prefix = check_model_string(model)
         if prefix is not None:
             key = _provider_env(_provider_of(prefix))[0]
             names.extend([key] if key else [])
@@ -396,35 +407,62 @@ def _clock_offset(actor: Any) -> tuple[float, float]:
     return best
 
 
-def _place(shares: list[Share], env: dict[str, str], cluster: RayCluster, timeout: float) -> list[_Worker]:
-    workers = len(shares)
-    if workers > cluster.cpus:
-        raise UserError(
-            f'--workers {workers} needs {workers} CPUs (one per worker), and the Ray cluster has '
-            f'{cluster.cpus:g} in all: ask for at most {int(cluster.cpus)} workers, or add nodes'
-        )
+@dataclass
+class Placement:
+    """Workers asked of the cluster, not yet waited for: whatever the driver does next (start the
+    emulator) overlaps their start, which is the slow part (a process, its imports)."""
+
+    cluster: RayCluster
+    actors: list[Any]
+    hellos: list[Any]
+    asked_at: float
+    """`time.monotonic()` when they were asked for: the placement timeout counts from here."""
+
+    def kill(self) -> None:
+        """End every worker (a no-op for those already gone)."""
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)
+
+
+def place(
+    cluster: RayCluster, workers: int, *, model: str | None = None, api_key_env: str | None = None
+) -> Placement:
+    """Ask the cluster for `workers` actors of one CPU each, spread across its nodes; returns at once.
+
+    `model` and `api_key_env` say which key variable the workers need from this environment.
+    """
+    check_cluster(cluster, workers, embedded=False, base_url=None)
+    env = _forwarded_env(model, api_key_env)
     remote = ray.remote(BenchWorker)
     actors = [
         # No restarts and no task retries: a share run again would add its load a second time.
         remote.options(
             num_cpus=1, scheduling_strategy='SPREAD', max_concurrency=4, max_restarts=0, max_task_retries=0
-        ).remote(share.worker, env)
-        for share in shares
+        ).remote(worker, env)
+        for worker in range(workers)
     ]
-    hellos = [actor.hello.remote() for actor in actors]
+    return Placement(cluster, actors, [actor.hello.remote() for actor in actors], time.monotonic())
+
+
+def _await_placement(placement: Placement, shares: list[Share], timeout: float) -> list[_Worker]:
+    workers = len(shares)
+    if len(placement.actors) != workers:
+        raise ValueError(f'the placement has {len(placement.actors)} workers, the plan {workers}')
+    cpus = placement.cluster.cpus
     try:
-        ready, _ = ray.wait(hellos, num_returns=workers, timeout=timeout)
+        left = max(timeout - (time.monotonic() - placement.asked_at), 0.0)
+        ready, _ = ray.wait(placement.hellos, num_returns=workers, timeout=left)
         if len(ready) < workers:
             free = float(ray.available_resources().get('CPU', 0.0))
             raise BenchError(
                 f'placed {len(ready)} of {workers} Ray workers within {timeout:g} s (each needs one CPU; '
-                f"{free:g} of the cluster's {cluster.cpus:g} CPUs are free): the rest are still waiting"
+                f"{free:g} of the cluster's {cpus:g} CPUs are free): the rest are still waiting"
             )
-        infos = ray.get(hellos)
+        infos = ray.get(placement.hellos)
     except BaseException:
-        for actor in actors:
-            ray.kill(actor, no_restart=True)
+        placement.kill()
         raise
+    actors = placement.actors
     placed = [_Worker(share, actor, info) for share, actor, info in zip(shares, actors, infos, strict=True)]
     for worker in placed:
         worker.offset, worker.offset_error = _clock_offset(worker.actor)
@@ -442,9 +480,11 @@ def run_ray(
     placement_timeout: float = PLACEMENT_TIMEOUT_S,
     on_placed: Callable[[list[dict[str, Any]]], None] | None = None,
     on_start: Callable[[], None] | None = None,
+    placement: Placement | None = None,
 ) -> tuple[BenchResult, list[WorkerFailure]]:
     """The run split over `workers` Ray actors; every record that arrived merged into one result.
 
+    `placement`, from `place`, gives workers asked for earlier (else they are asked for now).
     `on_placed` gets each worker's node and pid once all are placed; `on_start` is called when
     all have warmed up and the measured phase is set to begin. Raises `UserError` when the plan
     cannot be split or the cluster is too small, `BenchError` when placement times out or no
@@ -454,7 +494,9 @@ def run_ray(
         shares = split_plan(config, workers)
     except ValueError as exc:
         raise UserError(str(exc).replace('processes', 'workers').replace('process', 'worker')) from None
-    placed = _place(shares, _forwarded_env(spec), cluster, placement_timeout)
+    if placement is None:
+        placement = place(cluster, workers, model=spec.model, api_key_env=spec.api_key_env)
+    placed = _await_placement(placement, shares, placement_timeout)
     try:
         if on_placed is not None:
             on_placed([{'worker': w.share.worker, 'node': w.node, 'pid': w.info.get('pid')} for w in placed])
@@ -465,8 +507,7 @@ def run_ray(
             w.last_seen = time.monotonic()
         interrupted = _drive(placed, on_start)
     finally:
-        for w in placed:
-            ray.kill(w.actor, no_restart=True)
+        placement.kill()
     return _result(config, target, placed, cluster, interrupted)
 
 
@@ -533,10 +574,14 @@ def _take(w: _Worker) -> None:
             w.fail('failed', 'ended without a result')
         return
     except Exception as exc:  # Ray's errors for a dead actor, a dead node, a lost object
-        first = ' '.join(str(exc).split())[:160]
+        # Ray's message runs to a paragraph of possible causes; its first sentence says what happened.
+        first = ' '.join(str(exc).split()).split('. ', 1)[0][:200]
         w.fail('died', f'died ({type(exc).__name__}: {first})')
         return
-    w.last_seen = time.monotonic()
+    now = time.monotonic()
+    if w.batches:
+        w.max_gap = max(w.max_gap, now - w.last_seen)
+    w.last_seen = now
     w.batches += 1
     if batch['kind'] == 'hello':
         w.origin_wall = batch['origin_wall']
@@ -590,6 +635,7 @@ def _result(
                 'clock_offset_error_s': w.offset_error,
                 'start_lag_s': w.started['lag_s'] if w.started is not None else None,
                 'batches': w.batches,
+                'max_batch_gap_s': w.max_gap,
                 'modelkit_version': w.info.get('version'),
             }
         )  # fmt: skip
