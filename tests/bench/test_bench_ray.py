@@ -3,8 +3,8 @@
 One cluster serves the whole module (starting Ray takes seconds on a loaded machine): two CPUs,
 its node address 127.0.0.1 so every Ray server listens and connects on loopback only, usage
 statistics off, token authentication with a token of its own (nothing written to ~/.ray). The
-CLI runs as a subprocess, a driver connecting by address as a user's would; the checks that must
-fail before any worker starts run in this process, which is already connected.
+killed-worker run is a subprocess, a driver connecting by address as a user's would; the others
+run `modelkit.cli.main` in this process, which is already connected (saving a driver's start).
 
 The load is the paced one of the `--processes` test (300 ms to the first token, 50 tokens/s):
 far below what two workers can drive, so both runs measure the emulator's pace, not the machine.
@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from modelkit.bench import BenchConfig, BenchResult, summarize
+from modelkit.bench.plan import ArrivalFilter
 from modelkit.bench.report import format_table
 from modelkit.cli import main
 from tests.helpers.ci import skip_unless_ci
@@ -76,20 +77,6 @@ def ray_address() -> Iterator[str]:
             ray.shutdown()
 
 
-def bench(tmp_path: Path, name: str, *args: str) -> dict[str, Any]:
-    out = tmp_path / f'{name}.json'
-    result = subprocess.run(
-        [sys.executable, '-m', 'modelkit', 'bench', *PACED, '-q', '--json', str(out), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(out.read_text())
-    return data
-
-
 def run_cli(*args: str) -> tuple[int, str]:
     """`modelkit ARGS` in this process (already connected to the cluster); exit status and stderr."""
     import contextlib
@@ -99,6 +86,15 @@ def run_cli(*args: str) -> tuple[int, str]:
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         status = main(list(args))
     return status, err.getvalue()
+
+
+def bench(tmp_path: Path, name: str, *args: str) -> dict[str, Any]:
+    """`modelkit bench` on the paced emulator, in this process; its JSON report."""
+    out = tmp_path / f'{name}.json'
+    status, err = run_cli('bench', *PACED, '-q', '--json', str(out), *args)
+    assert status == 0, err
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
 
 
 def first_measured_send(data: dict[str, Any], worker: int) -> float:
@@ -149,31 +145,15 @@ def test_two_ray_workers_measure_what_one_process_does(tmp_path: Path, ray_addre
     assert b['client_cpu_ms_per_1k_tokens'] == pytest.approx(cpu * 1e6 / b['output_tokens'])
 
 
-@pytest.mark.timeout(120)
-def test_poisson_arrivals_are_one_seeded_schedule_thinned_between_workers(
-    tmp_path: Path, ray_address: str
-) -> None:
-    out = tmp_path / 'rate.json'
-    status, err = run_cli('bench', *PACED, '-q', '--json', str(out), '--rate', '16', '-n', '12',
-                          '--warmup', '2', '--ray', ray_address, '--workers', '2')  # fmt: skip
-    assert status == 0, err
-    data = json.loads(out.read_text())
-    assert [w['share']['arrivals'] for w in data['workers']] == ['1 in 2 of the seeded schedule'] * 2
-    measured = [r for r in data['requests'] if not r['warmup']]
-    # Every arrival of the global schedule was sent once, by one worker or the other.
-    assert sorted(r['index'] for r in measured) == list(range(12))
-    assert {r['worker'] for r in measured} == {0, 1}
-
-
 @pytest.mark.skipif(not hasattr(signal, 'SIGKILL'), reason='kills a worker with SIGKILL')
 @pytest.mark.timeout(120)
-def test_a_killed_worker_ends_the_run_with_exit_1_naming_it_and_its_node(
+def test_a_killed_worker_ends_the_poisson_run_with_exit_1_naming_it_and_its_node(
     tmp_path: Path, ray_address: str
 ) -> None:
     out = tmp_path / 'run.json'
     proc = subprocess.Popen(
-        [sys.executable, '-m', 'modelkit', 'bench', *PACED, '-c', '4', '-d', '30', '--ray', ray_address,
-         '--workers', '2', '--json', str(out)],
+        [sys.executable, '-m', 'modelkit', 'bench', *PACED, '--rate', '16', '--warmup', '2', '-d', '30',
+         '--ray', ray_address, '--workers', '2', '--json', str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stderr is not None
@@ -188,7 +168,7 @@ def test_a_killed_worker_ends_the_run_with_exit_1_naming_it_and_its_node(
             if 'warmed up; measuring' in line:
                 break
         assert sorted(pids) == [0, 1], ''.join(lines)
-        time.sleep(1.0)  # some requests complete and stream back first
+        time.sleep(2.0)  # some requests of each worker complete and stream back first
         os.kill(pids[1], signal.SIGKILL)
         killed_at = time.monotonic()
         _, rest = proc.communicate(timeout=60)
@@ -207,8 +187,15 @@ def test_a_killed_worker_ends_the_run_with_exit_1_naming_it_and_its_node(
     # The records that arrived are kept, the dead worker's included; its share was not run again
     # elsewhere (that would have kept the run going to its 30 s).
     assert data['summary']['succeeded'] > 0
-    assert {r['worker'] for r in data['requests'] if not r['warmup']} == {0, 1}
+    measured = [r for r in data['requests'] if not r['warmup']]
+    assert {r['worker'] for r in measured} == {0, 1}
     assert data['workers'][1]['requests'] > 0
+    # The plan of --processes: one seeded Poisson schedule, each arrival sent by the worker its
+    # seeded hash names, and only by it, once.
+    assert [w['share']['arrivals'] for w in data['workers']] == ['1 in 2 of the seeded schedule'] * 2
+    owners = ArrivalFilter(0, 2, seed=0)
+    assert all(owners.owner(r['index']) == r['worker'] for r in measured)
+    assert len({r['index'] for r in measured}) == len(measured)
 
 
 @pytest.mark.timeout(60)
