@@ -47,6 +47,8 @@ __all__ = (
     'run_ray',
 )
 
+CONNECT_TIMEOUT_S = 30.0
+"""How long connecting to the cluster may take: far more than a reachable cluster needs."""
 PLACEMENT_TIMEOUT_S = 60.0
 """How long the workers get to be placed and started by default (`--placement-timeout`)."""
 HEARTBEAT_S = 0.5
@@ -118,7 +120,7 @@ def connect(address: str) -> RayCluster:
     connected_here = False
     if not ray.is_initialized():
         try:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            _init_within(address, CONNECT_TIMEOUT_S)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = 'on this machine' if address == 'auto' else f'at {address}'
             raise UserError(
@@ -130,6 +132,30 @@ def connect(address: str) -> RayCluster:
     nodes = [n for n in ray.nodes() if n.get('Alive')]
     cpus = float(ray.cluster_resources().get('CPU', 0.0))
     return RayCluster(address, nodes, cpus, connected_here)
+
+
+def _init_within(address: str, timeout: float) -> None:
+    """`ray.init(address)`, or a `ConnectionError` after `timeout` seconds."""
+    outcome: list[BaseException | None] = []
+    done = threading.Event()
+
+    def init() -> None:
+        try:
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+        finally:
+            done.set()
+
+    # In a thread: an address Ray cannot reach (or a loopback one it rewrote) makes ray.init retry
+    # for many minutes, and a command must not hang. The thread is left behind on a timeout.
+    threading.Thread(target=init, name='modelkit-ray-connect', daemon=True).start()
+    if not done.wait(timeout):
+        raise ConnectionError(f'no answer within {timeout:g} s')
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
 def check_cluster(cluster: RayCluster, workers: int, *, embedded: bool, base_url: str | None) -> None:

@@ -53,8 +53,7 @@ SKIPPED: dict[tuple[str, str], str] = {
     ): (NETWORK),
     (
         'docs/cli.md',
-        'RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 ray start --head --num-cpus 2 --node-ip-address 127.0.0.1 '
-        '--include-dashboard false --disable-usage-stats',
+        'export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0',
     ): (
         'starts a Ray cluster and "ray stop" ends every Ray process of the user; '
         'tests/bench/test_bench_ray.py runs the same bench on a local cluster of its own'
