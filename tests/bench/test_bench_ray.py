@@ -12,6 +12,7 @@ far below what two workers can drive, so both runs measure the emulator's pace, 
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import logging
@@ -306,3 +307,36 @@ def test_ray_flags_that_do_not_go_together_are_usage_errors(args: list[str], mes
     status, err = run_cli('bench', *args)
     assert status == 2
     assert message in err
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_ray_is_imported_by_one_module_only_and_not_before_the_flag_asks() -> None:
+    importers = []
+    for path in sorted((REPO / 'modelkit').rglob('*.py')):
+        tree = ast.parse(path.read_text(encoding='utf-8'))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            if any(name == 'ray' or name.startswith('ray.') for name in names):
+                importers.append(path.relative_to(REPO).as_posix())
+    assert sorted(set(importers)) == ['modelkit/bench/ray.py']
+    # The bench command and its modules load without it until --ray is given.
+    modules = 'modelkit.cli, modelkit.bench.processes, modelkit.bench.report, modelkit.bench.plan'
+    probe = f'import sys, {modules}; print("ray" in sys.modules)'
+    loaded = subprocess.run(
+        [sys.executable, '-c', probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == 'False'
+
+
+def test_ci_installs_the_ray_extra_with_the_readme_test_command() -> None:
+    # So the tests above run in CI (where a missing Ray fails them rather than skipping them).
+    install = "-e '.[test,fast,ray]' -r tests/requirements-fidelity.txt"
+    readme = (REPO / 'README.md').read_text(encoding='utf-8')
+    assert f'pip install {install} && python -m pytest' in readme
+    ci = (REPO / '.ci' / 'run').read_text(encoding='utf-8').splitlines()
+    assert any(line.startswith('python -m pip install') and line.endswith(install) for line in ci)
+    assert 'python -m pytest' in ci
