@@ -655,6 +655,13 @@ def _run_ray(
         if not args.quiet:
             where = ', '.join(f'worker {w["worker"]} on {w["node"]} (pid {w["pid"]})' for w in workers)
             sys.stderr.write(f'bench: {len(workers)} Ray workers placed: {where}; warming up\n')
+        from . import __version__
+
+        others = sorted({str(w['version']) for w in workers if w['version'] != __version__})
+        if others:
+            sys.stderr.write(
+                f'bench: warning: workers run modelkit {", ".join(others)}, this machine {__version__}\n'
+            )
 
     def started() -> None:
         if not args.quiet:

@@ -484,7 +484,13 @@ def _await_placement(placement: Placement, shares: list[Share], timeout: float) 
                 f'placed {len(ready)} of {workers} Ray workers within {timeout:g} s (each needs one CPU; '
                 f"{free:g} of the cluster's {cpus:g} CPUs are free): the rest are still waiting"
             )
-        infos = ray.get(placement.hellos)
+        try:
+            infos = ray.get(placement.hellos)
+        except ray.exceptions.RayError as exc:
+            raise BenchError(
+                f'a Ray worker could not start ({_first_sentence(exc)}); is modelkit-wire[ray], at the '
+                'version of this machine, installed on every node?'
+            ) from None
     except BaseException:
         placement.kill()
         raise
@@ -511,10 +517,10 @@ def run_ray(
     """The run split over `workers` Ray actors; every record that arrived merged into one result.
 
     `placement`, from `place`, gives workers asked for earlier (else they are asked for now).
-    `on_placed` gets each worker's node and pid once all are placed; `on_start` is called when
-    all have warmed up and the measured phase is set to begin. Raises `UserError` when the plan
-    cannot be split or the cluster is too small, `BenchError` when placement times out or no
-    worker started measuring.
+    `on_placed` gets each worker's node, pid and modelkit version once all are placed;
+    `on_start` is called when all have warmed up and the measured phase is set to begin.
+    Raises `UserError` when the plan cannot be split or the cluster is too small, `BenchError`
+    when placement times out or no worker started measuring.
     """
     try:
         shares = split_plan(config, workers)
@@ -525,7 +531,13 @@ def run_ray(
     placed = _await_placement(placement, shares, placement_timeout)
     try:
         if on_placed is not None:
-            on_placed([{'worker': w.share.worker, 'node': w.node, 'pid': w.info.get('pid')} for w in placed])
+            on_placed(
+                [
+                    {'worker': w.share.worker, 'node': w.node, 'pid': w.info.get('pid'),
+                     'version': w.info.get('version')}
+                    for w in placed
+                ]
+            )  # fmt: skip
         for w in placed:
             w.gen = w.actor.run.options(num_returns='streaming').remote(
                 w.share, w.share.config(config), spec, loop, target
@@ -600,9 +612,7 @@ def _take(w: _Worker) -> None:
             w.fail('failed', 'ended without a result')
         return
     except Exception as exc:  # Ray's errors for a dead actor, a dead node, a lost object
-        # Ray's message runs to a paragraph of possible causes; its first sentence says what happened.
-        first = ' '.join(str(exc).split()).split('. ', 1)[0][:200]
-        w.fail('died', f'died ({type(exc).__name__}: {first})')
+        w.fail('died', f'died ({_first_sentence(exc)})')
         return
     now = time.monotonic()
     if w.batches:
@@ -626,6 +636,11 @@ def _take(w: _Worker) -> None:
             w.cpu_s = item['client_cpu_s']
         elif kind == 'error':
             w.fail('failed', f'failed: {item}')
+
+
+def _first_sentence(exc: BaseException) -> str:
+    # Ray's messages run to a paragraph of possible causes; the first sentence says what happened.
+    return f'{type(exc).__name__}: ' + ' '.join(str(exc).split()).split('. ', 1)[0][:200]
 
 
 def _result(
