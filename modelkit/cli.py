@@ -255,6 +255,25 @@ def build_parser() -> argparse.ArgumentParser:
         help='split the load over N processes on this machine (default: 1); the figures are '
         'computed on every request of all of them',
     )
+    client.add_argument(
+        '--ray',
+        metavar='ADDRESS',
+        help='run the load on a Ray cluster: "auto" (the one running on this machine) or its address; '
+        'needs the `ray` extra and --workers',
+    )
+    client.add_argument(
+        '--workers',
+        type=_positive_int,
+        metavar='W',
+        help='with --ray: split the load over W Ray actors of one CPU each, spread across the nodes',
+    )
+    client.add_argument(
+        '--placement-timeout',
+        type=_positive_float,
+        default=60.0,
+        metavar='S',
+        help='with --ray: seconds the workers get to be placed and started (default: 60)',
+    )
     out = bench.add_argument_group('output')
     out.add_argument('--json', metavar='FILE', help='write every request record and the summary as JSON')
     out.add_argument('--plot', metavar='FILE', help='write an SVG of latency distributions and throughput')
@@ -513,6 +532,18 @@ def _emulator_config_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    try:
+        return _cmd_bench_run(args)
+    finally:
+        placement = getattr(args, 'ray_placement', None)
+        if placement is not None:
+            placement.kill()  # when the run never began (its own end kills them too)
+        cluster = getattr(args, 'ray_cluster', None)
+        if cluster is not None:
+            cluster.disconnect()
+
+
+def _cmd_bench_run(args: argparse.Namespace) -> int:
     from .bench import BenchConfig, Progress
 
     embedded = args.model is None and args.base_url is None
@@ -544,6 +575,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         # Checked now, not after a long run whose figures would then have nowhere to go.
         if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise _UsageError(f'{flag} {path}: the directory does not exist')
+    if args.ray is not None:
+        args.ray_cluster = _connect_ray(args, embedded)
+    elif args.workers is not None:
+        raise _UsageError('--workers applies to --ray (on this machine alone, use --processes N)')
     progress = Progress(sys.stderr, enabled=not args.quiet)
     from .bench.processes import ModelSpec
 
@@ -587,6 +622,65 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return _run_bench(args, config, spec, target, progress)
 
 
+def _connect_ray(args: argparse.Namespace, embedded: bool) -> Any:
+    if args.processes > 1:
+        raise _UsageError('give --ray (a cluster) or --processes (this machine), not both')
+    if args.workers is None:
+        raise _UsageError('--ray needs --workers W: the number of Ray actors to split the load over')
+    try:
+        from .bench.ray import check_cluster, connect, place
+    except ModuleNotFoundError as exc:
+        if exc.name != 'ray':
+            raise
+        raise _UsageError(
+            "--ray needs Ray, which comes with the `ray` extra: pip install 'modelkit-wire[ray]'"
+        ) from None
+    cluster = connect(args.ray)
+    try:
+        check_cluster(cluster, args.workers, embedded=embedded, base_url=args.base_url)
+        # Asked for now, so that their start overlaps the emulator's.
+        args.ray_placement = place(cluster, args.workers, model=args.model, api_key_env=args.api_key_env)
+    except BaseException:
+        cluster.disconnect()
+        raise
+    return cluster
+
+
+def _run_ray(
+    args: argparse.Namespace, config: BenchConfig, spec: ModelSpec, target: dict[str, Any]
+) -> tuple[Any, list[Any]]:
+    from .bench.ray import run_ray
+
+    def placed(workers: list[dict[str, Any]]) -> None:
+        if not args.quiet:
+            where = ', '.join(f'worker {w["worker"]} on {w["node"]} (pid {w["pid"]})' for w in workers)
+            sys.stderr.write(f'bench: {len(workers)} Ray workers placed: {where}; warming up\n')
+        from . import __version__
+
+        others = sorted({str(w['version']) for w in workers if w['version'] != __version__})
+        if others:
+            sys.stderr.write(
+                f'bench: warning: workers run modelkit {", ".join(others)}, this machine {__version__}\n'
+            )
+
+    def started() -> None:
+        if not args.quiet:
+            sys.stderr.write(f'bench: all {args.workers} Ray workers warmed up; measuring\n')
+
+    return run_ray(
+        spec,
+        config,
+        args.workers,
+        cluster=args.ray_cluster,
+        loop=args.loop,
+        target=target,
+        placement_timeout=args.placement_timeout,
+        on_placed=placed,
+        on_start=started,
+        placement=args.ray_placement,
+    )
+
+
 def _emulator_headers(tokens: int, tps: float, ttft_ms: float) -> dict[str, str]:
     # The embedded emulator is started with these settings; the headers say it per request too.
     return {
@@ -621,7 +715,9 @@ def _run_bench(
                 return
 
     failures: list[Any] = []
-    if args.processes > 1:
+    if args.ray is not None:
+        result, failures = _run_ray(args, config, spec, target)
+    elif args.processes > 1:
         if not args.quiet:
             sys.stderr.write(
                 f'bench: {args.processes} processes on {loop}; warming up, then measuring together\n'
@@ -654,7 +750,7 @@ def _run_bench(
         for failure in failures:
             sys.stderr.write(
                 f'{PROG}: error: {failure.describe()}; the run was stopped, and the report covers '
-                'the requests the other processes completed\n'
+                f'the requests the other {"workers" if args.ray else "processes"} completed\n'
             )
         return EXIT_ERROR
     if result.interrupted:

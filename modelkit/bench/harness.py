@@ -449,6 +449,8 @@ async def run_bench(
     progress: Progress | None = None,
     stop: anyio.Event | None = None,
     start_gate: Callable[[], Awaitable[None]] | None = None,
+    on_record: Callable[[RequestRecord], None] | None = None,
+    origin: float | None = None,
 ) -> BenchResult:
     """Run the benchmark against `model` and return every record with the summary.
 
@@ -457,6 +459,9 @@ async def run_bench(
     (the CLI sets it on Ctrl-C): requests in flight are cancelled and left out, and the result,
     marked `interrupted`, covers the requests that finished. `start_gate`, awaited between
     warmup and the measured phase, lets several processes start measuring at one instant.
+    `on_record` sees each record as it completes (a Ray worker streams them back while it runs);
+    `origin`, a `time.perf_counter()` instant, is what the records' instants are relative to
+    (default: the start of this call).
     """
     import anyio
 
@@ -471,7 +476,7 @@ async def run_bench(
     messages: list[Any] = [ModelRequest(parts=[UserPromptPart(config.effective_prompt())])]
     params = ModelRequestParameters()
     perf_counter = time.perf_counter
-    origin = perf_counter()
+    origin = perf_counter() if origin is None else origin
     state = _RunState()
     records: list[RequestRecord] = []
 
@@ -517,6 +522,8 @@ async def run_bench(
                 record.output_tokens = events
         state.done += 1
         records.append(record)
+        if on_record is not None:
+            on_record(record)
         return sent + (record.e2e or 0.0)
 
     async def phase(warmup: bool, count: int | None, deadline: float | None) -> None:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import anyio
 
     from ..models import Model
-    from .harness import BenchConfig, BenchResult, Progress
+    from .harness import BenchConfig, BenchResult, Progress, RequestRecord
 
 __all__ = (
     'LOOPS',
@@ -114,9 +114,11 @@ async def bench_model(
     watch: Callable[[anyio.Event], Coroutine[Any, Any, None]],
     progress: Progress | None = None,
     start_gate: Callable[[], Awaitable[None]] | None = None,
+    on_record: Callable[[RequestRecord], None] | None = None,
+    origin: float | None = None,
 ) -> BenchResult:
     """`run_bench` on the model `spec` builds, ended early when `watch` sets the event it is given;
-    the loop's shared client is closed afterwards."""
+    the loop's shared client is closed afterwards (`on_record` and `origin` as for `run_bench`)."""
     import anyio
 
     from .._transport import aclose_shared_http_client
@@ -127,7 +129,14 @@ async def bench_model(
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch, stop)
             result = await run_bench(
-                spec.build(), config, target=target, progress=progress, stop=stop, start_gate=start_gate
+                spec.build(),
+                config,
+                target=target,
+                progress=progress,
+                stop=stop,
+                start_gate=start_gate,
+                on_record=on_record,
+                origin=origin,
             )
             tg.cancel_scope.cancel()
         return result

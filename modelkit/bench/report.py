@@ -17,6 +17,7 @@ __all__ = (
     'format_duration',
     'format_table',
     'warnings',
+    'worker_lines',
     'write_json',
 )
 
@@ -42,6 +43,10 @@ def _describe_client(client: dict[str, object]) -> str:
     loop, transport = client.get('loop', '?'), client.get('transport', '?')
     processes = client.get('processes', 1)
     many = f', {processes} processes' if isinstance(processes, int) and processes > 1 else ''
+    ray = client.get('ray')
+    if isinstance(ray, dict):
+        nodes = ray.get('nodes')
+        many = f', {processes} Ray workers on {nodes} node{"" if nodes == 1 else "s"}'
     return f'client: {loop} event loop, {transport} transport{many}'
 
 
@@ -105,7 +110,10 @@ def format_table(result: BenchResult) -> str:
     lines = [
         f'modelkit bench: {_describe_target(result.target)}',
         *(
-            ['incomplete: a process died; the figures cover the requests the others completed']
+            [
+                f'incomplete: a {"worker" if _per_worker(result) else "process"} died; the figures '
+                'cover the requests the others completed'
+            ]
             if result.status != 'complete'
             else []
         ),
@@ -148,6 +156,7 @@ def format_table(result: BenchResult) -> str:
             f'{s.client_cpu_s:.2f} s in total{waited})'
         )
     lines.extend(f'warning: {w["message"]}' for w in warnings(result))
+    lines.extend(worker_lines(result))
     if s.errors:
         lines.append('')
         lines.append('errors:')
@@ -158,6 +167,8 @@ def format_table(result: BenchResult) -> str:
 
 
 def _cores(result: BenchResult) -> int:
+    if _per_worker(result):  # a Ray run: one core per worker, summed like --processes
+        return max(len(result.workers), 1)
     processes = result.client.get('processes', 1)
     return processes if isinstance(processes, int) and processes > 0 else 1
 
@@ -173,8 +184,10 @@ def warnings(result: BenchResult) -> list[dict[str, Any]]:
     s: BenchSummary = result.summary
     cores = _cores(result)
     found: list[dict[str, Any]] = []
+    per_worker = _per_worker(result)  # then each worker's own warnings name the one at fault
     share = s.client_cpu_share
-    if share is not None and share / cores >= CPU_BUSY_WARNING_SHARE and s.wall_time >= CPU_BUSY_MIN_WALL_S:
+    long_enough = s.wall_time >= CPU_BUSY_MIN_WALL_S
+    if not per_worker and share is not None and share / cores >= CPU_BUSY_WARNING_SHARE and long_enough:
         found.append(
             {
                 'kind': 'client_cpu_busy',
@@ -185,7 +198,7 @@ def warnings(result: BenchResult) -> list[dict[str, Any]]:
             }
         )
     lag = s.schedule_lag
-    if lag is not None and lag.p99 > SCHEDULE_LAG_WARNING_S:
+    if not per_worker and lag is not None and lag.p99 > SCHEDULE_LAG_WARNING_S:
         found.append(
             {
                 'kind': 'client_saturated',
@@ -209,6 +222,55 @@ def warnings(result: BenchResult) -> list[dict[str, Any]]:
             }
         )
     return found
+
+
+def _per_worker(result: BenchResult) -> bool:
+    # Ray's workers carry their own figures (node, CPU share, clock offset); --processes' do not.
+    return any('clock_offset_s' in w for w in result.workers)
+
+
+def worker_lines(result: BenchResult) -> list[str]:
+    """The block per worker of a Ray run (node, requests, client CPU, clock offset, status), and
+    a warning for each worker above 0.8 of a core or with a schedule-lag p99 above 10 ms."""
+    if not _per_worker(result):
+        return []
+    rows = [['worker', 'node', 'requests', 'client CPU', 'of a core', 'clock offset', 'status']]
+    warnings: list[str] = []
+    for w in result.workers:
+        node = w.get('node') or {}
+        where = f'{node.get("ip")} ({node.get("hostname")})'
+        cpu, share = w.get('client_cpu_s'), w.get('client_cpu_share')
+        offset, error = w.get('clock_offset_s'), w.get('clock_offset_error_s')
+        rows.append(
+            [
+                str(w.get('worker')),
+                where,
+                f'{w.get("requests", 0):,}',
+                f'{cpu:.2f} s' if isinstance(cpu, int | float) else '-',
+                f'{share:.0%}' if isinstance(share, int | float) else '-',
+                f'{offset * 1000:+.1f} ms ± {error * 1000:.1f}'
+                if isinstance(offset, int | float) and isinstance(error, int | float)
+                else '-',
+                str(w.get('status')),
+            ]
+        )
+        long_enough = result.summary.wall_time >= CPU_BUSY_MIN_WALL_S
+        if isinstance(share, int | float) and share >= CPU_BUSY_WARNING_SHARE and long_enough:
+            warnings.append(
+                f'warning: worker {w.get("worker")} on {where} kept {share:.0%} of its core busy, so the '
+                'figures may be limited by that client; add --workers or lower the load'
+            )
+        lag = w.get('schedule_lag_p99_s')
+        if isinstance(lag, int | float) and lag > SCHEDULE_LAG_WARNING_S:
+            warnings.append(
+                f'warning: worker {w.get("worker")} on {where} is saturated: its schedule lag p99 is '
+                f'{_ms(lag)}, so latencies are understated; add --workers or lower the load'
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ['', 'Ray workers:']
+    for row in rows:
+        lines.append('  ' + '  '.join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return lines + warnings
 
 
 def write_json(result: BenchResult, path: str | Path) -> None:

@@ -42,7 +42,7 @@ SKIPPED: dict[tuple[str, str], str] = {
     ('README.md', 'pip install . && modelkit bench'): INSTALLS,
     (
         'README.md',
-        "pip install -e '.[test,fast]' -r tests/requirements-fidelity.txt && python -m pytest",
+        "pip install -e '.[test,fast,ray]' -r tests/requirements-fidelity.txt && python -m pytest",
     ): INSTALLS,
     ('README.md', 'pip install -e . -r benchmarks/requirements.txt && python -m benchmarks'): INSTALLS,
     ('docs/index.md', 'pip install .'): INSTALLS,
@@ -51,6 +51,18 @@ SKIPPED: dict[tuple[str, str], str] = {
         'docs/cli.md',
         'modelkit bench -m openai:gpt-4o-mini -n 20 -c 2 --max-tokens 64 --prompt "Tell me a story."',
     ): (NETWORK),
+    (
+        'docs/cli.md',
+        'export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0',
+    ): (
+        'starts a Ray cluster and "ray stop" ends every Ray process of the user; '
+        'tests/bench/test_bench_ray.py runs the same bench on a local cluster of its own'
+    ),
+    (
+        'docs/cli.md',
+        'modelkit bench --ray auto --workers 16 -m openai:my-model --base-url http://10.0.0.5:8000/v1 '
+        '--rate 200 -d 60 --json run.json',
+    ): 'needs a Ray cluster and an endpoint on another machine',
     ('docs/cli.md', 'modelkit emulate'): (
         'each command serves in the foreground until Ctrl-C; the blocks that run start the same '
         'server in the background'
