@@ -77,10 +77,7 @@ from ._kit import (
 )
 
 if TYPE_CHECKING:
-    import httpx
-
-    from .._transport import HTTPRequest, ResponseStream
-    from ..providers import Provider
+    from .._transport import HTTPRequest
     from ..wire import anthropic as wire
 
 __all__ = (
@@ -162,34 +159,11 @@ _SETTINGS_TO_WIRE: SettingsTable = (
 # --------------------------------------------------------------------------------------------
 
 
-class AnthropicModel(WireModel):
-    """A Claude model behind Anthropic's Messages API (or a gateway that speaks it).
+class AnthropicModel(WireModel[str]):
+    """A Claude model behind Anthropic's Messages API (or a gateway that speaks it), e.g.
+    `AnthropicModel('claude-3-5-sonnet-latest', api_key='...')`; `provider` defaults to `'anthropic'`."""
 
-    `provider` is a provider name (`'anthropic'`) or a `Provider`; the shorthand `api_key`,
-    `base_url` and `http_client` build the named provider with them, e.g.
-    `AnthropicModel('claude-3-5-sonnet-latest', api_key='...')`.
-    """
-
-    def __init__(
-        self,
-        model_name: str,
-        *,
-        provider: str | Provider = 'anthropic',
-        api_key: str | None = None,
-        base_url: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(model_name, provider, api_key=api_key, base_url=base_url, http_client=http_client)
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value: `anthropic`."""
-        return 'anthropic'
-
-    def _new_streamed_response(self, stream: ResponseStream) -> AnthropicStreamedResponse:
-        return AnthropicStreamedResponse(
-            _model_name=self._model_name, _stream=stream, _vendor=self._provider.name
-        )
+    default_provider: ClassVar[str] = 'anthropic'
 
     # ----------------------------------------------------------------------------------------
     # Mapping our messages to the wire
@@ -679,3 +653,7 @@ def _map_usage(usage: dict[str, Any]) -> Usage:
         total_tokens=request_tokens + output,
         details=details or None,
     )
+
+
+# Set once both classes exist: the kit's `_new_streamed_response` builds this class.
+AnthropicModel.streamed_response_class = AnthropicStreamedResponse

@@ -180,7 +180,7 @@ _CACHE_POINT: dict[str, Any] = {'cachePoint': {'type': 'default'}}
 # --------------------------------------------------------------------------------------------
 
 
-class BedrockConverseModel(WireModel):
+class BedrockConverseModel(WireModel[BedrockModelName]):
     """A model on Amazon Bedrock, through the Converse API.
 
     `provider` is `'bedrock'` (credentials, region and endpoint from the environment and AWS's usual
@@ -188,16 +188,12 @@ class BedrockConverseModel(WireModel):
     inference profile or an ARN, sent URL-encoded in every request's path.
     """
 
+    default_provider: ClassVar[str] = 'bedrock'
+
     def __init__(
         self, model_name: BedrockModelName, *, provider: str | Provider = 'bedrock', system: str = 'bedrock'
     ) -> None:
-        super().__init__(model_name, provider)
-        self._system = system
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value, `bedrock` unless given."""
-        return self._system
+        super().__init__(model_name, provider=provider, system=system)
 
     def _new_streamed_response(self, stream: ResponseStream) -> BedrockStreamedResponse:
         response = BedrockStreamedResponse(
@@ -629,3 +625,7 @@ def _map_usage(usage: wire.TokenUsage | None) -> Usage:
         total_tokens=usage.totalTokens,
         details=details or None,
     )
+
+
+# Set once both classes exist: the kit's `_new_streamed_response` builds this class.
+BedrockConverseModel.streamed_response_class = BedrockStreamedResponse

@@ -74,10 +74,7 @@ from ._kit import (
 )
 
 if TYPE_CHECKING:
-    import httpx
-
-    from .._transport import HTTPRequest, ResponseStream
-    from ..providers import Provider
+    from .._transport import HTTPRequest
     from ..wire import cohere as wire
 
 __all__ = (
@@ -160,36 +157,10 @@ _SETTINGS_TO_WIRE: SettingsTable = (
 # --------------------------------------------------------------------------------------------
 
 
-class CohereModel(WireModel):
-    """A model behind Cohere's v2 chat API.
+class CohereModel(WireModel[CohereModelName]):
+    """A model behind Cohere's v2 chat API, e.g. `CohereModel('command', api_key='...')`."""
 
-    `provider` is a provider name (`'cohere'`) or a `Provider`; the shorthand `api_key`,
-    `base_url` and `http_client` build the named provider with them, e.g.
-    `CohereModel('command', api_key='...')`.
-    """
-
-    def __init__(
-        self,
-        model_name: CohereModelName,
-        *,
-        provider: str | Provider = 'cohere',
-        api_key: str | None = None,
-        base_url: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        system: str = 'cohere',
-    ) -> None:
-        super().__init__(model_name, provider, api_key=api_key, base_url=base_url, http_client=http_client)
-        self._system = system
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value, `cohere` unless given."""
-        return self._system
-
-    def _new_streamed_response(self, stream: ResponseStream) -> CohereStreamedResponse:
-        return CohereStreamedResponse(
-            _model_name=self._model_name, _stream=stream, _vendor=self._provider.name
-        )
+    default_provider: ClassVar[str] = 'cohere'
 
     # ----------------------------------------------------------------------------------------
     # Mapping our messages to the wire
@@ -560,3 +531,7 @@ def _map_usage(usage: wire.Usage | None) -> Usage:
 
 def _count(value: float | None) -> int | None:
     return None if value is None else int(value)
+
+
+# Set once both classes exist: the kit's `_new_streamed_response` builds this class.
+CohereModel.streamed_response_class = CohereStreamedResponse

@@ -72,7 +72,7 @@ from ._kit import (
 )
 
 if TYPE_CHECKING:
-    from .._transport import HTTPRequest, ResponseStream
+    from .._transport import HTTPRequest
     from ..parsers import Parser
     from ..providers import Provider
     from ..wire import gemini as wire
@@ -168,9 +168,12 @@ _THINKING_FIELDS = {
 # --------------------------------------------------------------------------------------------
 
 
-class GeminiModel(WireModel):
+class GeminiModel(WireModel[GeminiModelName]):
     """A Gemini model, on the Generative Language API (`provider='google-gla'`, the default) or on
     Vertex AI (`provider='google-vertex'`), or through any `Provider` that speaks the same paths."""
+
+    default_provider: ClassVar[str] = 'google-gla'
+    """The provider when none is given; `system` is the provider's name (`google-vertex` on Vertex)."""
 
     def __init__(
         self,
@@ -180,20 +183,10 @@ class GeminiModel(WireModel):
         system: str | None = None,
     ) -> None:
         # `models/gemini-2.0-flash` is how the API names a model; the path wants the bare name.
-        super().__init__(model_name.removeprefix('models/'), provider)
+        super().__init__(model_name.removeprefix('models/'), provider=provider, system=system)
         self._system = system or self._provider.name
         quoted = quote(self._model_name, safe='+=')
         self._paths = (f'/models/{quoted}:generateContent', f'/models/{quoted}:streamGenerateContent?alt=sse')
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value: the provider's name (`google-gla`, `google-vertex`) unless given."""
-        return self._system
-
-    def _new_streamed_response(self, stream: ResponseStream) -> GeminiStreamedResponse:
-        return GeminiStreamedResponse(
-            _model_name=self._model_name, _stream=stream, _vendor=self._provider.name
-        )
 
     # ----------------------------------------------------------------------------------------
     # Mapping our messages to the wire
@@ -680,3 +673,7 @@ def _sum(a: int | None, b: int | None) -> int | None:
     if a is None and b is None:
         return None
     return (a or 0) + (b or 0)
+
+
+# Set once both classes exist: the kit's `_new_streamed_response` builds this class.
+GeminiModel.streamed_response_class = GeminiStreamedResponse

@@ -144,7 +144,7 @@ _SETTINGS_TO_WIRE: SettingsTable = (
 # --------------------------------------------------------------------------------------------
 
 
-class OpenAIModel(WireModel):
+class OpenAIModel(WireModel[str]):
     """A model behind OpenAI's chat-completions API: OpenAI itself or any OpenAI-compatible service.
 
     `provider` is a provider name (`'openai'`, `'deepseek'`, `'azure'`, ...; `default_provider` when
@@ -155,13 +155,11 @@ class OpenAIModel(WireModel):
     """
 
     default_provider: ClassVar[str] = 'openai'
-    """The provider (and `system`) used when none is given: a dialect's subclass names its own."""
     settings_table: ClassVar[SettingsTable]
     """The settings that go on the wire one-to-one (a dialect's subclass adds its own)."""
     tool_call_ids: ClassVar[ToolCallIdRule | None] = None
     """The tool-call ids the service accepts; None sends the history's ids as they are."""
     streamed_response_class: ClassVar[type[OpenAIStreamedResponse]]
-    """The streamed-response class `request_stream` builds (a dialect's subclass may swap it)."""
     completion_adapter: ClassVar[LazyAdapter[Any]]
     """The schema a whole chat completion is validated with (a dialect's may differ: Mistral's)."""
 
@@ -180,22 +178,17 @@ class OpenAIModel(WireModel):
         openai_client: Any = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(
+        self._connect(
             model_name,
-            self.default_provider if provider is None else provider,
+            provider,
+            system,
             api_key=api_key,
             base_url=base_url,
             openai_client=openai_client,
             http_client=http_client,
         )
-        self._system = system or self.default_provider
         self._profile = profile or self._provider.openai_chat_profile
         self.system_prompt_role = system_prompt_role
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value: the `default_provider` (`openai`) unless given."""
-        return self._system
 
     @property
     def profile(self) -> OpenAIChatProfile:
