@@ -68,6 +68,7 @@ from ._kit_translate import (
     ThinkTagSplitter,
     ToolCallIdRule,
     ToolCallIds,
+    map_turns,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ __all__ = (
     'WireStreamedResponse',
     'json_request',
     'map_settings',
+    'map_turns',
     'open_stream',
     'stream_error',
     'stream_interrupted',

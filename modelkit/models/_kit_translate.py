@@ -1,17 +1,31 @@
-"""Two translations several vendors share, kept beside the kit (`modelkit.models._kit` re-exports them).
+"""Translations several vendors share, kept beside the kit (`modelkit.models._kit` re-exports them).
 
 - `ToolCallIds`: tool-call ids from another vendor's history mapped into ids this vendor accepts
   (`MISTRAL_TOOL_CALL_IDS`, `ANTHROPIC_TOOL_CALL_IDS`), consistently within one request, so a
   conversation can move between vendors (a `FallbackModel` mid-conversation).
 - `ThinkTagSplitter`: reasoning written inline in the text (`<think>...</think>`) split from the
   answer, for a whole text or a stream whose deltas cut the tags anywhere.
+- `map_turns`: a conversation as the alternating user / model turns Anthropic, Bedrock and Gemini
+  want, with the system prompts taken out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from ..messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    RetryPromptPart,
+    SystemPromptPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
 
 __all__ = (
     'ANTHROPIC_TOOL_CALL_IDS',
@@ -19,6 +33,7 @@ __all__ = (
     'ThinkTagSplitter',
     'ToolCallIdRule',
     'ToolCallIds',
+    'map_turns',
 )
 
 
@@ -181,3 +196,43 @@ def _tag_start_at_end(text: str, tag: str) -> int:
         if text.endswith(tag[:size]):
             return size
     return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Alternating turns
+# --------------------------------------------------------------------------------------------
+
+
+def map_turns(
+    messages: Sequence[ModelMessage],
+    map_request_part: Callable[[UserPromptPart | ToolReturnPart | RetryPromptPart], Iterable[dict[str, Any]]],
+    map_response: Callable[[ModelResponse], Iterable[dict[str, Any]]],
+    *,
+    roles: tuple[str, str] = ('user', 'assistant'),
+    key: str = 'content',
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The system prompts, and the turns `{'role': ..., key: [...]}` of a conversation, for an API
+    whose roles alternate: a request's other parts go through `map_request_part`, a response
+    through `map_response`; a turn of the previous turn's role joins it, and an empty one is left
+    out (Anthropic, Bedrock and Gemini all reject a turn with nothing in it)."""
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, ModelRequest):
+            role = roles[0]
+            blocks: list[dict[str, Any]] = []
+            for part in message.parts:
+                if isinstance(part, SystemPromptPart):
+                    system.append(part.content)
+                else:
+                    blocks.extend(map_request_part(part))
+        else:
+            role = roles[1]
+            blocks = list(map_response(message))
+        if not blocks:
+            continue
+        if turns and turns[-1]['role'] == role:
+            turns[-1][key].extend(blocks)
+        else:
+            turns.append({'role': role, key: blocks})
+    return system, turns

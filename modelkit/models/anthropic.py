@@ -46,11 +46,10 @@ from ..messages import (
     FinishReason,
     ImageUrl,
     ModelMessage,
-    ModelRequest,
     ModelResponse,
     ModelResponsePart,
     ModelResponseStreamEvent,
-    SystemPromptPart,
+    RetryPromptPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -72,6 +71,7 @@ from ._kit import (
     WireStreamedResponse,
     json_request,
     map_settings,
+    map_turns,
     stream_error,
     unexpected_body,
 )
@@ -291,33 +291,24 @@ def _map_tool_choice(
 def _map_messages(messages: list[ModelMessage]) -> tuple[str, list[dict[str, Any]]]:
     """The system prompt and the turns, consecutive turns of one role merged (Anthropic alternates)."""
     ids = ToolCallIds(ANTHROPIC_TOOL_CALL_IDS)
-    system: list[str] = []
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        if isinstance(message, ModelRequest):
-            role = 'user'
-            blocks: list[dict[str, Any]] = []
-            for part in message.parts:
-                if isinstance(part, SystemPromptPart):
-                    system.append(part.content)
-                elif isinstance(part, UserPromptPart):
-                    blocks.extend(_map_user_content(part.content))
-                elif isinstance(part, ToolReturnPart):
-                    blocks.append(_tool_result(ids(part.tool_call_id), part.model_response_str()))
-                elif part.tool_name is None:
-                    blocks.append({'type': 'text', 'text': part.model_response()})
-                else:
-                    blocks.append(_tool_result(ids(part.tool_call_id), part.model_response(), is_error=True))
-        else:
-            role = 'assistant'
-            blocks = [block for part in message.parts if (block := _map_response_part(part, ids))]
-        if not blocks:
-            continue  # Anthropic rejects a turn with no content
-        if turns and turns[-1]['role'] == role:
-            turns[-1]['content'].extend(blocks)
-        else:
-            turns.append({'role': role, 'content': blocks})
+    system, turns = map_turns(
+        messages,
+        lambda part: _map_request_part(part, ids),
+        lambda message: [block for part in message.parts if (block := _map_response_part(part, ids))],
+    )
     return '\n\n'.join(system), turns
+
+
+def _map_request_part(
+    part: UserPromptPart | ToolReturnPart | RetryPromptPart, ids: ToolCallIds
+) -> list[dict[str, Any]]:
+    if isinstance(part, UserPromptPart):
+        return _map_user_content(part.content)
+    if isinstance(part, ToolReturnPart):
+        return [_tool_result(ids(part.tool_call_id), part.model_response_str())]
+    if part.tool_name is None:
+        return [{'type': 'text', 'text': part.model_response()}]
+    return [_tool_result(ids(part.tool_call_id), part.model_response(), is_error=True)]
 
 
 def _tool_result(tool_use_id: str, content: str, *, is_error: bool = False) -> dict[str, Any]:

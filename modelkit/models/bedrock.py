@@ -32,12 +32,10 @@ from ..exceptions import ModelHTTPError, UnexpectedModelBehavior, UserError
 from ..messages import (
     FinishReason,
     ModelMessage,
-    ModelRequest,
     ModelResponse,
     ModelResponsePart,
     ModelResponseStreamEvent,
     RetryPromptPart,
-    SystemPromptPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -58,6 +56,7 @@ from ._kit import (
     WireStreamedResponse,
     json_request,
     map_settings,
+    map_turns,
     stream_error,
     unexpected_body,
 )
@@ -299,30 +298,13 @@ def _map_messages(messages: Sequence[ModelMessage]) -> tuple[list[dict[str, Any]
     """The `system` blocks and the alternating user / assistant `messages` of a conversation."""
     ids = ToolCallIds(ANTHROPIC_TOOL_CALL_IDS)
     documents = Documents()
-    system: list[dict[str, Any]] = []
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        if isinstance(message, ModelRequest):
-            content: list[dict[str, Any]] = []
-            for part in message.parts:
-                if isinstance(part, SystemPromptPart):
-                    system.append({'text': part.content})
-                else:
-                    content.extend(_map_request_part(part, ids, documents))
-            _append(out, 'user', content)
-        else:
-            _append(out, 'assistant', _map_response(message, ids))
-    return system, out
-
-
-def _append(out: list[dict[str, Any]], role: str, content: list[dict[str, Any]]) -> None:
     # Converse wants roles to alternate: a turn that follows one of the same role joins it.
-    if not content:
-        return
-    if out and out[-1]['role'] == role:
-        out[-1]['content'].extend(content)
-    else:
-        out.append({'role': role, 'content': content})
+    system, turns = map_turns(
+        messages,
+        lambda part: _map_request_part(part, ids, documents),
+        lambda message: _map_response(message, ids),
+    )
+    return [{'text': text} for text in system], turns
 
 
 def _map_request_part(

@@ -42,11 +42,10 @@ from ..messages import (
     BinaryContent,
     FinishReason,
     ModelMessage,
-    ModelRequest,
     ModelResponse,
     ModelResponsePart,
     ModelResponseStreamEvent,
-    SystemPromptPart,
+    RetryPromptPart,
     TextPart,
     ThinkingPart,
     ToolReturnPart,
@@ -66,6 +65,7 @@ from ._kit import (
     WireStreamedResponse,
     json_request,
     map_settings,
+    map_turns,
     stream_error,
     unexpected_body,
     wire_timestamp,
@@ -281,42 +281,25 @@ class GeminiModel(WireModel[GeminiModelName]):
 
 def _map_messages(messages: list[ModelMessage]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The `systemInstruction` parts and the `contents` turns; consecutive turns of one role merge."""
-    system: list[dict[str, Any]] = []
-    contents: list[dict[str, Any]] = []
-    for message in messages:
-        if isinstance(message, ModelRequest):
-            parts: list[dict[str, Any]] = []
-            for part in message.parts:
-                if isinstance(part, SystemPromptPart):
-                    system.append({'text': part.content})
-                elif isinstance(part, UserPromptPart):
-                    parts.extend(_map_user_content(part.content))
-                elif isinstance(part, ToolReturnPart):
-                    parts.append(
-                        _function_response(part.tool_name, part.model_response_object(), part.tool_call_id)
-                    )
-                elif part.tool_name is None:
-                    parts.append({'text': part.model_response()})
-                else:
-                    # A failed call gets its error back as the call's result, so it stays paired.
-                    parts.append(
-                        _function_response(
-                            part.tool_name, {'error': part.model_response()}, part.tool_call_id
-                        )
-                    )
-            _add_turn(contents, 'user', parts)
-        else:
-            _add_turn(contents, 'model', _map_response_parts(message.parts))
-    return system, contents
+    system, contents = map_turns(
+        messages,
+        _map_request_part,
+        lambda message: _map_response_parts(message.parts),
+        roles=('user', 'model'),
+        key='parts',
+    )
+    return [{'text': text} for text in system], contents
 
 
-def _add_turn(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any]]) -> None:
-    if not parts:
-        return  # Gemini rejects a turn without parts
-    if contents and contents[-1]['role'] == role:
-        contents[-1]['parts'].extend(parts)
-    else:
-        contents.append({'role': role, 'parts': parts})
+def _map_request_part(part: UserPromptPart | ToolReturnPart | RetryPromptPart) -> list[dict[str, Any]]:
+    if isinstance(part, UserPromptPart):
+        return _map_user_content(part.content)
+    if isinstance(part, ToolReturnPart):
+        return [_function_response(part.tool_name, part.model_response_object(), part.tool_call_id)]
+    if part.tool_name is None:
+        return [{'text': part.model_response()}]
+    # A failed call gets its error back as the call's result, so it stays paired.
+    return [_function_response(part.tool_name, {'error': part.model_response()}, part.tool_call_id)]
 
 
 def _function_response(name: str, response: dict[str, Any], call_id: str) -> dict[str, Any]:
