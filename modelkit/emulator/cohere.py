@@ -218,13 +218,7 @@ def _conversation(body: Json) -> Conversation:
     _apply_response_format(conv, body.get('response_format'))
     _apply_thinking(conv, body.get('thinking'))
 
-    call_names: dict[str, str] = {}
-    for message in messages:
-        for call in message.get('tool_calls') or []:
-            function = call.get('function') if isinstance(call, dict) else None
-            if isinstance(function, dict) and isinstance(function.get('name'), str):
-                conv.called_tools.add(function['name'])
-                call_names[str(call.get('id'))] = function['name']
+    call_names = conv.note_chat_tool_calls(messages)
     conv.prompt = next((_text_of(m['content']) for m in reversed(messages) if m['role'] == 'user'), '')
     last = messages[-1]
     if last['role'] == 'tool':

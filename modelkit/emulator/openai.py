@@ -361,13 +361,7 @@ def _conversation(body: Json) -> Conversation:
         raise BadRequest("Invalid value for 'tool_choice': 'required' needs 'tools'.", 'tool_choice')
     conv.parallel_tool_calls = body.get('parallel_tool_calls', True) is not False
 
-    call_names: dict[str, str] = {}
-    for message in messages:
-        for call in message.get('tool_calls') or []:
-            function = call.get('function') if isinstance(call, dict) else None
-            if isinstance(function, dict) and isinstance(function.get('name'), str):
-                conv.called_tools.add(function['name'])
-                call_names[str(call.get('id'))] = function['name']
+    call_names = conv.note_chat_tool_calls(messages)
     conv.prompt = next((_text_of(m.get('content')) for m in reversed(messages) if m['role'] == 'user'), '')
     last = messages[-1]
     if last['role'] in ('tool', 'function'):
