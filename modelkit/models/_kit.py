@@ -69,6 +69,7 @@ from ._kit_translate import (
     ToolCallIdRule,
     ToolCallIds,
     map_turns,
+    wire_usage,
 )
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ __all__ = (
     'unexpected_body',
     'validation_summary',
     'wire_timestamp',
+    'wire_usage',
 )
 
 T = TypeVar('T')

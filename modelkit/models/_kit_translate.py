@@ -7,6 +7,7 @@
   answer, for a whole text or a stream whose deltas cut the tags anywhere.
 - `map_turns`: a conversation as the alternating user / model turns Anthropic, Bedrock and Gemini
   want, with the system prompts taken out.
+- `wire_usage`: a vendor's token counts as our `Usage`, keeping only the detail counts it reported.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..messages import (
     ToolReturnPart,
     UserPromptPart,
 )
+from ..usage import Usage
 
 __all__ = (
     'ANTHROPIC_TOOL_CALL_IDS',
@@ -34,6 +36,7 @@ __all__ = (
     'ToolCallIdRule',
     'ToolCallIds',
     'map_turns',
+    'wire_usage',
 )
 
 
@@ -236,3 +239,22 @@ def map_turns(
         else:
             turns.append({'role': role, key: blocks})
     return system, turns
+
+
+# --------------------------------------------------------------------------------------------
+# Usage
+# --------------------------------------------------------------------------------------------
+
+
+def wire_usage(
+    request_tokens: int | None, response_tokens: int | None, total_tokens: int | None, **details: float | None
+) -> Usage:
+    """Our `Usage` from a vendor's counts; of `details` (`cached_tokens=...`), only non-zero counts are
+    kept, as whole numbers (Cohere's billed units arrive as floats), and none at all is None."""
+    kept = {name: count for name, value in details.items() if value and (count := int(value))}
+    return Usage(
+        request_tokens=request_tokens,
+        response_tokens=response_tokens,
+        total_tokens=total_tokens,
+        details=kept or None,
+    )

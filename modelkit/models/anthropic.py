@@ -74,6 +74,7 @@ from ._kit import (
     map_turns,
     stream_error,
     unexpected_body,
+    wire_usage,
 )
 
 if TYPE_CHECKING:
@@ -628,21 +629,14 @@ def _map_usage(usage: dict[str, Any]) -> Usage:
     cache_write = usage.get('cache_creation_input_tokens') or 0
     cache_read = usage.get('cache_read_input_tokens') or 0
     output = usage.get('output_tokens') or 0
-    details = {
-        name: value
-        for name, value in (
-            ('input_tokens', uncached),
-            ('cache_write_tokens', cache_write),
-            ('cached_tokens', cache_read),
-        )
-        if value
-    }
     request_tokens = uncached + cache_write + cache_read
-    return Usage(
-        request_tokens=request_tokens,
-        response_tokens=output,
-        total_tokens=request_tokens + output,
-        details=details or None,
+    return wire_usage(
+        request_tokens,
+        output,
+        request_tokens + output,
+        input_tokens=uncached,
+        cache_write_tokens=cache_write,
+        cached_tokens=cache_read,
     )
 
 

@@ -59,6 +59,7 @@ from ._kit import (
     map_turns,
     stream_error,
     unexpected_body,
+    wire_usage,
 )
 
 if TYPE_CHECKING:
@@ -595,17 +596,13 @@ def _map_usage(usage: wire.TokenUsage | None) -> Usage:
         return Usage()
     cache_read = usage.cacheReadInputTokens or 0
     cache_write = usage.cacheWriteInputTokens or 0
-    details: dict[str, int] = {}
-    if cache_read:
-        details['cached_tokens'] = cache_read
-    if cache_write:
-        details['cache_write_tokens'] = cache_write
     request_tokens = None if usage.inputTokens is None else usage.inputTokens + cache_read + cache_write
-    return Usage(
-        request_tokens=request_tokens,
-        response_tokens=usage.outputTokens,
-        total_tokens=usage.totalTokens,
-        details=details or None,
+    return wire_usage(
+        request_tokens,
+        usage.outputTokens,
+        usage.totalTokens,
+        cached_tokens=cache_read,
+        cache_write_tokens=cache_write,
     )
 
 

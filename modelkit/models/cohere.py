@@ -71,6 +71,7 @@ from ._kit import (
     map_settings,
     stream_error,
     unexpected_body,
+    wire_usage,
 )
 
 if TYPE_CHECKING:
@@ -510,22 +511,16 @@ def _map_usage(usage: wire.Usage | None) -> Usage:
         # Older answers carry only billed units: better counts than none.
         request_tokens = request_tokens if request_tokens is not None else _count(billed.input_tokens)
         response_tokens = response_tokens if response_tokens is not None else _count(billed.output_tokens)
-    details: dict[str, int] = {}
-    for key, value in (
-        ('billed_input_tokens', billed.input_tokens if billed else None),
-        ('billed_output_tokens', billed.output_tokens if billed else None),
-        ('search_units', billed.search_units if billed else None),
-        ('classifications', billed.classifications if billed else None),
-        ('cached_tokens', usage.cached_tokens),
-    ):
-        if count := _count(value):
-            details[key] = count
     total = None if request_tokens is None or response_tokens is None else request_tokens + response_tokens
-    return Usage(
-        request_tokens=request_tokens,
-        response_tokens=response_tokens,
-        total_tokens=total,
-        details=details or None,
+    return wire_usage(
+        request_tokens,
+        response_tokens,
+        total,
+        billed_input_tokens=billed.input_tokens if billed else None,
+        billed_output_tokens=billed.output_tokens if billed else None,
+        search_units=billed.search_units if billed else None,
+        classifications=billed.classifications if billed else None,
+        cached_tokens=usage.cached_tokens,
     )
 
 

@@ -69,6 +69,7 @@ from ._kit import (
     stream_error,
     unexpected_body,
     wire_timestamp,
+    wire_usage,
 )
 
 if TYPE_CHECKING:
@@ -637,18 +638,13 @@ def _map_usage(raw: Any) -> Usage:
     if not raw:
         return Usage()
     usage = _USAGE.validate_python(raw)
-    details: dict[str, int] = {}
-    if usage.cachedContentTokenCount:
-        details['cached_tokens'] = usage.cachedContentTokenCount
-    if usage.thoughtsTokenCount:
-        details['reasoning_tokens'] = usage.thoughtsTokenCount
-    if usage.toolUsePromptTokenCount:
-        details['tool_use_prompt_tokens'] = usage.toolUsePromptTokenCount
-    return Usage(
-        request_tokens=_sum(usage.promptTokenCount, usage.toolUsePromptTokenCount),
-        response_tokens=_sum(usage.candidatesTokenCount, usage.thoughtsTokenCount),
-        total_tokens=usage.totalTokenCount,
-        details=details or None,
+    return wire_usage(
+        _sum(usage.promptTokenCount, usage.toolUsePromptTokenCount),
+        _sum(usage.candidatesTokenCount, usage.thoughtsTokenCount),
+        usage.totalTokenCount,
+        cached_tokens=usage.cachedContentTokenCount,
+        reasoning_tokens=usage.thoughtsTokenCount,
+        tool_use_prompt_tokens=usage.toolUsePromptTokenCount,
     )
 
 
