@@ -68,6 +68,8 @@ from ._kit_translate import (
     ThinkTagSplitter,
     ToolCallIdRule,
     ToolCallIds,
+    chat_tool_call,
+    chat_user_content,
     map_turns,
     wire_usage,
 )
@@ -90,6 +92,8 @@ __all__ = (
     'ToolCallIds',
     'WireModel',
     'WireStreamedResponse',
+    'chat_tool_call',
+    'chat_user_content',
     'json_request',
     'map_settings',
     'map_turns',

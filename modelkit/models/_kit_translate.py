@@ -7,6 +7,8 @@
   answer, for a whole text or a stream whose deltas cut the tags anywhere.
 - `map_turns`: a conversation as the alternating user / model turns Anthropic, Bedrock and Gemini
   want, with the system prompts taken out.
+- `chat_user_content`, `chat_tool_call`: the chat-completions shapes of a user message's content
+  and of a tool call, which OpenAI (and its dialects) and Cohere's v2 chat share.
 - `wire_usage`: a vendor's token counts as our `Usage`, keeping only the detail counts it reported.
 """
 
@@ -19,12 +21,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..messages import (
+    AudioUrl,
+    BinaryContent,
+    DocumentUrl,
+    ImageUrl,
     ModelMessage,
     ModelRequest,
     ModelResponse,
     RetryPromptPart,
     SystemPromptPart,
+    ToolCallPart,
     ToolReturnPart,
+    UserContent,
     UserPromptPart,
 )
 from ..usage import Usage
@@ -35,6 +43,8 @@ __all__ = (
     'ThinkTagSplitter',
     'ToolCallIdRule',
     'ToolCallIds',
+    'chat_tool_call',
+    'chat_user_content',
     'map_turns',
     'wire_usage',
 )
@@ -239,6 +249,39 @@ def map_turns(
         else:
             turns.append({'role': role, key: blocks})
     return system, turns
+
+
+# --------------------------------------------------------------------------------------------
+# The chat-completions message shape
+# --------------------------------------------------------------------------------------------
+
+
+def chat_user_content(
+    content: str | Sequence[UserContent],
+    other: Callable[[AudioUrl | DocumentUrl | BinaryContent], dict[str, Any]],
+) -> str | list[dict[str, Any]]:
+    """A user message's content as chat-completions-shaped APIs take it: a string stays one; text
+    and images (by URL, or inline as a data URL) become `text` / `image_url` items, and `other`
+    maps (or refuses, raising `UserError`) anything else."""
+    if isinstance(content, str):
+        return content
+    items: list[dict[str, Any]] = []
+    for item in content:
+        if isinstance(item, str):
+            items.append({'type': 'text', 'text': item})
+        elif isinstance(item, ImageUrl):
+            items.append({'type': 'image_url', 'image_url': {'url': item.url}})
+        elif isinstance(item, BinaryContent) and item.is_image:
+            items.append({'type': 'image_url', 'image_url': {'url': item.data_url}})
+        else:
+            items.append(other(item))
+    return items
+
+
+def chat_tool_call(part: ToolCallPart, call_id: str) -> dict[str, Any]:
+    """A tool call of an earlier assistant turn, as chat-completions-shaped APIs take it back."""
+    function = {'name': part.tool_name, 'arguments': part.args_as_json_str()}
+    return {'id': call_id, 'type': 'function', 'function': function}
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,9 +40,10 @@ from pydantic_core import ValidationError
 
 from ..exceptions import ModelStreamError, UnexpectedModelBehavior, UserError
 from ..messages import (
+    AudioUrl,
     BinaryContent,
+    DocumentUrl,
     FinishReason,
-    ImageUrl,
     ModelMessage,
     ModelRequest,
     ModelRequestPart,
@@ -67,6 +68,8 @@ from ._kit import (
     SettingsTable,
     WireModel,
     WireStreamedResponse,
+    chat_tool_call,
+    chat_user_content,
     json_request,
     map_settings,
     stream_error,
@@ -283,8 +286,7 @@ def _map_assistant(message: ModelResponse) -> dict[str, Any]:
             if part.content:
                 texts.append(part.content)
         elif isinstance(part, ToolCallPart):
-            function = {'name': part.tool_name, 'arguments': part.args_as_json_str()}
-            calls.append({'id': part.tool_call_id, 'type': 'function', 'function': function})
+            calls.append(chat_tool_call(part, part.tool_call_id))
         elif part.content:
             (plans if part.id == TOOL_PLAN_ID else thinking).append(part.content)
     wire_message: dict[str, Any] = {'role': 'assistant'}
@@ -305,20 +307,12 @@ def _map_assistant(message: ModelResponse) -> dict[str, Any]:
 
 
 def _map_user_content(content: str | Sequence[UserContent]) -> str | list[dict[str, Any]]:
-    if isinstance(content, str):
-        return content
-    items: list[dict[str, Any]] = []
-    for item in content:
-        if isinstance(item, str):
-            items.append({'type': 'text', 'text': item})
-        elif isinstance(item, ImageUrl):
-            items.append({'type': 'image_url', 'image_url': {'url': item.url}})
-        elif isinstance(item, BinaryContent) and item.is_image:
-            items.append({'type': 'image_url', 'image_url': {'url': item.data_url}})
-        else:
-            what = item.media_type if isinstance(item, BinaryContent) else item.kind
-            raise UserError(f'Cohere chat takes text and images in a user message, not {what}')
-    return items
+    return chat_user_content(content, _refuse_content)
+
+
+def _refuse_content(item: AudioUrl | DocumentUrl | BinaryContent) -> dict[str, Any]:
+    what = item.media_type if isinstance(item, BinaryContent) else item.kind
+    raise UserError(f'Cohere chat takes text and images in a user message, not {what}')
 
 
 def _map_tool(tool: ToolDefinition) -> dict[str, Any]:

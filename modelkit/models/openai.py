@@ -36,8 +36,8 @@ from ..exceptions import UnexpectedModelBehavior, UserError
 from ..messages import (
     AudioUrl,
     BinaryContent,
+    DocumentUrl,
     FinishReason,
-    ImageUrl,
     ModelMessage,
     ModelRequest,
     ModelRequestPart,
@@ -66,6 +66,8 @@ from ._kit import (
     ToolCallIds,
     WireModel,
     WireStreamedResponse,
+    chat_tool_call,
+    chat_user_content,
     json_request,
     map_settings,
     stream_error,
@@ -354,8 +356,7 @@ def _map_response(message: ModelResponse, send_back_thinking: bool, ids: Any) ->
             if part.content:
                 texts.append(part.content)
         elif isinstance(part, ToolCallPart):
-            function = {'name': part.tool_name, 'arguments': part.args_as_json_str()}
-            tool_calls.append({'id': ids(part.tool_call_id), 'type': 'function', 'function': function})
+            tool_calls.append(chat_tool_call(part, ids(part.tool_call_id)))
         elif send_back_thinking and part.content:
             texts.append(f'<think>\n{part.content}\n</think>')
     wire_message: dict[str, Any] = {'role': 'assistant'}
@@ -370,23 +371,17 @@ def _map_response(message: ModelResponse, send_back_thinking: bool, ids: Any) ->
 
 
 def _map_user_content(content: str | Sequence[UserContent]) -> str | list[dict[str, Any]]:
-    if isinstance(content, str):
-        return content
-    parts: list[dict[str, Any]] = []
-    for item in content:
-        if isinstance(item, str):
-            parts.append({'type': 'text', 'text': item})
-        elif isinstance(item, ImageUrl):
-            parts.append({'type': 'image_url', 'image_url': {'url': item.url}})
-        elif isinstance(item, BinaryContent):
-            parts.append(_map_binary(item))
-        else:
-            what = 'audio' if isinstance(item, AudioUrl) else 'documents'
-            raise UserError(
-                f'OpenAI chat completions cannot fetch {what} from a URL ({item.url}): '
-                'download it and pass the bytes as BinaryContent(data=..., media_type=...)'
-            )
-    return parts
+    return chat_user_content(content, _map_media)
+
+
+def _map_media(item: AudioUrl | DocumentUrl | BinaryContent) -> dict[str, Any]:
+    if isinstance(item, BinaryContent):
+        return _map_binary(item)
+    what = 'audio' if isinstance(item, AudioUrl) else 'documents'
+    raise UserError(
+        f'OpenAI chat completions cannot fetch {what} from a URL ({item.url}): '
+        'download it and pass the bytes as BinaryContent(data=..., media_type=...)'
+    )
 
 
 # OpenAI's `input_audio` takes these two formats only.
