@@ -49,10 +49,12 @@ class KeyedProvider(Provider):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        name: str | None = getattr(cls, 'name', None)  # a base class has no name yet
-        prefix = cls.env_prefix or (name.upper().replace('-', '_') if name else None)
-        if prefix is None:
+        # Only a class that names a service gets the derived variables: a subclass that keeps its
+        # parent's name (or a base class, with none) keeps the parent's variables.
+        own = cls.__dict__
+        if 'name' not in own and 'env_prefix' not in own:
             return
+        prefix = cls.env_prefix or cls.name.upper().replace('-', '_')
         if 'api_key_env' not in cls.__dict__:
             cls.api_key_env = f'{prefix}_API_KEY'
         if 'base_url_env' not in cls.__dict__:
