@@ -16,7 +16,7 @@ import hashlib
 import random
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -282,6 +282,18 @@ class Conversation:
     """When set, the request enabled thinking: the reply thinks first (at most this many tokens)."""
     stop_sequences: tuple[str, ...] = ()
     """Text the answer stops before (finish reason `stop_sequence`, naming which one matched)."""
+
+    def note_chat_tool_calls(self, messages: Iterable[Any]) -> dict[str, str]:
+        """Mark the tools a chat-completions-shaped history already called (`tool_calls: [{id,
+        function: {name}}]`, which OpenAI's and Cohere's v2 chat share); each call id's tool name."""
+        call_names: dict[str, str] = {}
+        for message in messages:
+            for call in message.get('tool_calls') or []:
+                function = call.get('function') if isinstance(call, dict) else None
+                if isinstance(function, dict) and isinstance(function.get('name'), str):
+                    self.called_tools.add(function['name'])
+                    call_names[str(call.get('id'))] = function['name']
+        return call_names
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ is the vendor's own:
 - `routes()`: `(method, path regex, handler)` triples;
 - `api_key(request)`: its auth rule (which header carries the key);
 - `error_payload(kind, message, status)`: its error body for a neutral `ErrorKind`;
-- optionally `rate_limit_headers`, `fault_message`, `auth_message`, `not_found_message`, `claims`,
-  and extra faults (`http_faults`, `stream_error_faults`, e.g. Anthropic's 529 and in-stream
-  `overloaded_error`);
+- optionally its wording (`fault_messages`, `auth_messages`, `not_found_message`), `claims`,
+  `rate_limit_headers`, and extra faults (`http_faults`, `stream_error_faults`, e.g. Anthropic's
+  529 and in-stream `overloaded_error`);
 - the encoding of its stream: an encoder object with `event`, `error` and `end` (`SSEEncoder` here
   covers every SSE vendor; a vendor with another framing, AWS event-stream or a JSON array, writes
   its own with the same three methods).
@@ -19,7 +19,8 @@ is the vendor's own:
 The core does the rest, the same way for every vendor: auth checks (`authenticate`), control
 parsing and fault selection (`admit`), the HTTP fault answers in the vendor's shape
 (`fault_response`), pacing and mid-stream strikes (`stream_frames` over `Frame`s), the non-streamed
-answer with its faults (`plain_response`), and the 404 for an unknown path (`not_found`).
+answer with its faults (`plain_response`), the 404 for an unknown path (`not_found`), and reading a
+request body that must be a JSON object (`json_object`).
 """
 
 from __future__ import annotations
@@ -190,6 +191,10 @@ class Vendor:
     and every `EmulatorConfig` field: `{'ANTHROPIC_BASE_URL': '{base_url}', ...}`."""
     http_faults: ClassVar[Mapping[str, ErrorKind]] = HTTP_FAULTS
     stream_error_faults: ClassVar[Mapping[str, ErrorKind]] = STREAM_ERROR_FAULTS
+    fault_messages: ClassVar[Mapping[ErrorKind, str]] = {}
+    """The vendor's wording of the faults it words its own way; the others keep the core's."""
+    auth_messages: ClassVar[tuple[str, str]] = ('No API key was provided.', 'Invalid API key (emulated).')
+    """The 401 message without a key, and with a wrong one (`auth_message` for one that depends on it)."""
 
     # -- what a vendor module defines ----------------------------------------------------------
 
@@ -217,11 +222,12 @@ class Vendor:
 
     def fault_message(self, kind: ErrorKind, controls: Controls) -> str:
         """The message of an injected fault."""
-        return _DEFAULT_MESSAGES.get(kind, 'Emulated failure.')
+        return self.fault_messages.get(kind) or _DEFAULT_MESSAGES.get(kind, 'Emulated failure.')
 
     def auth_message(self, key: str | None) -> str:
         """Why the key was refused: `key` is None when none was sent (never echo a wrong key whole)."""
-        return 'No API key was provided.' if key is None else 'Invalid API key (emulated).'
+        missing, wrong = self.auth_messages
+        return missing if key is None else wrong
 
     def not_found_message(self, request: Request) -> str:
         """The message of the 404 for a path no route serves."""
@@ -276,6 +282,22 @@ class Vendor:
     ) -> Refusal:
         """A `Refusal` to raise: `raise vendor.refuse('invalid_request', 'max_tokens: Field required')`."""
         return Refusal(self.error_response(kind, message, status=status, param=param))
+
+    def json_object(
+        self,
+        raw: bytes,
+        *,
+        not_json: str = 'The request body is not valid JSON.',
+        not_object: str = 'The request body must be a JSON object.',
+    ) -> Json:
+        """The request body, which must be a JSON object, or a `Refusal` (`invalid_request`) to raise."""
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise self.refuse('invalid_request', not_json) from None
+        if not isinstance(body, dict):
+            raise self.refuse('invalid_request', not_object)
+        return body
 
     def authenticate(self, request: Request, state: EmulatorState) -> str:
         """The key the request presents, or a `Refusal` (401 in this vendor's shape) to raise."""

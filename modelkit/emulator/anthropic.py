@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from ._script import Controls, Conversation, Reply, ToolSpec, count_tokens, plan_reply
+from ._script import Conversation, Reply, ToolSpec, count_tokens, plan_reply
 from ._server import EmulatorState, Request, Response
 from ._vendor import (
     CLOSE,
@@ -101,10 +101,11 @@ class AnthropicVendor(Vendor):
     """Anthropic Messages: `x-api-key`, `anthropic-version`, named SSE events, Anthropic's errors."""
 
     prefix: ClassVar[str] = 'anthropic'
-    base_path: ClassVar[str] = ''
     env: ClassVar[dict[str, str]] = {'ANTHROPIC_BASE_URL': '{base_url}', 'ANTHROPIC_API_KEY': '{api_key}'}
     http_faults: ClassVar[dict[str, ErrorKind]] = {**HTTP_FAULTS, '529': 'overloaded'}
     stream_error_faults: ClassVar[dict[str, ErrorKind]] = {**STREAM_ERROR_FAULTS, 'overloaded': 'overloaded'}
+    fault_messages = _FAULT_MESSAGES  # `Overloaded`, as the API says it
+    auth_messages = ('x-api-key header is required', 'invalid x-api-key')
 
     def routes(self) -> Iterable[tuple[str, str, Handler]]:
         """Messages and token counting."""
@@ -139,14 +140,6 @@ class AnthropicVendor(Vendor):
                 reset.isoformat(timespec='seconds').replace('+00:00', 'Z'),
             ),
         ]
-
-    def fault_message(self, kind: ErrorKind, controls: Controls) -> str:
-        """Anthropic's wording of each fault (`Overloaded`, as the API says it)."""
-        return _FAULT_MESSAGES.get(kind, super().fault_message(kind, controls))
-
-    def auth_message(self, key: str | None) -> str:
-        """Anthropic's 401 wording."""
-        return 'x-api-key header is required' if key is None else 'invalid x-api-key'
 
     def not_found_message(self, request: Request) -> str:
         """Anthropic's 404 wording, naming the path."""
@@ -202,12 +195,7 @@ class AnthropicVendor(Vendor):
     # -- reading the request --------------------------------------------------------------------
 
     def _parse_body(self, raw: bytes, *, needs_max_tokens: bool) -> Json:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise self.refuse('invalid_request', 'The request body is not valid JSON.') from None
-        if not isinstance(body, dict):
-            raise self.refuse('invalid_request', 'The request body must be a JSON object.')
+        body = self.json_object(raw)
         if not isinstance(body.get('model'), str) or not body['model']:
             raise self.refuse('invalid_request', 'model: Field required')
         limit = body.get('max_tokens')

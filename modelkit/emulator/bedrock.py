@@ -37,13 +37,14 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import orjson
 
 from ..parsers.eventstream import encode_message
-from ._script import Controls, Conversation, Reply, ToolSpec, count_tokens, plan_reply
+from ._script import Conversation, Reply, ToolSpec, count_tokens, plan_reply
 from ._server import ANY_KEY_PLACEHOLDER, EmulatorState, Request, Response
 from ._vendor import (
     CLOSE,
@@ -150,7 +151,6 @@ class BedrockVendor(Vendor):
     """Bedrock Converse: SigV4 checked with botocore, AWS's error shapes, event-stream frames."""
 
     prefix: ClassVar[str] = 'bedrock'
-    base_path: ClassVar[str] = ''
     env: ClassVar[dict[str, str]] = {
         'AWS_ENDPOINT_URL_BEDROCK_RUNTIME': '{base_url}',
         'AWS_ACCESS_KEY_ID': '{aws_access_key_id}',
@@ -165,11 +165,12 @@ class BedrockVendor(Vendor):
         'validation': 'invalid_request',
         'model-stream-error': 'overloaded',
     }
+    fault_messages = _FAULT_MESSAGES
 
     def routes(self) -> Iterable[tuple[str, str, Handler]]:
         """Converse and ConverseStream."""
-        yield 'POST', r'/model/(?P<model>[^/]+)/converse', self._converse
-        yield 'POST', r'/model/(?P<model>[^/]+)/converse-stream', self._converse_stream
+        yield 'POST', r'/model/(?P<model>[^/]+)/converse', partial(self._answer, stream=False)
+        yield 'POST', r'/model/(?P<model>[^/]+)/converse-stream', partial(self._answer, stream=True)
 
     def api_key(self, request: Request) -> str | None:
         """The access key id of the request's SigV4 `Authorization` header."""
@@ -208,10 +209,6 @@ class BedrockVendor(Vendor):
     ) -> Response:
         """An AWS error: `{"message"}`, the type in `x-amzn-ErrorType`, a request id."""
         return _aws_error(status or _STATUS[kind], _ERROR_TYPES[kind][0], message, headers)
-
-    def fault_message(self, kind: ErrorKind, controls: Controls) -> str:
-        """Bedrock's wording of each fault."""
-        return _FAULT_MESSAGES.get(kind, super().fault_message(kind, controls))
 
     def not_found_message(self, request: Request) -> str:
         """The 404 wording for a path Bedrock does not serve."""
@@ -256,12 +253,6 @@ class BedrockVendor(Vendor):
 
     # -- handlers -------------------------------------------------------------------------------
 
-    async def _converse(self, request: Request, state: EmulatorState) -> Response:
-        return await self._answer(request, state, stream=False)
-
-    async def _converse_stream(self, request: Request, state: EmulatorState) -> Response:
-        return await self._answer(request, state, stream=True)
-
     async def _answer(self, request: Request, state: EmulatorState, *, stream: bool) -> Response:
         key = self.authenticate(request, state)
         body = self._parse_body(request.body)
@@ -291,12 +282,7 @@ class BedrockVendor(Vendor):
     # -- reading the request --------------------------------------------------------------------
 
     def _parse_body(self, raw: bytes) -> Json:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise self.refuse('invalid_request', 'The request body is not valid JSON.') from None
-        if not isinstance(body, dict):
-            raise self.refuse('invalid_request', 'The request body must be a JSON object.')
+        body = self.json_object(raw)
         messages = body.get('messages')
         if not isinstance(messages, list) or not messages:
             raise self.refuse(

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from ._script import Controls, Conversation, Reply, ToolSpec, count_tokens, fragments, plan_reply
+from ._script import Conversation, Reply, ToolSpec, count_tokens, fragments, plan_reply
 from ._server import EmulatorState, Request, Response
 from ._vendor import CLOSE, HEAD, OPEN, TOKEN, ErrorKind, Frame, Handler, Json, SSEEncoder, Vendor
 
@@ -75,8 +75,9 @@ class CohereVendor(Vendor):
     """Cohere v2 chat: bearer keys, `{"id", "message"}` errors, typed SSE events."""
 
     prefix: ClassVar[str] = 'cohere'
-    base_path: ClassVar[str] = ''
     env: ClassVar[dict[str, str]] = {'CO_API_URL': '{base_url}', 'CO_API_KEY': '{api_key}'}
+    fault_messages = _FAULT_MESSAGES
+    auth_messages = ('no api key supplied', 'invalid api token')
 
     def routes(self) -> Iterable[tuple[str, str, Handler]]:
         """The v2 chat endpoint."""
@@ -89,14 +90,6 @@ class CohereVendor(Vendor):
     def error_payload(self, kind: ErrorKind, message: str, status: int, *, param: str | None = None) -> Any:
         """Cohere's error body: an id and a message; the status says the kind."""
         return {'id': _trace_id(message), 'message': message}
-
-    def fault_message(self, kind: ErrorKind, controls: Controls) -> str:
-        """Cohere's wording of each fault."""
-        return _FAULT_MESSAGES.get(kind, super().fault_message(kind, controls))
-
-    def auth_message(self, key: str | None) -> str:
-        """Cohere's 401 wording."""
-        return 'no api key supplied' if key is None else 'invalid api token'
 
     def not_found_message(self, request: Request) -> str:
         """Cohere's 404 wording."""
@@ -225,13 +218,7 @@ def _conversation(body: Json) -> Conversation:
     _apply_response_format(conv, body.get('response_format'))
     _apply_thinking(conv, body.get('thinking'))
 
-    call_names: dict[str, str] = {}
-    for message in messages:
-        for call in message.get('tool_calls') or []:
-            function = call.get('function') if isinstance(call, dict) else None
-            if isinstance(function, dict) and isinstance(function.get('name'), str):
-                conv.called_tools.add(function['name'])
-                call_names[str(call.get('id'))] = function['name']
+    call_names = conv.note_chat_tool_calls(messages)
     conv.prompt = next((_text_of(m['content']) for m in reversed(messages) if m['role'] == 'user'), '')
     last = messages[-1]
     if last['role'] == 'tool':

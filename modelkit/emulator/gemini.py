@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar
 
 import orjson
@@ -75,18 +76,18 @@ class GeminiVendor(Vendor):
     """The Generative Language API: `x-goog-api-key`, Google's errors, SSE or JSON-array streams."""
 
     prefix: ClassVar[str] = 'google-gla'
-    base_path: ClassVar[str] = ''
     env: ClassVar[dict[str, str]] = {
         'GEMINI_BASE_URL': '{base_url}',
         'GOOGLE_GEMINI_BASE_URL': '{base_url}',
         'GEMINI_API_KEY': '{api_key}',
     }
+    fault_messages = _FAULT_MESSAGES
     model_path: ClassVar[str] = r'/(?:v1beta|v1|v1alpha)/models/(?P<model>[^/:]+)'
 
     def routes(self) -> Iterable[tuple[str, str, Handler]]:
         """generateContent and streamGenerateContent."""
-        yield 'POST', self.model_path + r':generateContent', self._generate
-        yield 'POST', self.model_path + r':streamGenerateContent', self._stream
+        yield 'POST', self.model_path + r':generateContent', partial(self._answer, stream=False)
+        yield 'POST', self.model_path + r':streamGenerateContent', partial(self._answer, stream=True)
 
     def api_key(self, request: Request) -> str | None:
         """The `x-goog-api-key` header, else the `key` query parameter."""
@@ -122,21 +123,11 @@ class GeminiVendor(Vendor):
         payload['error']['details'] = [{'@type': _RETRY_INFO, 'retryDelay': delay}]
         return Response.json(429, payload)
 
-    def fault_message(self, kind: ErrorKind, controls: Controls) -> str:
-        """Google's wording of each fault."""
-        return _FAULT_MESSAGES.get(kind, super().fault_message(kind, controls))
-
     def not_found_message(self, request: Request) -> str:
         """Google's 404 wording."""
         return f'The requested URL {request.path} was not found on this server.'
 
     # -- handlers -------------------------------------------------------------------------------
-
-    async def _generate(self, request: Request, state: EmulatorState) -> Response:
-        return await self._answer(request, state, stream=False)
-
-    async def _stream(self, request: Request, state: EmulatorState) -> Response:
-        return await self._answer(request, state, stream=True)
 
     async def _answer(self, request: Request, state: EmulatorState, *, stream: bool) -> Response:
         key = self.authenticate(request, state)
@@ -168,12 +159,11 @@ class GeminiVendor(Vendor):
     # -- reading the request --------------------------------------------------------------------
 
     def _parse_body(self, raw: bytes) -> Json:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise self.refuse('invalid_request', 'Invalid JSON payload received.') from None
-        if not isinstance(body, dict):
-            raise self.refuse('invalid_request', 'Invalid JSON payload received. Expected an object.')
+        body = self.json_object(
+            raw,
+            not_json='Invalid JSON payload received.',
+            not_object='Invalid JSON payload received. Expected an object.',
+        )
         contents = body.get('contents')
         if not isinstance(contents, list) or not contents:
             raise self.refuse(

@@ -16,13 +16,11 @@ reference and recorded traffic:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from ._script import Controls, Reply
-from ._server import Request
-from ._vendor import ERROR_STATUS, STREAM_ERROR_FAULTS, ErrorKind, Frame, Handler, Json, SSEEncoder, Vendor
-from .openai import OpenAIVendor
+from ._vendor import ERROR_STATUS, STREAM_ERROR_FAULTS, ErrorKind, Frame, Json, SSEEncoder, Vendor
+from .openai import OpenAIDialectVendor
 
 __all__ = ('GROQ', 'TOOL_USE_FAILED_GENERATION', 'VENDORS', 'GroqVendor')
 
@@ -42,7 +40,7 @@ _CODES: dict[ErrorKind, str] = {
 }
 
 
-class GroqVendor(OpenAIVendor):
+class GroqVendor(OpenAIDialectVendor):
     """Groq: bearer key, OpenAI's error object without `param`, `x_groq` on answers."""
 
     prefix: ClassVar[str] = 'groq'
@@ -52,15 +50,6 @@ class GroqVendor(OpenAIVendor):
         **STREAM_ERROR_FAULTS,
         'tool-use-failed': 'invalid_request',
     }
-
-    def routes(self) -> Iterable[tuple[str, str, Handler]]:
-        """Chat completions and the model list, under `/openai/v1`."""
-        yield 'POST', r'/openai/v1/chat/completions', self._chat_route
-        yield 'GET', r'/openai/v1/models', self._list_models
-
-    def claims(self, request: Request) -> bool:
-        """Requests under `/openai/` only: a bearer key alone is every OpenAI-compatible client's."""
-        return request.path.startswith('/openai/') and super().claims(request)
 
     def error_payload(self, kind: ErrorKind, message: str, status: int, *, param: str | None = None) -> Any:
         """Groq's error object (the `tool-use-failed` fault's carries `failed_generation`)."""

@@ -20,13 +20,11 @@ recorded traffic:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from ._script import Conversation, Reply
-from ._server import Request
-from ._vendor import CLOSE, OPEN, TOKEN, ErrorKind, Frame, Handler, Json, Vendor
-from .openai import BadRequest, OpenAIVendor
+from ._vendor import CLOSE, OPEN, TOKEN, ErrorKind, Frame, Json, Vendor
+from .openai import BadRequest, OpenAIDialectVendor
 
 __all__ = ('MISTRAL', 'THINKING_BUDGET', 'VENDORS', 'MistralVendor')
 
@@ -43,22 +41,13 @@ _TYPES: dict[ErrorKind, str] = {
 _CODES: dict[ErrorKind, str] = {'rate_limit': '1300', 'server': '1000', 'unavailable': '1000'}
 
 
-class MistralVendor(OpenAIVendor):
+class MistralVendor(OpenAIDialectVendor):
     """Mistral: bearer key, its flat error object, list content for thinking, 9-character tool ids."""
 
     prefix: ClassVar[str] = 'mistral'
     base_path: ClassVar[str] = '/mistral/v1'
     env: ClassVar[dict[str, str]] = {'MISTRAL_BASE_URL': '{base_url}', 'MISTRAL_API_KEY': '{api_key}'}
     seed_field: ClassVar[str] = 'random_seed'
-
-    def routes(self) -> Iterable[tuple[str, str, Handler]]:
-        """Chat completions and the model list, under `/mistral/v1`."""
-        yield 'POST', r'/mistral/v1/chat/completions', self._chat_route
-        yield 'GET', r'/mistral/v1/models', self._list_models
-
-    def claims(self, request: Request) -> bool:
-        """Requests under `/mistral/` only: a bearer key alone is every OpenAI-compatible client's."""
-        return request.path.startswith('/mistral/') and super().claims(request)
 
     def error_payload(self, kind: ErrorKind, message: str, status: int, *, param: str | None = None) -> Any:
         """Mistral's error bodies: the gateway's for a bad key, the flat error object otherwise."""

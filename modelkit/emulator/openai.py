@@ -18,6 +18,7 @@ with `stop`, not `tool_calls`.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -36,6 +37,7 @@ __all__ = (
     'VENDORS',
     'AzureVendor',
     'BadRequest',
+    'OpenAIDialectVendor',
     'OpenAIVendor',
     'count_prompt_tokens',
 )
@@ -89,6 +91,7 @@ class OpenAIVendor(Vendor):
     prefix: ClassVar[str] = 'openai'
     base_path: ClassVar[str] = '/v1'
     env: ClassVar[dict[str, str]] = {'OPENAI_BASE_URL': '{base_url}', 'OPENAI_API_KEY': '{api_key}'}
+    fault_messages = _FAULT_MESSAGES
 
     def routes(self) -> Iterable[tuple[str, str, Handler]]:
         """Chat completions under any prefix, and the model list."""
@@ -115,7 +118,7 @@ class OpenAIVendor(Vendor):
         if kind == 'rate_limit':
             wait_ms = controls.retry_after_ms
             return f'Rate limit reached for requests (emulated). Please try again in {wait_ms}ms.'
-        return _FAULT_MESSAGES.get(kind, super().fault_message(kind, controls))
+        return super().fault_message(kind, controls)
 
     def auth_message(self, key: str | None) -> str:
         """OpenAI's 401 wording; a wrong key shows only its ends, as OpenAI does."""
@@ -209,6 +212,22 @@ class OpenAIVendor(Vendor):
     def usage(self, prompt_tokens: int, completion_tokens: int) -> Json:
         """The usage object for these counts."""
         return _usage(prompt_tokens, completion_tokens)
+
+
+class OpenAIDialectVendor(OpenAIVendor):
+    """An OpenAI dialect served under its own `base_path` (Groq's `/openai/v1`, Mistral's
+    `/mistral/v1`): a subclass states its prefix, base path, env and what its dialect changes."""
+
+    def routes(self) -> Iterable[tuple[str, str, Handler]]:
+        """Chat completions and the model list, under `base_path`."""
+        yield 'POST', re.escape(self.base_path) + r'/chat/completions', self._chat_route
+        yield 'GET', re.escape(self.base_path) + r'/models', self._list_models
+
+    def claims(self, request: Request) -> bool:
+        """Requests under the base path's first segment only: a bearer key alone is every
+        OpenAI-compatible client's."""
+        first = '/' + self.base_path.strip('/').split('/')[0] + '/'
+        return request.path.startswith(first) and super().claims(request)
 
 
 class AzureVendor(OpenAIVendor):
@@ -342,13 +361,7 @@ def _conversation(body: Json) -> Conversation:
         raise BadRequest("Invalid value for 'tool_choice': 'required' needs 'tools'.", 'tool_choice')
     conv.parallel_tool_calls = body.get('parallel_tool_calls', True) is not False
 
-    call_names: dict[str, str] = {}
-    for message in messages:
-        for call in message.get('tool_calls') or []:
-            function = call.get('function') if isinstance(call, dict) else None
-            if isinstance(function, dict) and isinstance(function.get('name'), str):
-                conv.called_tools.add(function['name'])
-                call_names[str(call.get('id'))] = function['name']
+    call_names = conv.note_chat_tool_calls(messages)
     conv.prompt = next((_text_of(m.get('content')) for m in reversed(messages) if m['role'] == 'user'), '')
     last = messages[-1]
     if last['role'] in ('tool', 'function'):

@@ -68,9 +68,14 @@ from ._kit_translate import (
     ThinkTagSplitter,
     ToolCallIdRule,
     ToolCallIds,
+    chat_tool_call,
+    chat_user_content,
+    map_turns,
+    wire_usage,
 )
 
 if TYPE_CHECKING:
+    import httpx
     from pydantic import TypeAdapter
 
     from .._transport import HTTPRequest, HTTPResponse, ResponseStream
@@ -87,36 +92,70 @@ __all__ = (
     'ToolCallIds',
     'WireModel',
     'WireStreamedResponse',
+    'chat_tool_call',
+    'chat_user_content',
     'json_request',
     'map_settings',
+    'map_turns',
     'open_stream',
     'stream_error',
     'stream_interrupted',
     'unexpected_body',
     'validation_summary',
     'wire_timestamp',
+    'wire_usage',
 )
 
 T = TypeVar('T')
 E = TypeVar('E')
 R = TypeVar('R', bound=StreamedResponse)
+N = TypeVar('N', bound=str)
+"""A vendor's model-name type (its known names, `| str`), so its constructor's signature shows them."""
 
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
 
 
-class WireModel(Model):
+class WireModel(Model, Generic[N]):
     """A model behind one vendor's HTTP API: what `request` and `request_stream` do for every vendor.
 
-    A subclass builds the request (`_build_request`), reads a whole response
-    (`_process_response`) and makes its streamed response (`_new_streamed_response`); `__init__`
-    takes a `Provider` or a provider name with the shorthand (`api_key=`, `base_url=`, ...). A
-    vendor that reads a whole response's headers too overrides `_process_http_response`; one whose
-    error details travel outside the body (Bedrock's `x-amzn-ErrorType`) overrides `_http_error`.
+    A subclass names its `default_provider` and `streamed_response_class`, builds the request
+    (`_build_request`) and reads a whole response (`_process_response`); `__init__` takes a
+    `Provider` or a provider name with the shorthand (`api_key=`, `base_url=`, ...). A vendor that
+    reads a whole response's headers too overrides `_process_http_response`; one whose error
+    details travel outside the body (Bedrock's `x-amzn-ErrorType`) overrides `_http_error`.
     """
 
-    def __init__(self, model_name: str, provider: str | Provider, **shorthand: Any) -> None:
+    default_provider: ClassVar[str]
+    """The provider name used when none is given, and the `gen_ai.system` value unless given."""
+    streamed_response_class: ClassVar[type[WireStreamedResponse[Any]]]
+    """The streamed response `request_stream` builds (assigned below the vendor's class of it)."""
+
+    def __init__(
+        self,
+        model_name: N,
+        *,
+        provider: str | Provider | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        system: str | None = None,
+    ) -> None:
+        """`provider` is a provider name (`default_provider` when None) or a `Provider`; the
+        shorthand `api_key`, `base_url` and `http_client` build the named provider with them.
+        `system` is the `gen_ai.system` value (`default_provider` unless given)."""
+        self._connect(
+            model_name, provider, system, api_key=api_key, base_url=base_url, http_client=http_client
+        )
+
+    def _connect(
+        self, model_name: str, provider: str | Provider | None, system: str | None, **shorthand: Any
+    ) -> None:
+        """What every constructor does: find the provider (`default_provider` when None, built with
+        the shorthand when a name), and take the model name and `gen_ai.system` value."""
+        if provider is None:
+            provider = self.default_provider
         shorthand = {name: value for name, value in shorthand.items() if value is not None}
         if isinstance(provider, str):
             # Imported here: the providers pull in the transport (anyio, asyncio), which importing
@@ -131,6 +170,12 @@ class WireModel(Model):
             )
         self._model_name = model_name
         self._provider: Provider = provider
+        self._system = system or self.default_provider
+
+    @property
+    def system(self) -> str:
+        """The `gen_ai.system` value: the vendor (`default_provider`) unless given."""
+        return self._system
 
     @property
     def model_name(self) -> str:
@@ -159,10 +204,11 @@ class WireModel(Model):
         """A whole (non-streamed) 2xx body as our response and its usage."""
         raise NotImplementedError
 
-    @abstractmethod
     def _new_streamed_response(self, stream: ResponseStream) -> StreamedResponse:
-        """The streamed response reading `stream`."""
-        raise NotImplementedError
+        """The streamed response reading `stream`: a `streamed_response_class`."""
+        return self.streamed_response_class(
+            _model_name=self._model_name, _stream=stream, _vendor=self._provider.name
+        )
 
     def _process_http_response(self, response: HTTPResponse) -> tuple[ModelResponse, Usage]:
         """A whole 2xx response as our response and its usage: its body through `_process_response`."""

@@ -1,17 +1,41 @@
-"""Two translations several vendors share, kept beside the kit (`modelkit.models._kit` re-exports them).
+"""Translations several vendors share, kept beside the kit (`modelkit.models._kit` re-exports them).
 
 - `ToolCallIds`: tool-call ids from another vendor's history mapped into ids this vendor accepts
   (`MISTRAL_TOOL_CALL_IDS`, `ANTHROPIC_TOOL_CALL_IDS`), consistently within one request, so a
   conversation can move between vendors (a `FallbackModel` mid-conversation).
 - `ThinkTagSplitter`: reasoning written inline in the text (`<think>...</think>`) split from the
   answer, for a whole text or a stream whose deltas cut the tags anywhere.
+- `map_turns`: a conversation as the alternating user / model turns Anthropic, Bedrock and Gemini
+  want, with the system prompts taken out.
+- `chat_user_content`, `chat_tool_call`: the chat-completions shapes of a user message's content
+  and of a tool call, which OpenAI (and its dialects) and Cohere's v2 chat share.
+- `wire_usage`: a vendor's token counts as our `Usage`, keeping only the detail counts it reported.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from ..messages import (
+    AudioUrl,
+    BinaryContent,
+    DocumentUrl,
+    ImageUrl,
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    RetryPromptPart,
+    SystemPromptPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserContent,
+    UserPromptPart,
+)
+from ..usage import Usage
 
 __all__ = (
     'ANTHROPIC_TOOL_CALL_IDS',
@@ -19,6 +43,10 @@ __all__ = (
     'ThinkTagSplitter',
     'ToolCallIdRule',
     'ToolCallIds',
+    'chat_tool_call',
+    'chat_user_content',
+    'map_turns',
+    'wire_usage',
 )
 
 
@@ -181,3 +209,95 @@ def _tag_start_at_end(text: str, tag: str) -> int:
         if text.endswith(tag[:size]):
             return size
     return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Alternating turns
+# --------------------------------------------------------------------------------------------
+
+
+def map_turns(
+    messages: Sequence[ModelMessage],
+    map_request_part: Callable[[UserPromptPart | ToolReturnPart | RetryPromptPart], Iterable[dict[str, Any]]],
+    map_response: Callable[[ModelResponse], Iterable[dict[str, Any]]],
+    *,
+    roles: tuple[str, str] = ('user', 'assistant'),
+    key: str = 'content',
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The system prompts, and the turns `{'role': ..., key: [...]}` of a conversation, for an API
+    whose roles alternate: a request's other parts go through `map_request_part`, a response
+    through `map_response`; a turn of the previous turn's role joins it, and an empty one is left
+    out (Anthropic, Bedrock and Gemini all reject a turn with nothing in it)."""
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, ModelRequest):
+            role = roles[0]
+            blocks: list[dict[str, Any]] = []
+            for part in message.parts:
+                if isinstance(part, SystemPromptPart):
+                    system.append(part.content)
+                else:
+                    blocks.extend(map_request_part(part))
+        else:
+            role = roles[1]
+            blocks = list(map_response(message))
+        if not blocks:
+            continue
+        if turns and turns[-1]['role'] == role:
+            turns[-1][key].extend(blocks)
+        else:
+            turns.append({'role': role, key: blocks})
+    return system, turns
+
+
+# --------------------------------------------------------------------------------------------
+# The chat-completions message shape
+# --------------------------------------------------------------------------------------------
+
+
+def chat_user_content(
+    content: str | Sequence[UserContent],
+    other: Callable[[AudioUrl | DocumentUrl | BinaryContent], dict[str, Any]],
+) -> str | list[dict[str, Any]]:
+    """A user message's content as chat-completions-shaped APIs take it: a string stays one; text
+    and images (by URL, or inline as a data URL) become `text` / `image_url` items, and `other`
+    maps (or refuses, raising `UserError`) anything else."""
+    if isinstance(content, str):
+        return content
+    items: list[dict[str, Any]] = []
+    for item in content:
+        if isinstance(item, str):
+            items.append({'type': 'text', 'text': item})
+        elif isinstance(item, ImageUrl):
+            items.append({'type': 'image_url', 'image_url': {'url': item.url}})
+        elif isinstance(item, BinaryContent) and item.is_image:
+            items.append({'type': 'image_url', 'image_url': {'url': item.data_url}})
+        else:
+            items.append(other(item))
+    return items
+
+
+def chat_tool_call(part: ToolCallPart, call_id: str) -> dict[str, Any]:
+    """A tool call of an earlier assistant turn, as chat-completions-shaped APIs take it back."""
+    function = {'name': part.tool_name, 'arguments': part.args_as_json_str()}
+    return {'id': call_id, 'type': 'function', 'function': function}
+
+
+# --------------------------------------------------------------------------------------------
+# Usage
+# --------------------------------------------------------------------------------------------
+
+
+def wire_usage(
+    request_tokens: int | None, response_tokens: int | None, total_tokens: int | None, **details: float | None
+) -> Usage:
+    """Our `Usage` from a vendor's counts; of `details` (`cached_tokens=...`), only non-zero counts are
+    kept, as whole numbers (Cohere's billed units arrive as floats), and none at all is None."""
+    kept = {name: count for name, value in details.items() if value and (count := int(value))}
+    return Usage(
+        request_tokens=request_tokens,
+        response_tokens=response_tokens,
+        total_tokens=total_tokens,
+        details=kept or None,
+    )

@@ -46,11 +46,10 @@ from ..messages import (
     FinishReason,
     ImageUrl,
     ModelMessage,
-    ModelRequest,
     ModelResponse,
     ModelResponsePart,
     ModelResponseStreamEvent,
-    SystemPromptPart,
+    RetryPromptPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -72,15 +71,14 @@ from ._kit import (
     WireStreamedResponse,
     json_request,
     map_settings,
+    map_turns,
     stream_error,
     unexpected_body,
+    wire_usage,
 )
 
 if TYPE_CHECKING:
-    import httpx
-
-    from .._transport import HTTPRequest, ResponseStream
-    from ..providers import Provider
+    from .._transport import HTTPRequest
     from ..wire import anthropic as wire
 
 __all__ = (
@@ -162,34 +160,11 @@ _SETTINGS_TO_WIRE: SettingsTable = (
 # --------------------------------------------------------------------------------------------
 
 
-class AnthropicModel(WireModel):
-    """A Claude model behind Anthropic's Messages API (or a gateway that speaks it).
+class AnthropicModel(WireModel[str]):
+    """A Claude model behind Anthropic's Messages API (or a gateway that speaks it), e.g.
+    `AnthropicModel('claude-3-5-sonnet-latest', api_key='...')`; `provider` defaults to `'anthropic'`."""
 
-    `provider` is a provider name (`'anthropic'`) or a `Provider`; the shorthand `api_key`,
-    `base_url` and `http_client` build the named provider with them, e.g.
-    `AnthropicModel('claude-3-5-sonnet-latest', api_key='...')`.
-    """
-
-    def __init__(
-        self,
-        model_name: str,
-        *,
-        provider: str | Provider = 'anthropic',
-        api_key: str | None = None,
-        base_url: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(model_name, provider, api_key=api_key, base_url=base_url, http_client=http_client)
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value: `anthropic`."""
-        return 'anthropic'
-
-    def _new_streamed_response(self, stream: ResponseStream) -> AnthropicStreamedResponse:
-        return AnthropicStreamedResponse(
-            _model_name=self._model_name, _stream=stream, _vendor=self._provider.name
-        )
+    default_provider: ClassVar[str] = 'anthropic'
 
     # ----------------------------------------------------------------------------------------
     # Mapping our messages to the wire
@@ -317,33 +292,24 @@ def _map_tool_choice(
 def _map_messages(messages: list[ModelMessage]) -> tuple[str, list[dict[str, Any]]]:
     """The system prompt and the turns, consecutive turns of one role merged (Anthropic alternates)."""
     ids = ToolCallIds(ANTHROPIC_TOOL_CALL_IDS)
-    system: list[str] = []
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        if isinstance(message, ModelRequest):
-            role = 'user'
-            blocks: list[dict[str, Any]] = []
-            for part in message.parts:
-                if isinstance(part, SystemPromptPart):
-                    system.append(part.content)
-                elif isinstance(part, UserPromptPart):
-                    blocks.extend(_map_user_content(part.content))
-                elif isinstance(part, ToolReturnPart):
-                    blocks.append(_tool_result(ids(part.tool_call_id), part.model_response_str()))
-                elif part.tool_name is None:
-                    blocks.append({'type': 'text', 'text': part.model_response()})
-                else:
-                    blocks.append(_tool_result(ids(part.tool_call_id), part.model_response(), is_error=True))
-        else:
-            role = 'assistant'
-            blocks = [block for part in message.parts if (block := _map_response_part(part, ids))]
-        if not blocks:
-            continue  # Anthropic rejects a turn with no content
-        if turns and turns[-1]['role'] == role:
-            turns[-1]['content'].extend(blocks)
-        else:
-            turns.append({'role': role, 'content': blocks})
+    system, turns = map_turns(
+        messages,
+        lambda part: _map_request_part(part, ids),
+        lambda message: [block for part in message.parts if (block := _map_response_part(part, ids))],
+    )
     return '\n\n'.join(system), turns
+
+
+def _map_request_part(
+    part: UserPromptPart | ToolReturnPart | RetryPromptPart, ids: ToolCallIds
+) -> list[dict[str, Any]]:
+    if isinstance(part, UserPromptPart):
+        return _map_user_content(part.content)
+    if isinstance(part, ToolReturnPart):
+        return [_tool_result(ids(part.tool_call_id), part.model_response_str())]
+    if part.tool_name is None:
+        return [{'type': 'text', 'text': part.model_response()}]
+    return [_tool_result(ids(part.tool_call_id), part.model_response(), is_error=True)]
 
 
 def _tool_result(tool_use_id: str, content: str, *, is_error: bool = False) -> dict[str, Any]:
@@ -663,19 +629,16 @@ def _map_usage(usage: dict[str, Any]) -> Usage:
     cache_write = usage.get('cache_creation_input_tokens') or 0
     cache_read = usage.get('cache_read_input_tokens') or 0
     output = usage.get('output_tokens') or 0
-    details = {
-        name: value
-        for name, value in (
-            ('input_tokens', uncached),
-            ('cache_write_tokens', cache_write),
-            ('cached_tokens', cache_read),
-        )
-        if value
-    }
     request_tokens = uncached + cache_write + cache_read
-    return Usage(
-        request_tokens=request_tokens,
-        response_tokens=output,
-        total_tokens=request_tokens + output,
-        details=details or None,
+    return wire_usage(
+        request_tokens,
+        output,
+        request_tokens + output,
+        input_tokens=uncached,
+        cache_write_tokens=cache_write,
+        cached_tokens=cache_read,
     )
+
+
+# Set once both classes exist: the kit's `_new_streamed_response` builds this class.
+AnthropicModel.streamed_response_class = AnthropicStreamedResponse

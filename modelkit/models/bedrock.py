@@ -32,12 +32,10 @@ from ..exceptions import ModelHTTPError, UnexpectedModelBehavior, UserError
 from ..messages import (
     FinishReason,
     ModelMessage,
-    ModelRequest,
     ModelResponse,
     ModelResponsePart,
     ModelResponseStreamEvent,
     RetryPromptPart,
-    SystemPromptPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -58,8 +56,10 @@ from ._kit import (
     WireStreamedResponse,
     json_request,
     map_settings,
+    map_turns,
     stream_error,
     unexpected_body,
+    wire_usage,
 )
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ _CACHE_POINT: dict[str, Any] = {'cachePoint': {'type': 'default'}}
 # --------------------------------------------------------------------------------------------
 
 
-class BedrockConverseModel(WireModel):
+class BedrockConverseModel(WireModel[BedrockModelName]):
     """A model on Amazon Bedrock, through the Converse API.
 
     `provider` is `'bedrock'` (credentials, region and endpoint from the environment and AWS's usual
@@ -188,16 +188,12 @@ class BedrockConverseModel(WireModel):
     inference profile or an ARN, sent URL-encoded in every request's path.
     """
 
+    default_provider: ClassVar[str] = 'bedrock'
+
     def __init__(
         self, model_name: BedrockModelName, *, provider: str | Provider = 'bedrock', system: str = 'bedrock'
     ) -> None:
-        super().__init__(model_name, provider)
-        self._system = system
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value, `bedrock` unless given."""
-        return self._system
+        super().__init__(model_name, provider=provider, system=system)
 
     def _new_streamed_response(self, stream: ResponseStream) -> BedrockStreamedResponse:
         response = BedrockStreamedResponse(
@@ -303,30 +299,13 @@ def _map_messages(messages: Sequence[ModelMessage]) -> tuple[list[dict[str, Any]
     """The `system` blocks and the alternating user / assistant `messages` of a conversation."""
     ids = ToolCallIds(ANTHROPIC_TOOL_CALL_IDS)
     documents = Documents()
-    system: list[dict[str, Any]] = []
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        if isinstance(message, ModelRequest):
-            content: list[dict[str, Any]] = []
-            for part in message.parts:
-                if isinstance(part, SystemPromptPart):
-                    system.append({'text': part.content})
-                else:
-                    content.extend(_map_request_part(part, ids, documents))
-            _append(out, 'user', content)
-        else:
-            _append(out, 'assistant', _map_response(message, ids))
-    return system, out
-
-
-def _append(out: list[dict[str, Any]], role: str, content: list[dict[str, Any]]) -> None:
     # Converse wants roles to alternate: a turn that follows one of the same role joins it.
-    if not content:
-        return
-    if out and out[-1]['role'] == role:
-        out[-1]['content'].extend(content)
-    else:
-        out.append({'role': role, 'content': content})
+    system, turns = map_turns(
+        messages,
+        lambda part: _map_request_part(part, ids, documents),
+        lambda message: _map_response(message, ids),
+    )
+    return [{'text': text} for text in system], turns
 
 
 def _map_request_part(
@@ -617,15 +596,15 @@ def _map_usage(usage: wire.TokenUsage | None) -> Usage:
         return Usage()
     cache_read = usage.cacheReadInputTokens or 0
     cache_write = usage.cacheWriteInputTokens or 0
-    details: dict[str, int] = {}
-    if cache_read:
-        details['cached_tokens'] = cache_read
-    if cache_write:
-        details['cache_write_tokens'] = cache_write
     request_tokens = None if usage.inputTokens is None else usage.inputTokens + cache_read + cache_write
-    return Usage(
-        request_tokens=request_tokens,
-        response_tokens=usage.outputTokens,
-        total_tokens=usage.totalTokens,
-        details=details or None,
+    return wire_usage(
+        request_tokens,
+        usage.outputTokens,
+        usage.totalTokens,
+        cached_tokens=cache_read,
+        cache_write_tokens=cache_write,
     )
+
+
+# Set once both classes exist: the kit's `_new_streamed_response` builds this class.
+BedrockConverseModel.streamed_response_class = BedrockStreamedResponse

@@ -40,9 +40,10 @@ from pydantic_core import ValidationError
 
 from ..exceptions import ModelStreamError, UnexpectedModelBehavior, UserError
 from ..messages import (
+    AudioUrl,
     BinaryContent,
+    DocumentUrl,
     FinishReason,
-    ImageUrl,
     ModelMessage,
     ModelRequest,
     ModelRequestPart,
@@ -67,17 +68,17 @@ from ._kit import (
     SettingsTable,
     WireModel,
     WireStreamedResponse,
+    chat_tool_call,
+    chat_user_content,
     json_request,
     map_settings,
     stream_error,
     unexpected_body,
+    wire_usage,
 )
 
 if TYPE_CHECKING:
-    import httpx
-
-    from .._transport import HTTPRequest, ResponseStream
-    from ..providers import Provider
+    from .._transport import HTTPRequest
     from ..wire import cohere as wire
 
 __all__ = (
@@ -160,36 +161,10 @@ _SETTINGS_TO_WIRE: SettingsTable = (
 # --------------------------------------------------------------------------------------------
 
 
-class CohereModel(WireModel):
-    """A model behind Cohere's v2 chat API.
+class CohereModel(WireModel[CohereModelName]):
+    """A model behind Cohere's v2 chat API, e.g. `CohereModel('command', api_key='...')`."""
 
-    `provider` is a provider name (`'cohere'`) or a `Provider`; the shorthand `api_key`,
-    `base_url` and `http_client` build the named provider with them, e.g.
-    `CohereModel('command', api_key='...')`.
-    """
-
-    def __init__(
-        self,
-        model_name: CohereModelName,
-        *,
-        provider: str | Provider = 'cohere',
-        api_key: str | None = None,
-        base_url: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        system: str = 'cohere',
-    ) -> None:
-        super().__init__(model_name, provider, api_key=api_key, base_url=base_url, http_client=http_client)
-        self._system = system
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value, `cohere` unless given."""
-        return self._system
-
-    def _new_streamed_response(self, stream: ResponseStream) -> CohereStreamedResponse:
-        return CohereStreamedResponse(
-            _model_name=self._model_name, _stream=stream, _vendor=self._provider.name
-        )
+    default_provider: ClassVar[str] = 'cohere'
 
     # ----------------------------------------------------------------------------------------
     # Mapping our messages to the wire
@@ -311,8 +286,7 @@ def _map_assistant(message: ModelResponse) -> dict[str, Any]:
             if part.content:
                 texts.append(part.content)
         elif isinstance(part, ToolCallPart):
-            function = {'name': part.tool_name, 'arguments': part.args_as_json_str()}
-            calls.append({'id': part.tool_call_id, 'type': 'function', 'function': function})
+            calls.append(chat_tool_call(part, part.tool_call_id))
         elif part.content:
             (plans if part.id == TOOL_PLAN_ID else thinking).append(part.content)
     wire_message: dict[str, Any] = {'role': 'assistant'}
@@ -333,20 +307,12 @@ def _map_assistant(message: ModelResponse) -> dict[str, Any]:
 
 
 def _map_user_content(content: str | Sequence[UserContent]) -> str | list[dict[str, Any]]:
-    if isinstance(content, str):
-        return content
-    items: list[dict[str, Any]] = []
-    for item in content:
-        if isinstance(item, str):
-            items.append({'type': 'text', 'text': item})
-        elif isinstance(item, ImageUrl):
-            items.append({'type': 'image_url', 'image_url': {'url': item.url}})
-        elif isinstance(item, BinaryContent) and item.is_image:
-            items.append({'type': 'image_url', 'image_url': {'url': item.data_url}})
-        else:
-            what = item.media_type if isinstance(item, BinaryContent) else item.kind
-            raise UserError(f'Cohere chat takes text and images in a user message, not {what}')
-    return items
+    return chat_user_content(content, _refuse_content)
+
+
+def _refuse_content(item: AudioUrl | DocumentUrl | BinaryContent) -> dict[str, Any]:
+    what = item.media_type if isinstance(item, BinaryContent) else item.kind
+    raise UserError(f'Cohere chat takes text and images in a user message, not {what}')
 
 
 def _map_tool(tool: ToolDefinition) -> dict[str, Any]:
@@ -539,24 +505,22 @@ def _map_usage(usage: wire.Usage | None) -> Usage:
         # Older answers carry only billed units: better counts than none.
         request_tokens = request_tokens if request_tokens is not None else _count(billed.input_tokens)
         response_tokens = response_tokens if response_tokens is not None else _count(billed.output_tokens)
-    details: dict[str, int] = {}
-    for key, value in (
-        ('billed_input_tokens', billed.input_tokens if billed else None),
-        ('billed_output_tokens', billed.output_tokens if billed else None),
-        ('search_units', billed.search_units if billed else None),
-        ('classifications', billed.classifications if billed else None),
-        ('cached_tokens', usage.cached_tokens),
-    ):
-        if count := _count(value):
-            details[key] = count
     total = None if request_tokens is None or response_tokens is None else request_tokens + response_tokens
-    return Usage(
-        request_tokens=request_tokens,
-        response_tokens=response_tokens,
-        total_tokens=total,
-        details=details or None,
+    return wire_usage(
+        request_tokens,
+        response_tokens,
+        total,
+        billed_input_tokens=billed.input_tokens if billed else None,
+        billed_output_tokens=billed.output_tokens if billed else None,
+        search_units=billed.search_units if billed else None,
+        classifications=billed.classifications if billed else None,
+        cached_tokens=usage.cached_tokens,
     )
 
 
 def _count(value: float | None) -> int | None:
     return None if value is None else int(value)
+
+
+# Set once both classes exist: the kit's `_new_streamed_response` builds this class.
+CohereModel.streamed_response_class = CohereStreamedResponse

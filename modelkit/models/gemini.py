@@ -42,11 +42,10 @@ from ..messages import (
     BinaryContent,
     FinishReason,
     ModelMessage,
-    ModelRequest,
     ModelResponse,
     ModelResponsePart,
     ModelResponseStreamEvent,
-    SystemPromptPart,
+    RetryPromptPart,
     TextPart,
     ThinkingPart,
     ToolReturnPart,
@@ -66,13 +65,15 @@ from ._kit import (
     WireStreamedResponse,
     json_request,
     map_settings,
+    map_turns,
     stream_error,
     unexpected_body,
     wire_timestamp,
+    wire_usage,
 )
 
 if TYPE_CHECKING:
-    from .._transport import HTTPRequest, ResponseStream
+    from .._transport import HTTPRequest
     from ..parsers import Parser
     from ..providers import Provider
     from ..wire import gemini as wire
@@ -168,9 +169,12 @@ _THINKING_FIELDS = {
 # --------------------------------------------------------------------------------------------
 
 
-class GeminiModel(WireModel):
+class GeminiModel(WireModel[GeminiModelName]):
     """A Gemini model, on the Generative Language API (`provider='google-gla'`, the default) or on
     Vertex AI (`provider='google-vertex'`), or through any `Provider` that speaks the same paths."""
+
+    default_provider: ClassVar[str] = 'google-gla'
+    """The provider when none is given; `system` is the provider's name (`google-vertex` on Vertex)."""
 
     def __init__(
         self,
@@ -180,20 +184,10 @@ class GeminiModel(WireModel):
         system: str | None = None,
     ) -> None:
         # `models/gemini-2.0-flash` is how the API names a model; the path wants the bare name.
-        super().__init__(model_name.removeprefix('models/'), provider)
+        super().__init__(model_name.removeprefix('models/'), provider=provider, system=system)
         self._system = system or self._provider.name
         quoted = quote(self._model_name, safe='+=')
         self._paths = (f'/models/{quoted}:generateContent', f'/models/{quoted}:streamGenerateContent?alt=sse')
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value: the provider's name (`google-gla`, `google-vertex`) unless given."""
-        return self._system
-
-    def _new_streamed_response(self, stream: ResponseStream) -> GeminiStreamedResponse:
-        return GeminiStreamedResponse(
-            _model_name=self._model_name, _stream=stream, _vendor=self._provider.name
-        )
 
     # ----------------------------------------------------------------------------------------
     # Mapping our messages to the wire
@@ -288,42 +282,25 @@ class GeminiModel(WireModel):
 
 def _map_messages(messages: list[ModelMessage]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The `systemInstruction` parts and the `contents` turns; consecutive turns of one role merge."""
-    system: list[dict[str, Any]] = []
-    contents: list[dict[str, Any]] = []
-    for message in messages:
-        if isinstance(message, ModelRequest):
-            parts: list[dict[str, Any]] = []
-            for part in message.parts:
-                if isinstance(part, SystemPromptPart):
-                    system.append({'text': part.content})
-                elif isinstance(part, UserPromptPart):
-                    parts.extend(_map_user_content(part.content))
-                elif isinstance(part, ToolReturnPart):
-                    parts.append(
-                        _function_response(part.tool_name, part.model_response_object(), part.tool_call_id)
-                    )
-                elif part.tool_name is None:
-                    parts.append({'text': part.model_response()})
-                else:
-                    # A failed call gets its error back as the call's result, so it stays paired.
-                    parts.append(
-                        _function_response(
-                            part.tool_name, {'error': part.model_response()}, part.tool_call_id
-                        )
-                    )
-            _add_turn(contents, 'user', parts)
-        else:
-            _add_turn(contents, 'model', _map_response_parts(message.parts))
-    return system, contents
+    system, contents = map_turns(
+        messages,
+        _map_request_part,
+        lambda message: _map_response_parts(message.parts),
+        roles=('user', 'model'),
+        key='parts',
+    )
+    return [{'text': text} for text in system], contents
 
 
-def _add_turn(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any]]) -> None:
-    if not parts:
-        return  # Gemini rejects a turn without parts
-    if contents and contents[-1]['role'] == role:
-        contents[-1]['parts'].extend(parts)
-    else:
-        contents.append({'role': role, 'parts': parts})
+def _map_request_part(part: UserPromptPart | ToolReturnPart | RetryPromptPart) -> list[dict[str, Any]]:
+    if isinstance(part, UserPromptPart):
+        return _map_user_content(part.content)
+    if isinstance(part, ToolReturnPart):
+        return [_function_response(part.tool_name, part.model_response_object(), part.tool_call_id)]
+    if part.tool_name is None:
+        return [{'text': part.model_response()}]
+    # A failed call gets its error back as the call's result, so it stays paired.
+    return [_function_response(part.tool_name, {'error': part.model_response()}, part.tool_call_id)]
 
 
 def _function_response(name: str, response: dict[str, Any], call_id: str) -> dict[str, Any]:
@@ -661,18 +638,13 @@ def _map_usage(raw: Any) -> Usage:
     if not raw:
         return Usage()
     usage = _USAGE.validate_python(raw)
-    details: dict[str, int] = {}
-    if usage.cachedContentTokenCount:
-        details['cached_tokens'] = usage.cachedContentTokenCount
-    if usage.thoughtsTokenCount:
-        details['reasoning_tokens'] = usage.thoughtsTokenCount
-    if usage.toolUsePromptTokenCount:
-        details['tool_use_prompt_tokens'] = usage.toolUsePromptTokenCount
-    return Usage(
-        request_tokens=_sum(usage.promptTokenCount, usage.toolUsePromptTokenCount),
-        response_tokens=_sum(usage.candidatesTokenCount, usage.thoughtsTokenCount),
-        total_tokens=usage.totalTokenCount,
-        details=details or None,
+    return wire_usage(
+        _sum(usage.promptTokenCount, usage.toolUsePromptTokenCount),
+        _sum(usage.candidatesTokenCount, usage.thoughtsTokenCount),
+        usage.totalTokenCount,
+        cached_tokens=usage.cachedContentTokenCount,
+        reasoning_tokens=usage.thoughtsTokenCount,
+        tool_use_prompt_tokens=usage.toolUsePromptTokenCount,
     )
 
 
@@ -680,3 +652,7 @@ def _sum(a: int | None, b: int | None) -> int | None:
     if a is None and b is None:
         return None
     return (a or 0) + (b or 0)
+
+
+# Set once both classes exist: the kit's `_new_streamed_response` builds this class.
+GeminiModel.streamed_response_class = GeminiStreamedResponse

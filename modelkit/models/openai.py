@@ -36,8 +36,8 @@ from ..exceptions import UnexpectedModelBehavior, UserError
 from ..messages import (
     AudioUrl,
     BinaryContent,
+    DocumentUrl,
     FinishReason,
-    ImageUrl,
     ModelMessage,
     ModelRequest,
     ModelRequestPart,
@@ -66,6 +66,8 @@ from ._kit import (
     ToolCallIds,
     WireModel,
     WireStreamedResponse,
+    chat_tool_call,
+    chat_user_content,
     json_request,
     map_settings,
     stream_error,
@@ -144,7 +146,7 @@ _SETTINGS_TO_WIRE: SettingsTable = (
 # --------------------------------------------------------------------------------------------
 
 
-class OpenAIModel(WireModel):
+class OpenAIModel(WireModel[str]):
     """A model behind OpenAI's chat-completions API: OpenAI itself or any OpenAI-compatible service.
 
     `provider` is a provider name (`'openai'`, `'deepseek'`, `'azure'`, ...; `default_provider` when
@@ -155,13 +157,11 @@ class OpenAIModel(WireModel):
     """
 
     default_provider: ClassVar[str] = 'openai'
-    """The provider (and `system`) used when none is given: a dialect's subclass names its own."""
     settings_table: ClassVar[SettingsTable]
     """The settings that go on the wire one-to-one (a dialect's subclass adds its own)."""
     tool_call_ids: ClassVar[ToolCallIdRule | None] = None
     """The tool-call ids the service accepts; None sends the history's ids as they are."""
     streamed_response_class: ClassVar[type[OpenAIStreamedResponse]]
-    """The streamed-response class `request_stream` builds (a dialect's subclass may swap it)."""
     completion_adapter: ClassVar[LazyAdapter[Any]]
     """The schema a whole chat completion is validated with (a dialect's may differ: Mistral's)."""
 
@@ -180,22 +180,17 @@ class OpenAIModel(WireModel):
         openai_client: Any = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(
+        self._connect(
             model_name,
-            self.default_provider if provider is None else provider,
+            provider,
+            system,
             api_key=api_key,
             base_url=base_url,
             openai_client=openai_client,
             http_client=http_client,
         )
-        self._system = system or self.default_provider
         self._profile = profile or self._provider.openai_chat_profile
         self.system_prompt_role = system_prompt_role
-
-    @property
-    def system(self) -> str:
-        """The `gen_ai.system` value: the `default_provider` (`openai`) unless given."""
-        return self._system
 
     @property
     def profile(self) -> OpenAIChatProfile:
@@ -361,8 +356,7 @@ def _map_response(message: ModelResponse, send_back_thinking: bool, ids: Any) ->
             if part.content:
                 texts.append(part.content)
         elif isinstance(part, ToolCallPart):
-            function = {'name': part.tool_name, 'arguments': part.args_as_json_str()}
-            tool_calls.append({'id': ids(part.tool_call_id), 'type': 'function', 'function': function})
+            tool_calls.append(chat_tool_call(part, ids(part.tool_call_id)))
         elif send_back_thinking and part.content:
             texts.append(f'<think>\n{part.content}\n</think>')
     wire_message: dict[str, Any] = {'role': 'assistant'}
@@ -377,23 +371,17 @@ def _map_response(message: ModelResponse, send_back_thinking: bool, ids: Any) ->
 
 
 def _map_user_content(content: str | Sequence[UserContent]) -> str | list[dict[str, Any]]:
-    if isinstance(content, str):
-        return content
-    parts: list[dict[str, Any]] = []
-    for item in content:
-        if isinstance(item, str):
-            parts.append({'type': 'text', 'text': item})
-        elif isinstance(item, ImageUrl):
-            parts.append({'type': 'image_url', 'image_url': {'url': item.url}})
-        elif isinstance(item, BinaryContent):
-            parts.append(_map_binary(item))
-        else:
-            what = 'audio' if isinstance(item, AudioUrl) else 'documents'
-            raise UserError(
-                f'OpenAI chat completions cannot fetch {what} from a URL ({item.url}): '
-                'download it and pass the bytes as BinaryContent(data=..., media_type=...)'
-            )
-    return parts
+    return chat_user_content(content, _map_media)
+
+
+def _map_media(item: AudioUrl | DocumentUrl | BinaryContent) -> dict[str, Any]:
+    if isinstance(item, BinaryContent):
+        return _map_binary(item)
+    what = 'audio' if isinstance(item, AudioUrl) else 'documents'
+    raise UserError(
+        f'OpenAI chat completions cannot fetch {what} from a URL ({item.url}): '
+        'download it and pass the bytes as BinaryContent(data=..., media_type=...)'
+    )
 
 
 # OpenAI's `input_audio` takes these two formats only.

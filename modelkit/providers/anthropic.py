@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from ._api_key import APIKeyProvider
 
 __all__ = ('ANTHROPIC_API_VERSION', 'ANTHROPIC_BASE_URL', 'AnthropicProvider')
@@ -20,10 +18,8 @@ class AnthropicProvider(APIKeyProvider):
     `ANTHROPIC_BASE_URL` or `https://api.anthropic.com`; the interface adds `/v1/messages`."""
 
     name = 'anthropic'
-    display_name: ClassVar[str] = 'the Anthropic API'
-    default_base_url: ClassVar[str] = ANTHROPIC_BASE_URL
-    api_key_env: ClassVar[str | None] = 'ANTHROPIC_API_KEY'
-    base_url_env: ClassVar[str | None] = 'ANTHROPIC_BASE_URL'
-    key_header: ClassVar[str] = 'x-api-key'
-    key_prefix: ClassVar[str] = ''
-    fixed_headers: ClassVar[dict[str, str]] = {'anthropic-version': ANTHROPIC_API_VERSION}
+    display_name = 'the Anthropic API'
+    default_base_url = ANTHROPIC_BASE_URL
+    key_header = 'x-api-key'
+    key_prefix = ''
+    fixed_headers = {'anthropic-version': ANTHROPIC_API_VERSION}

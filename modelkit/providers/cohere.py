@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from ._api_key import APIKeyProvider
 
 __all__ = ('COHERE_BASE_URL', 'CohereProvider')
@@ -16,7 +14,7 @@ class CohereProvider(APIKeyProvider):
     variable Cohere's own SDK reads) or `https://api.cohere.com`; the interface adds `/v2/chat`."""
 
     name = 'cohere'
-    display_name: ClassVar[str] = 'the Cohere API'
-    default_base_url: ClassVar[str] = COHERE_BASE_URL
-    api_key_env: ClassVar[str | None] = 'CO_API_KEY'
-    base_url_env: ClassVar[str | None] = 'CO_API_URL'
+    display_name = 'the Cohere API'
+    default_base_url = COHERE_BASE_URL
+    api_key_env = 'CO_API_KEY'
+    base_url_env = 'CO_API_URL'

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import ClassVar
 
-from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
+from ..profiles import OPENAI_COMPATIBLE_PROFILE
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('FireworksProvider',)
@@ -15,10 +14,8 @@ class FireworksProvider(OpenAICompatibleProvider):
     """Fireworks: key from `api_key` or `FIREWORKS_API_KEY`, base URL `https://api.fireworks.ai/inference/v1`."""
 
     name = 'fireworks'
-    display_name: ClassVar[str] = 'Fireworks AI'
-    default_base_url: ClassVar[str] = 'https://api.fireworks.ai/inference/v1'
-    api_key_env: ClassVar[str | None] = 'FIREWORKS_API_KEY'
-    base_url_env: ClassVar[str | None] = 'FIREWORKS_BASE_URL'
+    display_name = 'Fireworks AI'
+    default_base_url = 'https://api.fireworks.ai/inference/v1'
     # Fireworks answered `stream_options` with 400 "Extra inputs are not permitted, field:
     # 'stream_options'" (FlowiseAI/Flowise#2866), and its final streamed chunk carries usage anyway.
-    openai_chat_profile: OpenAIChatProfile = replace(OPENAI_COMPATIBLE_PROFILE, stream_include_usage=False)
+    openai_chat_profile = replace(OPENAI_COMPATIBLE_PROFILE, stream_include_usage=False)

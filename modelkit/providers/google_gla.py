@@ -6,8 +6,6 @@ accepts, so it cannot leak through a logged or traced URL.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from ._api_key import APIKeyProvider
 
 __all__ = ('API_VERSION_PATH', 'GOOGLE_GLA_BASE_URL', 'GoogleGLAProvider')
@@ -21,12 +19,11 @@ class GoogleGLAProvider(APIKeyProvider):
     `/models/{model}:generateContent`, which this provider routes under `/v1beta`."""
 
     name = 'google-gla'
-    display_name: ClassVar[str] = 'the Gemini API (Generative Language API)'
-    default_base_url: ClassVar[str] = GOOGLE_GLA_BASE_URL
-    api_key_env: ClassVar[str | None] = 'GEMINI_API_KEY'
-    base_url_env: ClassVar[str | None] = 'GEMINI_BASE_URL'
-    key_header: ClassVar[str] = 'x-goog-api-key'
-    key_prefix: ClassVar[str] = ''
+    display_name = 'the Gemini API (Generative Language API)'
+    default_base_url = GOOGLE_GLA_BASE_URL
+    env_prefix = 'GEMINI'
+    key_header = 'x-goog-api-key'
+    key_prefix = ''
 
     def route(self, path: str, model_name: str | None) -> str:
         """`/models/...` (what `GeminiModel` asks for) goes under `/v1beta`; any other path is kept."""

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import ClassVar
 
-from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
+from ..profiles import OPENAI_COMPATIBLE_PROFILE
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('GROQ_BASE_URL', 'GROQ_PROFILE', 'GroqProvider')
@@ -30,9 +29,7 @@ class GroqProvider(OpenAICompatibleProvider):
     (or `GROQ_BASE_URL`)."""
 
     name = 'groq'
-    display_name: ClassVar[str] = 'Groq'
-    default_base_url: ClassVar[str] = GROQ_BASE_URL
-    api_key_env: ClassVar[str | None] = 'GROQ_API_KEY'
-    # The same variable the official groq SDK reads.
-    base_url_env: ClassVar[str | None] = 'GROQ_BASE_URL'
-    openai_chat_profile: OpenAIChatProfile = GROQ_PROFILE
+    display_name = 'Groq'
+    default_base_url = GROQ_BASE_URL
+    # GROQ_API_KEY and GROQ_BASE_URL (the variables the official groq SDK reads) come from the name.
+    openai_chat_profile = GROQ_PROFILE

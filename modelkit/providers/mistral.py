@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import ClassVar
 
-from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
+from ..profiles import OPENAI_COMPATIBLE_PROFILE
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('MISTRAL_BASE_URL', 'MISTRAL_PROFILE', 'MistralProvider')
@@ -32,8 +31,6 @@ class MistralProvider(OpenAICompatibleProvider):
     (or `MISTRAL_BASE_URL`)."""
 
     name = 'mistral'
-    display_name: ClassVar[str] = 'Mistral'
-    default_base_url: ClassVar[str] = MISTRAL_BASE_URL
-    api_key_env: ClassVar[str | None] = 'MISTRAL_API_KEY'
-    base_url_env: ClassVar[str | None] = 'MISTRAL_BASE_URL'
-    openai_chat_profile: OpenAIChatProfile = MISTRAL_PROFILE
+    display_name = 'Mistral'
+    default_base_url = MISTRAL_BASE_URL
+    openai_chat_profile = MISTRAL_PROFILE

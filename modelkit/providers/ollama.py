@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('OllamaProvider',)
@@ -14,14 +11,11 @@ class OllamaProvider(OpenAICompatibleProvider):
     """Ollama: base URL from `base_url`, `OLLAMA_BASE_URL` or `http://localhost:11434/v1`; no key needed.
 
     A key (`api_key` or `OLLAMA_API_KEY`) is sent as a bearer token when given, for servers behind
-    an authenticating proxy.
+    an authenticating proxy. The generic compatible dialect: `stream_options` is supported since
+    Ollama v0.5.2 (ogx-ai/ogx#5011), and older servers ignore unknown fields.
     """
 
     name = 'ollama'
-    display_name: ClassVar[str] = 'Ollama'
-    default_base_url: ClassVar[str] = 'http://localhost:11434/v1'
-    api_key_env: ClassVar[str | None] = 'OLLAMA_API_KEY'
-    base_url_env: ClassVar[str | None] = 'OLLAMA_BASE_URL'
-    key_required: ClassVar[bool] = False
-    # Supported since Ollama v0.5.2 (ogx-ai/ogx#5011); older servers ignore unknown fields.
-    openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE
+    display_name = 'Ollama'
+    default_base_url = 'http://localhost:11434/v1'
+    key_required = False

@@ -11,13 +11,13 @@ only state data: their name, default base URL, and environment variables.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._transport import DEFAULT_MAX_RETRIES, Signer
 from ..exceptions import UserError
 from ..profiles import OPENAI_API_PROFILE, OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
-from . import Provider
+from ._api_key import KeyedProvider, host
 from ._auth import bearer_signer, callable_signer, env, header_signer
 from .azure import deployment_route
 
@@ -35,7 +35,7 @@ _SDK_HEADERS = frozenset({'authorization', 'api-key', 'user-agent', 'accept', 'c
 _SDK_MISSING_KEY = '<missing API key>'
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(KeyedProvider):
     """OpenAI's API, or any OpenAI-compatible server given its `base_url`.
 
     The key comes from `api_key` or `OPENAI_API_KEY`, the base URL from `base_url`, `OPENAI_BASE_URL`
@@ -45,12 +45,8 @@ class OpenAIProvider(Provider):
     """
 
     name = 'openai'
-    display_name: ClassVar[str] = 'the OpenAI API'
-    default_base_url: ClassVar[str] = OPENAI_BASE_URL
-    api_key_env: ClassVar[str | None] = 'OPENAI_API_KEY'
-    base_url_env: ClassVar[str | None] = 'OPENAI_BASE_URL'
-    key_required: ClassVar[bool] = True
-    """Whether the hosted service (at `default_base_url`'s host) needs a key; False for local servers."""
+    display_name = 'the OpenAI API'
+    default_base_url = OPENAI_BASE_URL
     openai_chat_profile: OpenAIChatProfile = OPENAI_API_PROFILE
     """OpenAI's own dialect; an instance pointed at another host speaks the generic compatible one."""
 
@@ -73,21 +69,9 @@ class OpenAIProvider(Provider):
                 )
             self._init_from_client(openai_client, http_client, max_retries)
             return
-        base_url = base_url or env(self.base_url_env) or self.default_base_url
-        api_key = api_key or env(self.api_key_env)
-        if api_key is None and self._needs_key(base_url):
-            raise UserError(
-                f'Set the {self.api_key_env} environment variable or pass api_key=... '
-                f'({self.display_name} at {base_url} needs an API key)'
-            )
-        super().__init__(
-            name=self.name,
-            base_url=base_url,
-            signer=bearer_signer(api_key) if api_key else None,
-            http_client=http_client,
-            default_headers=self._env_headers(),
-            max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
-        )
+        if not (base_url or env(self.base_url_env) or self.default_base_url):
+            raise UserError(f'{type(self).__name__} needs a base_url')
+        self._init_keyed(base_url, api_key, http_client, max_retries, self._env_headers())
         self._choose_profile()
 
     def route(self, path: str, model_name: str | None) -> str:
@@ -100,11 +84,8 @@ class OpenAIProvider(Provider):
         # The provider owns its base URL, so this is where "is this OpenAI's own API?" is answered:
         # plain `OpenAIProvider(base_url=...)` at another host is some compatible server.
         declared = type(self).openai_chat_profile
-        if declared is OPENAI_API_PROFILE and _host(self.base_url) != _host(OPENAI_BASE_URL):
+        if declared is OPENAI_API_PROFILE and host(self.base_url) != host(OPENAI_BASE_URL):
             self.openai_chat_profile = OPENAI_COMPATIBLE_PROFILE
-
-    def _needs_key(self, base_url: str) -> bool:
-        return self.key_required and _host(base_url) == _host(self.default_base_url)
 
     def _env_headers(self) -> dict[str, str]:
         """Headers configured through the environment (OpenAI's organization and project)."""
@@ -155,43 +136,21 @@ class OpenAICompatibleProvider(OpenAIProvider):
         name = 'acme'
         display_name = 'Acme'
         default_base_url = 'https://api.acme.example/v1'
-        api_key_env = 'ACME_API_KEY'
-        base_url_env = 'ACME_BASE_URL'
     ```
+
+    `api_key_env` and `base_url_env` then default to `ACME_API_KEY` and `ACME_BASE_URL` (see
+    `KeyedProvider.env_prefix`).
     """
 
     name = 'openai-compatible'
-    display_name: ClassVar[str] = 'this OpenAI-compatible service'
-    default_base_url: ClassVar[str] = ''
-    api_key_env: ClassVar[str | None] = None
-    base_url_env: ClassVar[str | None] = None
+    display_name = 'this OpenAI-compatible service'
+    default_base_url = ''
+    api_key_env = None
+    base_url_env = None
     openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE
-
-    def __init__(
-        self,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        openai_client: Any = None,
-        http_client: httpx.AsyncClient | None = None,
-        *,
-        max_retries: int | None = None,
-    ) -> None:
-        if not (base_url or openai_client is not None or env(self.base_url_env) or self.default_base_url):
-            raise UserError(f'{type(self).__name__} needs a base_url')
-        super().__init__(
-            base_url=base_url,
-            api_key=api_key,
-            openai_client=openai_client,
-            http_client=http_client,
-            max_retries=max_retries,
-        )
 
     def _env_headers(self) -> dict[str, str]:
         return {}  # OPENAI_ORG_ID / OPENAI_PROJECT_ID belong to OpenAI, not to other services
-
-
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or '').lower()
 
 
 def _looks_like_azure(client: Any) -> bool:

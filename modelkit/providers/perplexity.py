@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import ClassVar
 
-from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
+from ..profiles import OPENAI_COMPATIBLE_PROFILE
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('PerplexityProvider',)
@@ -15,11 +14,9 @@ class PerplexityProvider(OpenAICompatibleProvider):
     """Perplexity: key from `api_key` or `PERPLEXITY_API_KEY`, base URL `https://api.perplexity.ai`."""
 
     name = 'perplexity'
-    display_name: ClassVar[str] = 'Perplexity'
-    default_base_url: ClassVar[str] = 'https://api.perplexity.ai'
-    api_key_env: ClassVar[str | None] = 'PERPLEXITY_API_KEY'
-    base_url_env: ClassVar[str | None] = 'PERPLEXITY_BASE_URL'
+    display_name = 'Perplexity'
+    default_base_url = 'https://api.perplexity.ai'
     # Perplexity's API reference does not list `stream_options`, and its streamed chunks already carry
     # `usage` (see kardolus/chatgpt-cli docs/perplexity_api.md), so there is nothing to ask for and an
     # undocumented field is only a chance of a 400.
-    openai_chat_profile: OpenAIChatProfile = replace(OPENAI_COMPATIBLE_PROFILE, stream_include_usage=False)
+    openai_chat_profile = replace(OPENAI_COMPATIBLE_PROFILE, stream_include_usage=False)

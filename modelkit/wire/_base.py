@@ -4,16 +4,17 @@
   validates every body an interface builds catches a misspelt key.
 - `WireResponse`: what a vendor sends (and what a history re-sends as it came). Unknown fields are
   kept: vendors add fields without notice, and only what an interface reads is declared.
-- `open_tag(...)`: the discriminator of an *open* tagged union. Known tags pick their model; any
-  other tag goes to the union's fallback model instead of failing, because vendors add block and
-  event types faster than clients learn them (ARCHITECTURE.md: unknown types are skipped, not fatal).
+- `open_tag(...)`: the discriminator of an *open* tagged union. Known tags (the members' `Tag`s)
+  pick their model; any other tag goes to the union's fallback model instead of failing, because
+  vendors add block and event types faster than clients learn them (ARCHITECTURE.md: unknown types
+  are skipped, not fatal).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Discriminator, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import BaseModel, ConfigDict, Discriminator, GetCoreSchemaHandler, GetJsonSchemaHandler, Tag
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -55,6 +56,9 @@ class OpenTag:
         return kind if isinstance(kind, str) and kind in self.known else FALLBACK_TAG
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        if not self.known:
+            # The members' own `Tag`s are the known tags, so each is written once, on its member.
+            self.known = _member_tags(source) - {FALLBACK_TAG}
         return self._discriminator.__get_pydantic_core_schema__(source, handler)
 
     def __get_pydantic_json_schema__(
@@ -71,9 +75,21 @@ class OpenTag:
 
 
 def open_tag(*known: str, key: str = 'type', default: str | None = None) -> OpenTag:
-    """A discriminator that routes `known` values of `key` to their `Tag` and anything else to `FALLBACK_TAG`.
+    """A discriminator that routes the known values of `key` to their `Tag` and anything else to
+    `FALLBACK_TAG`: `Annotated[Annotated[A, Tag('a')] | ... | Annotated[Other, Tag('other')], open_tag()]`.
 
-    `default` is the tag of a payload without `key` (Anthropic's custom tools may omit `type`).
-    The fallback member must be the union's last.
+    The known values are the union's `Tag`s unless given as `known`. `default` is the tag of a
+    payload without `key` (Anthropic's custom tools may omit `type`). The fallback member must be
+    the union's last.
     """
     return OpenTag(frozenset(known), key, default)
+
+
+def _member_tags(union: Any) -> frozenset[str]:
+    """The `Tag` of each `Annotated[Model, Tag(...)]` member of `union`."""
+    return frozenset(
+        item.tag
+        for member in get_args(union)
+        for item in getattr(member, '__metadata__', ())
+        if isinstance(item, Tag)
+    )

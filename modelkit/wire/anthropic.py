@@ -196,7 +196,7 @@ ToolResultContent = Annotated[
     | Annotated[ImageBlockParam, Tag('image')]
     | Annotated[DocumentBlockParam, Tag('document')]
     | Annotated[OtherBlockParam, Tag('other')],
-    open_tag('text', 'image', 'document'),
+    open_tag(),
 ]
 
 
@@ -234,7 +234,7 @@ ContentBlockParam = Annotated[
     | Annotated[ThinkingBlockParam, Tag('thinking')]
     | Annotated[RedactedThinkingBlockParam, Tag('redacted_thinking')]
     | Annotated[OtherBlockParam, Tag('other')],
-    open_tag('text', 'image', 'document', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'),
+    open_tag(),
 ]
 """A block of a request message; unknown types fall back to `OtherBlockParam`."""
 
@@ -272,7 +272,7 @@ class ServerTool(WireResponse):
 
 Tool = Annotated[
     Annotated[CustomTool, Tag('custom')] | Annotated[ServerTool, Tag('other')],
-    open_tag('custom', default='custom'),
+    open_tag(default='custom'),
 ]
 
 
@@ -385,7 +385,7 @@ ContentBlock = Annotated[
     | Annotated[ToolUseBlock, Tag('tool_use')]
     | Annotated[ServerToolUseBlock, Tag('server_tool_use')]
     | Annotated[OtherBlock, Tag('other')],
-    open_tag('text', 'thinking', 'redacted_thinking', 'tool_use', 'server_tool_use'),
+    open_tag(),
 ]
 """A block of a response; unknown types fall back to `OtherBlock`."""
 
@@ -478,7 +478,7 @@ Delta = Annotated[
     | Annotated[SignatureDelta, Tag('signature_delta')]
     | Annotated[CitationsDelta, Tag('citations_delta')]
     | Annotated[OtherDelta, Tag('other')],
-    open_tag('text_delta', 'input_json_delta', 'thinking_delta', 'signature_delta', 'citations_delta'),
+    open_tag(),
 ]
 
 
@@ -580,16 +580,7 @@ StreamEvent = Annotated[
     | Annotated[PingEvent, Tag('ping')]
     | Annotated[ErrorEvent, Tag('error')]
     | Annotated[OtherStreamEvent, Tag('other')],
-    open_tag(
-        'message_start',
-        'content_block_start',
-        'content_block_delta',
-        'content_block_stop',
-        'message_delta',
-        'message_stop',
-        'ping',
-        'error',
-    ),
+    open_tag(),
 ]
 
 

@@ -111,7 +111,7 @@ ResponseContent = Annotated[
     Annotated[TextContent, Tag('text')]
     | Annotated[ThinkingContent, Tag('thinking')]
     | Annotated[OtherContent, Tag('other')],
-    open_tag('text', 'thinking'),
+    open_tag(),
 ]
 """An item of an assistant message: text, thinking, or a type not listed here."""
 
@@ -477,19 +477,7 @@ StreamEvent = Annotated[
     | Annotated[CitationEndEvent, Tag('citation-end')]
     | Annotated[MessageEndEvent, Tag('message-end')]
     | Annotated[OtherStreamEvent, Tag('other')],
-    open_tag(
-        'message-start',
-        'content-start',
-        'content-delta',
-        'content-end',
-        'tool-plan-delta',
-        'tool-call-start',
-        'tool-call-delta',
-        'tool-call-end',
-        'citation-start',
-        'citation-end',
-        'message-end',
-    ),
+    open_tag(),
 ]
 
 

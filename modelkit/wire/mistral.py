@@ -126,7 +126,7 @@ ContentChunk = Annotated[
     Annotated[TextChunk, Tag('text')]
     | Annotated[ThinkChunk, Tag('thinking')]
     | Annotated[OtherChunk, Tag('other')],
-    open_tag('text', 'thinking'),
+    open_tag(),
 ]
 """One item of list-form content; unknown types fall back to `OtherChunk`."""
 
