@@ -524,8 +524,11 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
                         return self._parts_manager.text_delta('content', content)
                     if think.watch not in content:
                         # Nearly every delta of a dialect with think tags: no tag can start in it, so
-                        # it goes to the current segment's part with no call to the splitter.
-                        return self._segment_delta(think.inside, think.segment, content)
+                        # it goes to the current segment's part (keyed as `_segment_delta` keys it)
+                        # with no call to the splitter.
+                        if think.inside:
+                            return self._parts_manager.thinking_delta(~think.segment, content)
+                        return self._parts_manager.text_delta(~think.segment, content)
                     return self._tagged_text(think.feed(content))
         except _READ_ERRORS as exc:
             self._skip_or_raise(data, exc)
