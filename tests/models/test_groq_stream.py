@@ -255,28 +255,14 @@ def test_splitter_does_not_depend_on_how_the_text_is_cut(pieces: list[str], cuts
     assert _joined(got) == whole
     # Nothing is lost but the tags: putting them back where the segment count rises gives the text.
     assert _with_tags(whole, splitter.segment) == text
-
-
-@settings(max_examples=300, deadline=None)
-@given(pieces=_TEXT, cuts=st.lists(st.integers(0, 80), max_size=10))
-def test_splitter_watch_lets_a_hot_loop_skip_feed(pieces: list[str], cuts: list[int]) -> None:
-    # What the interface does per delta: a delta without `watch` goes straight to the current
-    # segment, any other through `feed`; however the text is cut, that must equal the whole split.
-    text = ''.join(pieces)
-    whole = _joined(ThinkTagSplitter().split(text))
-    splitter = ThinkTagSplitter()
-    got: list[tuple[bool, int, str]] = []
-    bounds = [0, *sorted({min(c, len(text)) for c in cuts}), len(text)]
-    for start, end in pairwise(bounds):
-        delta = text[start:end]
-        if not delta:
-            continue
-        if splitter.watch not in delta:
-            got.append((splitter.inside, splitter.segment, delta))
-        else:
-            got += splitter.feed(delta)
-    got += splitter.flush()
-    assert _joined(got) == whole
+    # The interface's hot loop, cut the same way: a delta without `watch` goes straight to the
+    # current segment, any other through `feed`; the segments must be the same.
+    hot = ThinkTagSplitter()
+    fast: list[tuple[bool, int, str]] = []
+    for begin, end in pairwise([0, *sorted({min(c, len(text)) for c in cuts}), len(text)]):
+        if delta := text[begin:end]:
+            fast += [(hot.inside, hot.segment, delta)] if hot.watch not in delta else hot.feed(delta)
+    assert _joined(fast + hot.flush()) == whole
 
 
 def test_splitter_segments() -> None:
