@@ -28,7 +28,7 @@ import random
 import time
 import weakref
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -197,7 +197,7 @@ class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
             headers_at=time.perf_counter(),
             model_name=model_name,
             vendor=vendor,
-            translate=lambda exc: _stream_read_error(exc, vendor, model_name),
+            translate=lambda exc: _stream_read_error(exc, vendor, model_name, response),
             attempt=attempt,
             wait_to_retry=self._wait_to_retry,
         )
@@ -483,12 +483,22 @@ class _RequestBody(httpx.AsyncByteStream):
         return self._body
 
 
-def _stream_read_error(exc: Exception, vendor: str, model_name: str) -> ModelkitError | None:
+def _stream_read_error(
+    exc: Exception, vendor: str, model_name: str, response: httpx.Response | None = None
+) -> ModelkitError | None:
     """A failure reading a streamed body, in our tree; None when `exc` is not one of httpx's."""
     if isinstance(exc, httpx.DecodingError):
         return StreamProtocolError(f'{vendor} stream body could not be decoded: {exc}')
     if not isinstance(exc, httpx.TransportError):
         return None
+    if response is not None:
+        # The body is read from the client's stream itself, not through `aiter_raw`, which would
+        # have tagged the error with its request (whose timeouts the message names).
+        try:
+            exc.request  # noqa: B018 (the property raises while no request is set)
+        except RuntimeError:
+            with suppress(RuntimeError):  # a response built without a request
+                exc.request = response.request
     reason = f'{type(exc).__name__}: {exc}' if str(exc) else type(exc).__name__
     where = f'{vendor} stream for {model_name!r} was interrupted'
     if isinstance(exc, httpx.ReadTimeout):

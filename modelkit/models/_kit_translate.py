@@ -151,7 +151,7 @@ class ThinkTagSplitter:
     is one (at most the tag's length less one character); `flush()` returns what is held at the end.
     """
 
-    __slots__ = ('_close', '_held', '_open', 'inside', 'segment')
+    __slots__ = ('_close', '_held', '_open', 'inside', 'segment', 'watch')
 
     def __init__(self, open_tag: str = '<think>', close_tag: str = '</think>') -> None:
         self._open = open_tag
@@ -160,6 +160,9 @@ class ThinkTagSplitter:
         self.inside = False
         """Whether the text now arriving is thinking."""
         self.segment = 0
+        self.watch = open_tag[0]
+        """A hot loop's test: a delta without this character belongs whole to the current segment
+        (`watch not in text`; empty while a tag start is held back, so then nothing passes)."""
 
     def feed(self, text: str) -> list[tuple[bool, int, str]]:
         """The stretches of text and thinking `text` completes, as `(thinking, segment, text)`."""
@@ -168,6 +171,7 @@ class ThinkTagSplitter:
             self._held = ''
         tag = self._close if self.inside else self._open
         if tag[0] not in text:  # nearly every delta: no tag can start here
+            self.watch = tag[0]
             return [(self.inside, self.segment, text)] if text else []
         out: list[tuple[bool, int, str]] = []
         while text:
@@ -186,16 +190,18 @@ class ThinkTagSplitter:
             self.segment += 1
             text = text[at + len(tag) :]
             tag = self._close if self.inside else self._open
+        self.watch = '' if self._held else tag[0]
         return out
 
     def passes(self, text: str) -> bool:
         """Whether `text` belongs whole to the current segment (no tag can start in it), so a hot
         loop may skip `feed`; `feed` must still see it otherwise."""
-        return not self._held and (self._close if self.inside else self._open)[0] not in text
+        return self.watch not in text
 
     def flush(self) -> list[tuple[bool, int, str]]:
         """What is held back at the end of the text (the start of a tag that never finished)."""
         held, self._held = self._held, ''
+        self.watch = (self._close if self.inside else self._open)[0]
         return [(self.inside, self.segment, held)] if held else []
 
     def split(self, text: str) -> list[tuple[bool, int, str]]:

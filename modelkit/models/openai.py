@@ -507,9 +507,17 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
                     and choice.get('finish_reason') is None
                     and not chunk.get('usage')
                 ):
-                    if self._think is None:
+                    think = self._think
+                    if think is None:
                         return self._parts_manager.text_delta('content', content)
-                    return self._tagged_delta(self._think, content)
+                    if think.watch not in content:
+                        # Nearly every delta of a dialect with think tags: no tag can start in it, so
+                        # it goes to the current segment's part (keyed as `_segment_delta` keys it)
+                        # with no call to the splitter.
+                        if think.inside:
+                            return self._parts_manager.thinking_delta(~think.segment, content)
+                        return self._parts_manager.text_delta(~think.segment, content)
+                    return self._tagged_text(think.feed(content))
         except _READ_ERRORS as exc:
             self._skip_or_raise(data, exc)
             return None
@@ -599,11 +607,6 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
         for thinking, segment, text in segments:
             if (ev := self._segment_delta(thinking, segment, text)) is not None:
                 yield ev
-
-    def _tagged_delta(self, think: ThinkTagSplitter, content: str) -> Event | Iterator[Event] | None:
-        if think.passes(content):  # nearly every delta: no tag can start in it, no generator needed
-            return self._segment_delta(think.inside, think.segment, content)
-        return self._tagged_text(think.feed(content))
 
     def _segment_delta(self, thinking: bool, segment: int, text: str) -> Event | None:
         # Part key `~segment` (-1, -2, ...): cheap to hash, and apart from tool calls' indexes (>= 0).

@@ -6,6 +6,7 @@ text and thinking it yields are the same.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -254,6 +255,14 @@ def test_splitter_does_not_depend_on_how_the_text_is_cut(pieces: list[str], cuts
     assert _joined(got) == whole
     # Nothing is lost but the tags: putting them back where the segment count rises gives the text.
     assert _with_tags(whole, splitter.segment) == text
+    # The interface's hot loop, cut the same way: a delta without `watch` goes straight to the
+    # current segment, any other through `feed`; the segments must be the same.
+    hot = ThinkTagSplitter()
+    fast: list[tuple[bool, int, str]] = []
+    for begin, end in pairwise([0, *sorted({min(c, len(text)) for c in cuts}), len(text)]):
+        if delta := text[begin:end]:
+            fast += [(hot.inside, hot.segment, delta)] if hot.watch not in delta else hot.feed(delta)
+    assert _joined(fast + hot.flush()) == whole
 
 
 def test_splitter_segments() -> None:
