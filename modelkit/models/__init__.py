@@ -14,14 +14,16 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 from importlib import import_module
-from typing import Any, ClassVar, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias
 
 from .._parts import PartsAssembler
 from ..exceptions import ModelkitError, UserError
 from ..messages import FinishReason, ModelMessage, ModelResponse, ModelResponseStreamEvent
 from ..settings import ModelSettings
-from ..tools import ToolDefinition
 from ..usage import Usage
+
+if TYPE_CHECKING:
+    from ..tools import ToolDefinition
 
 __all__ = (
     'ALLOW_MODEL_REQUESTS',

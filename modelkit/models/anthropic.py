@@ -60,7 +60,6 @@ from ..messages import (
 )
 from ..parsers.sse import SSEDecoder, SSEEvent
 from ..settings import ModelSettings
-from ..tools import ToolDefinition
 from ..usage import Usage
 from . import ModelRequestParameters
 from ._kit import (
@@ -81,6 +80,7 @@ if TYPE_CHECKING:
 
     from .._transport import HTTPRequest, ResponseStream
     from ..providers import Provider
+    from ..tools import ToolDefinition
     from ..wire import anthropic as wire
 
 __all__ = (

@@ -55,7 +55,6 @@ from ..messages import (
 )
 from ..parsers.sse import SSEEvent
 from ..settings import ModelSettings
-from ..tools import ToolDefinition
 from ..usage import Usage
 from . import ModelRequestParameters
 from ._gemini_schema import gemini_schema
@@ -75,6 +74,7 @@ if TYPE_CHECKING:
     from .._transport import HTTPRequest, ResponseStream
     from ..parsers import Parser
     from ..providers import Provider
+    from ..tools import ToolDefinition
     from ..wire import gemini as wire
 
 __all__ = (
