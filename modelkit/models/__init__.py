@@ -379,3 +379,13 @@ def _prefix_from_bare_name(name: str) -> str:
     if name.startswith('gemini'):
         return 'google-gla'
     return ''
+
+
+def __getattr__(name: str) -> Any:
+    # `ToolDefinition` used to be importable from here (as from PydanticAI's `models`); it now
+    # loads on demand, so the interfaces do not pull `modelkit.tools` in at import.
+    if name == 'ToolDefinition':
+        from ..tools import ToolDefinition
+
+        return ToolDefinition
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
