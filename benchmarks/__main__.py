@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if 'import' in chosen:
         from . import cold_import
 
-        results += cold_import.run(5 if args.quick else 15)
+        results += cold_import.run(cold_import.QUICK_REPEATS if args.quick else cold_import.REPEATS)
     if 'loopback' in chosen:
         from . import loopback
 
@@ -132,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if 'bedrock' in chosen:
         from . import vendor_bedrock
+        from .cold_import import QUICK_REPEATS, REPEATS
 
-        results += vendor_bedrock.run(args.chunks, repeats, 5 if args.quick else 15, peers=not args.no_peers)
+        results += vendor_bedrock.run(
+            args.chunks, repeats, QUICK_REPEATS if args.quick else REPEATS, peers=not args.no_peers
+        )
     if 'openaifam' in chosen:
         from . import vendor_openaifam
 

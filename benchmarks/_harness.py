@@ -166,10 +166,12 @@ def print_table(
     unit: str | None = 'event',
     median_label: str = 'median ms',
     per_unit_label: str | None = None,
+    wall_label: str = 'wall s',
 ) -> None:
     """A fixed-width table: median, per-unit cost (unless `unit` is None), ratio to floor, target, verdict.
 
-    A `wall s` column follows the median when any result recorded wall-clock runs.
+    A `wall s` column follows the median when any result recorded wall-clock runs (`wall ms` as
+    `wall_label` shows it in milliseconds).
     """
     set_floor(results)
     print()
@@ -180,7 +182,7 @@ def print_table(
         'case',
         'contender',
         median_label,
-        'wall s',
+        wall_label,
         per_unit_header,
         'x floor',
         'target',
@@ -200,7 +202,7 @@ def print_table(
                 r.case,
                 r.contender,
                 f'{median * 1e3:.1f}',
-                f'{wall_median:.2f}' if wall_median is not None else '-',
+                _wall(wall_median, wall_label),
                 per_unit,
                 f'{ratio:.2f}' if ratio is not None else '-',
                 _target(r),
@@ -218,6 +220,12 @@ def print_table(
             cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(line)
         ]
         print('  '.join(cells).rstrip())
+
+
+def _wall(seconds: float | None, label: str) -> str:
+    if seconds is None:
+        return '-'
+    return f'{seconds * 1e3:.1f}' if label.endswith('ms') else f'{seconds:.2f}'
 
 
 def _target(r: Result) -> str:

@@ -337,6 +337,9 @@ def run(deltas: int, repeats: int, *, quick: bool = False, peers: bool = True) -
     results = decode_rows(stream, repeats)
     results += e2e_rows(stream, repeats, 5.0 if quick else 20.0, 1 if quick else 3, peers)
     results += cold_import.run(
-        5 if quick else 15, IMPORT_CASES, 'modelkit.models.anthropic + provider', IMPORT_TARGET
+        cold_import.QUICK_REPEATS if quick else cold_import.REPEATS,
+        IMPORT_CASES,
+        'modelkit.models.anthropic + provider',
+        IMPORT_TARGET,
     )
     return results

@@ -11,13 +11,12 @@ client is answered with the same pieces through botocore's `before-send` hook, s
 leaves the process and boto3 decodes the body with its own event-stream parser.
 
 Cold import: `import modelkit.models.bedrock, modelkit.providers.bedrock` in a fresh interpreter
-against the floor (httpx, pydantic, orjson), and a check that neither imports botocore.
+against the floor (httpx, pydantic, orjson), through `cold_import.run`, which also checks that
+neither imports botocore (or boto3).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -25,8 +24,8 @@ import anyio
 import httpx
 import orjson
 
+from . import cold_import
 from ._harness import Result, Unavailable, print_table, time_round_robin_async
-from .cold_import import FLOOR, _time_import
 from .end_to_end import prompt_text
 from .eventstream_decode import ConverseStream, build_converse_stream, floor_decode
 
@@ -198,30 +197,10 @@ def _bind(contender: Contender | None, sink: Emit) -> Callable[[], Awaitable[obj
     return (lambda: contender(sink)) if contender is not None else None
 
 
-def _imports_botocore() -> bool:
-    code = f'import sys\nimport {IMPORTED}\nprint("botocore" in sys.modules or "boto3" in sys.modules)'
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60, check=True)
-    return out.stdout.strip() == 'True'
-
-
-def _cold_import(repeats: int) -> list[Result]:
-    floor = Result('bedrock', 'cold import', f'floor: import {FLOOR}', units=1, is_floor=True)
-    ours = Result('bedrock', 'cold import', f'import {IMPORTED}', units=1, target=IMPORT_TARGET_RATIO)
-    if _imports_botocore():
-        ours.status = 'error: importing the interface and provider loads botocore'
-    cases = [(floor, FLOOR), (ours, IMPORTED)]
-    for _ in range(repeats + 1):  # the first round writes byte-code caches, untimed
-        for result, modules in cases:
-            if result.status:
-                continue
-            try:
-                seconds = _time_import(modules)
-            except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                result.status = f'error: {exc}'[:160]
-                continue
-            if _ > 0:
-                result.runs.append(seconds)
-    return [floor, ours]
+IMPORT_CASES: tuple[tuple[str, str, float | None], ...] = (
+    ('floor: import httpx, pydantic, orjson', cold_import.FLOOR, None),
+    (f'import {IMPORTED}', IMPORTED, IMPORT_TARGET_RATIO),
+)
 
 
 def run(content_chunks: int, repeats: int, import_repeats: int, *, peers: bool = True) -> list[Result]:
@@ -233,11 +212,16 @@ def run(content_chunks: int, repeats: int, import_repeats: int, *, peers: bool =
         f'{repeats} (target: modelkit <= {E2E_TARGET_RATIO:g}x floor)',
         e2e,
     )
-    imports = _cold_import(import_repeats)
-    print_table(
-        f'Bedrock cold import, fresh interpreter each, median of {import_repeats} '
-        f'(target: <= {IMPORT_TARGET_RATIO:g}x floor, no botocore)',
-        imports,
-        unit=None,
+    imports = cold_import.run(
+        import_repeats,
+        IMPORT_CASES,
+        'modelkit.models.bedrock + provider',
+        IMPORT_TARGET_RATIO,
+        benchmark='bedrock',
+        forbidden=('botocore', 'boto3'),
+        title=(
+            f'Bedrock cold import, fresh interpreter each, median of {import_repeats} '
+            f'(target: <= {IMPORT_TARGET_RATIO:g}x floor, no botocore)'
+        ),
     )
     return e2e + imports

@@ -195,6 +195,9 @@ def run(
         e2e,
     )
     imports = cold_import.run(
-        5 if quick else 15, IMPORT_CASES, 'modelkit.models.cohere + provider', IMPORT_TARGET_RATIO
+        cold_import.QUICK_REPEATS if quick else cold_import.REPEATS,
+        IMPORT_CASES,
+        'modelkit.models.cohere + provider',
+        IMPORT_TARGET_RATIO,
     )
     return [*e2e, *imports]

@@ -229,6 +229,9 @@ def run(chunks: int, seed: int, repeats: int, *, quick: bool = False, peers: boo
     for vendor in ('groq', 'mistral'):
         results += e2e_rows(stream, vendor, repeats, 5.0 if quick else 20.0, 1 if quick else 3, peers)
     results += cold_import.run(
-        5 if quick else 15, IMPORT_CASES, 'modelkit.models.groq / .mistral + provider', IMPORT_TARGET
+        cold_import.QUICK_REPEATS if quick else cold_import.REPEATS,
+        IMPORT_CASES,
+        'modelkit.models.groq / .mistral + provider',
+        IMPORT_TARGET,
     )
     return results

@@ -58,14 +58,15 @@ _CREDENTIAL_HEADERS = frozenset(
     }
 )
 
-_CREDENTIAL_NAME = re.compile(
-    r'auth|api-?key|cookie|secret|signature|credential|(?:security|session|access|id|bearer)[-_]?token',
-    re.IGNORECASE,
+# Both patterns are strings compiled (once, by `re`'s cache) at first use: every import of
+# modelkit passes through here, most processes never redact anything.
+_CREDENTIAL_NAME = (
+    r'auth|api-?key|cookie|secret|signature|credential|(?:security|session|access|id|bearer)[-_]?token'
 )
 """Header names that carry credentials beyond the known list (`x-foo-auth`, `x-session-token`);
 not a bare `token`, which would drop rate-limit headers such as `x-ratelimit-remaining-tokens`."""
 
-_SIGNATURE = re.compile(r'Signature=([0-9A-Za-z+/=_-]+)')
+_SIGNATURE = r'Signature=([0-9A-Za-z+/=_-]+)'
 
 _secrets: dict[str, None] = {}
 """Registered secrets, oldest first (a dict as an ordered set)."""
@@ -80,7 +81,7 @@ _lock = threading.Lock()
 def credential_header(name: str) -> bool:
     """Whether a header of this name can carry a credential (request or response side)."""
     lowered = name.lower()
-    return lowered in _CREDENTIAL_HEADERS or _CREDENTIAL_NAME.search(lowered) is not None
+    return lowered in _CREDENTIAL_HEADERS or re.search(_CREDENTIAL_NAME, lowered, re.IGNORECASE) is not None
 
 
 def register_secrets(secrets: Iterable[str]) -> None:
@@ -103,7 +104,7 @@ def secrets_in_header_value(value: str) -> list[str]:
     words = value.split()
     if len(words) == 2:
         parts.append(words[1])
-    parts.extend(_SIGNATURE.findall(value))
+    parts.extend(re.findall(_SIGNATURE, value))
     return parts
 
 

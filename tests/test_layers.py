@@ -90,3 +90,35 @@ def test_import_modelkit_loads_no_vendor_module_and_no_http_stack() -> None:
 def test_openai_path_loads_no_other_vendor(module: str) -> None:
     loaded = {name.split('.')[0] for name in _modules_after(f'import {module}')}
     assert not ({'botocore', 'boto3', 'google', 'openai', 'anthropic'} & loaded)
+
+
+# Each vendor's interface with its provider(s), as the cold-import benchmark rows import them, and
+# the interface modules it may load besides its own (Groq and Mistral build on OpenAI's).
+_VENDOR_IMPORTS = {
+    'openai': ('modelkit.models.openai, modelkit.providers.openai', {'openai'}),
+    'anthropic': ('modelkit.models.anthropic, modelkit.providers.anthropic', {'anthropic'}),
+    'cohere': ('modelkit.models.cohere, modelkit.providers.cohere', {'cohere'}),
+    'bedrock': ('modelkit.models.bedrock, modelkit.providers.bedrock', {'bedrock'}),
+    'groq': ('modelkit.models.groq, modelkit.providers.groq', {'groq', 'openai'}),
+    'mistral': ('modelkit.models.mistral, modelkit.providers.mistral', {'mistral', 'openai'}),
+    'gemini': (
+        'modelkit.models.gemini, modelkit.providers.google_gla, modelkit.providers.google_vertex',
+        {'gemini'},
+    ),
+}
+
+
+@pytest.mark.parametrize('vendor', sorted(_VENDOR_IMPORTS))
+def test_vendor_import_loads_no_sdk_no_credentials_and_no_schemas(vendor: str) -> None:
+    modules, interfaces = _VENDOR_IMPORTS[vendor]
+    loaded = _modules_after(f'import {modules}')
+    sdks = {'botocore', 'boto3', 'openai', 'anthropic', 'cohere', 'groq', 'mistralai', 'google'}
+    assert not (sdks & {name.split('.')[0] for name in loaded})
+    # Credentials (the AWS chain, Google ADC) and the vendor's pydantic wire schemas load at the
+    # first request, never at import: serverless cold starts pay only for what they use.
+    assert 'google.auth' not in loaded
+    assert 'pydantic.main' not in loaded
+    assert not [name for name in loaded if name.startswith('modelkit.wire.')]
+    assert 'modelkit.tools' not in loaded
+    others = {name.split('.')[2] for name in loaded if name.startswith('modelkit.models.')} - interfaces
+    assert not {name for name in others if not name.startswith('_')}

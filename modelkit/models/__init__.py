@@ -14,14 +14,16 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 from importlib import import_module
-from typing import Any, ClassVar, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias
 
 from .._parts import PartsAssembler
 from ..exceptions import ModelkitError, UserError
 from ..messages import FinishReason, ModelMessage, ModelResponse, ModelResponseStreamEvent
 from ..settings import ModelSettings
-from ..tools import ToolDefinition
 from ..usage import Usage
+
+if TYPE_CHECKING:
+    from ..tools import ToolDefinition
 
 __all__ = (
     'ALLOW_MODEL_REQUESTS',
@@ -377,3 +379,13 @@ def _prefix_from_bare_name(name: str) -> str:
     if name.startswith('gemini'):
         return 'google-gla'
     return ''
+
+
+def __getattr__(name: str) -> Any:
+    # `ToolDefinition` used to be importable from here (as from PydanticAI's `models`); it now
+    # loads on demand, so the interfaces do not pull `modelkit.tools` in at import.
+    if name == 'ToolDefinition':
+        from ..tools import ToolDefinition
+
+        return ToolDefinition
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -59,7 +59,6 @@ from ..messages import (
 )
 from ..parsers.sse import SSEDecoder, SSEEvent
 from ..settings import ModelSettings
-from ..tools import ToolDefinition
 from ..usage import Usage
 from . import ModelRequestParameters
 from ._kit import (
@@ -79,6 +78,7 @@ from ._kit import (
 
 if TYPE_CHECKING:
     from .._transport import HTTPRequest
+    from ..tools import ToolDefinition
     from ..wire import anthropic as wire
 
 __all__ = (

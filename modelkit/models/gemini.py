@@ -54,7 +54,6 @@ from ..messages import (
 )
 from ..parsers.sse import SSEEvent
 from ..settings import ModelSettings
-from ..tools import ToolDefinition
 from ..usage import Usage
 from . import ModelRequestParameters
 from ._gemini_schema import gemini_schema
@@ -76,6 +75,7 @@ if TYPE_CHECKING:
     from .._transport import HTTPRequest
     from ..parsers import Parser
     from ..providers import Provider
+    from ..tools import ToolDefinition
     from ..wire import gemini as wire
 
 __all__ = (

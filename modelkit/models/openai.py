@@ -55,7 +55,6 @@ from ..messages import (
 from ..parsers.sse import SSEDecoder, SSEEvent
 from ..profiles import OpenAIChatProfile
 from ..settings import ModelSettings
-from ..tools import ToolDefinition
 from ..usage import Usage
 from . import ModelRequestParameters
 from ._kit import (
@@ -80,6 +79,7 @@ if TYPE_CHECKING:
 
     from .._transport import HTTPRequest, ResponseStream
     from ..providers import Provider
+    from ..tools import ToolDefinition
     from ..wire import openai as wire
 
 __all__ = (
