@@ -25,6 +25,11 @@ offset, and so does an element that is not valid JSON. `close()` never raises fo
 short: it sets `truncated` when the array's closing `]` never arrived (an empty body included).
 Elements completed earlier in the same chunk are returned even when a later byte is malformed;
 the error is raised by the next `feed()` or `close()`.
+
+`iter_feed()` is `feed()` with each element parsed only when the caller takes it, which the kit's
+event loop uses: a body that arrives in one piece then never holds all its parsed elements at
+once (held in one list, they cost as much again as their parsing, in allocation and in the garbage
+collector's passes over them).
 """
 
 from __future__ import annotations
