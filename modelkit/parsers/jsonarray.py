@@ -203,6 +203,10 @@ class JSONArrayDecoder:
         out: list[Any] = []
         if self._resume:
             out = self._run(self._buf)  # what a caller of `iter_feed()` did not take
+            if self._error is not None:
+                # Bad bytes after them: there is no later call to raise it, and malformed input is
+                # never silent (the elements were the ones the caller had stopped taking).
+                raise self._error
         if self._state == _ELEMENT and self._fast and self._error is None:
             # An element in an unexpected layout may be complete without a `\n}`: scan it exactly.
             self._fast = False
