@@ -35,7 +35,7 @@ collector's passes over them).
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import Any
 
 import orjson
@@ -118,7 +118,7 @@ class JSONArrayDecoder:
 
     def feed(self, data: bytes) -> list[Any]:
         """Consume a chunk of the body; return the elements it completed, parsed."""
-        found = self._take(data)
+        found = self.iter_feed(data)
         if found.__class__ is list:
             return found
         self._pending = None  # `list()` takes every element: nothing to save later
@@ -135,9 +135,7 @@ class JSONArrayDecoder:
         elements it did not take first. Malformed bytes after some elements end the iteration;
         the error is raised by the next call, as with `feed()`.
         """
-        return self._take(data)
-
-    def _take(self, data: bytes) -> list[Any] | Iterator[Any]:
+        # The kit's hot path, once per chunk: `feed()` calls this, not the other way round.
         if self._pending is not None:
             self._settle()
         if self._error is not None:
