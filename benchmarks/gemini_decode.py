@@ -145,7 +145,8 @@ def _modelkit_array() -> Decode:
 
     def decode(pieces: list[bytes], emit: Emit) -> None:
         decoder = JSONArrayDecoder()
-        feed = decoder.feed
+        # As the kit's event loop reads it: each element parsed when taken, not a list per piece.
+        feed = decoder.iter_feed
         for piece in pieces:
             for chunk in feed(piece):
                 emit(chunk)

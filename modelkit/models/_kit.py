@@ -590,7 +590,10 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
             while True:
                 stream = self._stream
                 parser = self._new_parser()
-                feed = parser.feed
+                # A parser that can hand out its events one at a time as they are taken (the JSON
+                # array's parsed elements) says so with `iter_feed`: a chunk of thousands of them
+                # then never holds them all at once.
+                feed = getattr(parser, 'iter_feed', parser.feed)
                 idle = stream.idle_timeout
                 head = b''  # the chunk with the body's first byte, shown if it holds no event
                 try:

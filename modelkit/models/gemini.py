@@ -514,9 +514,20 @@ class GeminiStreamedResponse(WireStreamedResponse[Any]):
     end_expected: ClassVar[str] = 'a finish reason'
     # Without alt=sse (servers and proxies that drop it) the stream itself is one JSON array.
     json_stream: ClassVar[bool] = True
+    retryable_stream_errors: ClassVar[frozenset[str]] = frozenset(
+        {'RESOURCE_EXHAUSTED', 'UNAVAILABLE', 'INTERNAL', 'DEADLINE_EXCEEDED'}
+    )
+    """Google's statuses for 429, 503, 500 and 504: sent in the stream before any content, they are
+    retried as those HTTP statuses are (the transport retries 429 and 5xx)."""
 
     def __post_init__(self) -> None:
         self._reader = _PartsReader(self._parts_manager)
+
+    def _restart(self) -> None:
+        super()._restart()
+        self._reader = _PartsReader(self._parts_manager)  # the old one writes to the old parts
+        self._started = False
+        self._raw_usage = self._usage_of = None
 
     def _new_parser(self) -> Parser[Any]:
         content_type = self._stream.headers.get('content-type', '')

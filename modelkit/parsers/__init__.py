@@ -27,6 +27,10 @@ class Parser(Protocol[EventT]):
     - Malformed input raises `StreamProtocolError`, from `feed` or `close`; events completed
       before the bad bytes are returned first, so nothing already received is lost.
     - Every buffer is bounded by a named constant.
+
+    A parser whose events are costly to hold many of at once may also offer `iter_feed(data)`:
+    the same events, each made only as the caller takes it (`JSONArrayDecoder`'s parsed
+    elements); the kit's event loop uses it where it exists.
     """
 
     truncated: bool

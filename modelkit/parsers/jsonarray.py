@@ -25,11 +25,17 @@ offset, and so does an element that is not valid JSON. `close()` never raises fo
 short: it sets `truncated` when the array's closing `]` never arrived (an empty body included).
 Elements completed earlier in the same chunk are returned even when a later byte is malformed;
 the error is raised by the next `feed()` or `close()`.
+
+`iter_feed()` is `feed()` with each element parsed only when the caller takes it, which the kit's
+event loop uses: a body that arrives in one piece then never holds all its parsed elements at
+once (held in one list, they cost as much again as their parsing, in allocation and in the garbage
+collector's passes over them).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Generator, Iterable
 from typing import Any
 
 import orjson
@@ -77,6 +83,8 @@ class JSONArrayDecoder:
         '_find_from',
         '_in_string',
         '_offset',
+        '_pending',
+        '_resume',
         '_scan',
         '_state',
         'truncated',
@@ -102,10 +110,34 @@ class JSONArrayDecoder:
         self._depth = 0
         self._in_string = False
         self._error: ModelkitError | None = None
+        self._pending: Generator[Any, None, None] | None = None
+        """The run `iter_feed()` handed out last, until the next call saves where it stopped."""
+        self._resume = False
+        """The last run was stopped early: the buffer may hold elements nobody has taken yet."""
         self.truncated = False
 
     def feed(self, data: bytes) -> list[Any]:
         """Consume a chunk of the body; return the elements it completed, parsed."""
+        found = self.iter_feed(data)
+        if found.__class__ is list:
+            return found
+        self._pending = None  # `list()` takes every element: nothing to save later
+        return list(found)
+
+    def iter_feed(self, data: bytes) -> Iterable[Any]:
+        """`feed()`, with each element parsed only as the caller takes it.
+
+        The same elements in the same order, but a chunk holding thousands of them (a body that
+        arrives whole) is never held in memory as thousands of parsed objects at once, which is
+        most of what such a chunk costs (the garbage collector walks every one of them, again and
+        again). Take the elements before the next call: a caller that stops early (its consumer
+        is done) loses nothing, as the next `feed()`, `iter_feed()` or `close()` returns the
+        elements it did not take first. Malformed bytes after some elements end the iteration;
+        the error is raised by the next call, as with `feed()`.
+        """
+        # The kit's hot path, once per chunk: `feed()` calls this, not the other way round.
+        if self._pending is not None:
+            self._settle()
         if self._error is not None:
             raise self._error
         buf = self._buf
@@ -127,9 +159,9 @@ class JSONArrayDecoder:
                     self._offset += len(data)
                     self._before = 125
                     return [element]
-            return self._run(data)
+            return self._elements_of(data)
         buf += data
-        if self._state == _ELEMENT:
+        if self._state == _ELEMENT and not self._resume:
             # Inside an element nothing can end it without a closing brace: just append.
             if self._fast:
                 if buf.find(b'\n}', self._find_from) < 0:
@@ -141,21 +173,44 @@ class JSONArrayDecoder:
                 if len(buf) > MAX_ELEMENT_BYTES:
                     self._check_size(len(buf))
                 return []
-        return self._run(buf)
+        return self._elements_of(buf)
+
+    def _elements_of(self, work: bytes | bytearray) -> Generator[Any, None, None]:
+        """The elements completed in `work`, decoded as they are taken (`_elements`, started)."""
+        self._resume = False  # this run starts at the first unconsumed byte
+        elements = self._elements(work)
+        next(elements)  # to its first `yield`: from there on, what the caller took is saved
+        self._pending = elements
+        return elements
+
+    def _settle(self) -> None:
+        """Before anything else: save where the caller of `iter_feed()` stopped taking elements."""
+        pending = self._pending
+        self._pending = None
+        if pending is not None:
+            pending.close()  # nothing if it ran to the end; else it saves where it stopped
 
     def close(self) -> list[Any]:
         """End of body: return any element still to complete; set `truncated` if the array is unfinished."""
+        if self._pending is not None:
+            self._settle()
         if self._error is not None:
             if isinstance(self._error, UserError):
                 return []
             raise self._error
         out: list[Any] = []
-        if self._state == _ELEMENT and self._fast:
+        if self._resume:
+            out = self._run(self._buf)  # what a caller of `iter_feed()` did not take
+            if self._error is not None:
+                # Bad bytes after them: there is no later call to raise it, and malformed input is
+                # never silent (the elements were the ones the caller had stopped taking).
+                raise self._error
+        if self._state == _ELEMENT and self._fast and self._error is None:
             # An element in an unexpected layout may be complete without a `\n}`: scan it exactly.
             self._fast = False
             self._scan = self._depth = 0
             self._in_string = False
-            out = self._run(self._buf)
+            out += self._run(self._buf)
         self.truncated = self._state != _DONE
         self._buf = bytearray()
         self._error = UserError('this JSONArrayDecoder is closed: use a new one for a new body')
@@ -179,13 +234,23 @@ class JSONArrayDecoder:
         return StreamProtocolError(f'malformed JSON array stream at byte {self._offset + at}: {what}')
 
     def _run(self, work: bytes | bytearray) -> list[Any]:
-        """Decode from the start of `work` (the buffer, or a chunk when nothing was buffered)."""
-        out: list[Any] = []
+        """Every element completed in `work`, at once."""
+        elements = list(self._elements_of(work))
+        self._pending = None
+        return elements
+
+    def _elements(self, work: bytes | bytearray) -> Generator[Any, None, None]:
+        """Decode from the start of `work` (the buffer, or a chunk when nothing was buffered),
+        yielding each element when completed; the state is saved when the caller stops taking."""
         loads = orjson.loads
         n = len(work)
         pos = 0  # the next unconsumed byte; inside an element, the element's first byte
         state = self._state
+        taken = False  # whether an element was yielded (an error is then raised by the next call)
         try:
+            # `_elements_of` starts the generator here, before any work, so that from now on
+            # `finally` runs however the caller stops: even untouched, the bytes are kept.
+            yield None
             while True:
                 if state == _ELEMENT:
                     if self._fast:
@@ -193,7 +258,6 @@ class JSONArrayDecoder:
                         # separator it writes follows, so does the next element in that layout.
                         find = work.find
                         follows = work.startswith
-                        append = out.append
                         find_from = self._find_from
                         while True:
                             c = find(b'\n}', find_from)
@@ -206,17 +270,20 @@ class JSONArrayDecoder:
                             if end - pos > MAX_ELEMENT_BYTES:
                                 self._check_size(end - pos)
                             try:
-                                append(loads(work[pos:end]))
+                                element = loads(work[pos:end])
                             except orjson.JSONDecodeError:
                                 # Not the end after all (or not JSON): scan this element exactly.
                                 self._fast = False
                                 self._scan = pos
                                 break
+                            taken = True
                             if follows(_GOOGLE_NEXT, end):
-                                pos = find_from = end + 4
+                                pos = find_from = self._find_from = end + 4
+                                yield element
                                 continue
                             pos = end
                             state = _AFTER
+                            yield element
                             break
                         if state == _AFTER:
                             continue
@@ -231,11 +298,13 @@ class JSONArrayDecoder:
                     if end - pos > MAX_ELEMENT_BYTES:
                         self._check_size(end - pos)
                     try:
-                        out.append(loads(work[pos:end]))
+                        element = loads(work[pos:end])
                     except orjson.JSONDecodeError as exc:
                         raise self._malformed(pos, f'an element is not valid JSON ({exc})') from None
                     pos = end
                     state = _AFTER
+                    taken = True
+                    yield element
                     continue
                 pos = _WS.match(work, pos).end()  # type: ignore[union-attr]  # always matches
                 if pos >= n:
@@ -278,11 +347,21 @@ class JSONArrayDecoder:
         except StreamProtocolError as exc:
             self._error = exc
             self._buf = bytearray()
-            if out:
-                return out  # what arrived before the bad bytes; the next call raises
+            if taken:
+                return  # what arrived before the bad bytes was taken; the next call raises
             raise
+        except GeneratorExit:
+            # The caller stopped taking: the buffer may hold whole elements, for the next call.
+            self._resume = True
+            raise
+        finally:
+            if self._error is None:
+                # At the end, or where the caller stopped taking (GeneratorExit at a `yield`).
+                self._save(work, pos, n, state)
+
+    def _save(self, work: bytes | bytearray, pos: int, n: int, state: int) -> None:
+        """Keep only what is unconsumed of `work`; positions become relative to its new start."""
         self._state = state
-        # Keep only what is unconsumed; positions become relative to the new buffer start.
         if pos:
             self._before = work[pos - 1]
             self._offset += pos
@@ -293,7 +372,6 @@ class JSONArrayDecoder:
                 del work[:pos]  # O(1) for a bytearray: CPython moves its start
         elif pos < n:
             self._buf = bytearray(work[pos:])
-        return out
 
     def _exact(self, work: bytes | bytearray, start: int, n: int) -> int:
         """Scan the element at `start` from where the last scan stopped; its end, or -1 if not in `work`."""

@@ -16,7 +16,6 @@ request it makes is handed back to the event loop that started the thread with
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -240,8 +239,13 @@ def _metadata_server(
     never looks for the metadata server: this does, once, with google-auth's probe timeout, and
     only when that module cannot load (with it, `google.auth.default` has already probed).
     """
-    if importlib.util.find_spec('requests') is not None:
-        return None  # google-auth's `compute_engine` could load, so `google.auth.default` probed
+    try:
+        # The same import `google.auth.default` tried (already done, so free when it worked).
+        import google.auth.compute_engine
+    except ImportError:
+        pass  # google-auth could not look: look here
+    else:
+        return None
     probe, root = _metadata_root()
     timeout = float(os.environ.get('GCE_METADATA_TIMEOUT') or METADATA_PROBE_TIMEOUT_SECONDS)
     try:

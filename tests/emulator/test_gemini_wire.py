@@ -355,6 +355,27 @@ async def test_the_model_sees_faults(model: GeminiModel, fault: str, error: type
     assert len(info.value.partial_response.parts) == 1  # the two tokens that arrived
 
 
+async def test_an_in_stream_error_before_any_content_is_retried(
+    model: GeminiModel, emulator: Emulator
+) -> None:
+    # The emulator's stream-error is Google's INTERNAL (a 500's status) as the stream's first chunk.
+    model.provider._transport.initial_backoff = 0.001  # type: ignore[attr-defined]  # short waits
+    name = 'gemini-2.0-flash+fault=stream-error+fault-after=0+fault-times=1'
+    faulty = GeminiModel(name, provider=model.provider)
+    before = len(emulator.requests)
+    async with faulty.request_stream(
+        [ModelRequest([UserPromptPart('Hi')])], None, ModelRequestParameters()
+    ) as stream:
+        events = [event async for event in stream]
+    assert len(emulator.requests) - before == 2
+    assert events
+    assert len(stream.timing.event_times) == len(events)
+    text = stream.get().parts[0]
+    assert isinstance(text, TextPart)
+    assert text.content
+    assert stream.get().finish_reason == 'stop'
+
+
 async def test_rate_limits_are_retried_after_google_s_delay(emulator: Emulator) -> None:
     async with httpx.AsyncClient(timeout=TEST_TIMEOUT_S) as client:
         provider = GoogleGLAProvider(

@@ -274,3 +274,85 @@ async def test_the_fast_path_and_the_full_path_agree(router: respx.MockRouter, m
         'TextPart',
     ]
     assert [p.content for p in response.parts if isinstance(p, TextPart)] == ['A', 'B', 'CD']
+
+
+def _in_stream_error(status: str, code: int) -> dict[str, Any]:
+    return {'error': {'code': code, 'message': f'{status} (from the test).', 'status': status}}
+
+
+async def _retrying(
+    router: respx.MockRouter, answers: list[httpx.Response], max_retries: int = 2
+) -> tuple[list[ModelResponseStreamEvent], ModelResponse, Usage, respx.Route]:
+    route = router.post(URL).mock(side_effect=answers)
+    async with httpx.AsyncClient() as client:
+        provider = GoogleGLAProvider(api_key='k', http_client=client, max_retries=max_retries)
+        provider._transport.initial_backoff = 0.001  # keep the retry waits short
+        model = GeminiModel('gemini-2.5-flash', provider=provider)
+        async with model.request_stream(PROMPT, None, ModelRequestParameters()) as stream:
+            events = [event async for event in stream]
+        assert len(stream.timing.event_times) == len(events)
+        return events, stream.get(), stream.usage(), route
+
+
+def _answer(body: bytes, form: str) -> httpx.Response:
+    return httpx.Response(200, stream=Pieces(bytewise(body)), headers=SSE if form == 'sse' else JSON)
+
+
+@pytest.mark.parametrize('form', ['sse', 'array'])
+@pytest.mark.parametrize(('status', 'code'), [('RESOURCE_EXHAUSTED', 429), ('UNAVAILABLE', 503)])
+async def test_a_transient_error_before_any_content_is_retried(
+    router: respx.MockRouter, form: str, status: str, code: int
+) -> None:
+    encode = sse if form == 'sse' else array
+    # The failed attempt got as far as a usage-only chunk: none of it may leak into the answer.
+    usage_only = {'usageMetadata': {'promptTokenCount': 99}, 'responseId': 'failed-attempt'}
+    failed = encode([usage_only, _in_stream_error(status, code)])
+    events, response, usage, route = await _retrying(
+        router, [_answer(failed, form), _answer(encode(TEXT_CHUNKS), form)]
+    )
+    assert route.call_count == 2
+    assert events[0] == PartStartEvent(0, TextPart('The'))  # the retried attempt's, from its start
+    assert len(events) == len(TEXT_CHUNKS)
+    assert response.parts == [TextPart('The capital is Paris.')]
+    assert response.vendor_id == 'stream-1'
+    assert usage == Usage(request_tokens=5, response_tokens=3, total_tokens=8)  # the retried attempt's
+
+
+async def test_in_stream_and_http_retries_share_the_budget(router: respx.MockRouter) -> None:
+    exhausted = _in_stream_error('RESOURCE_EXHAUSTED', 429)
+    with pytest.raises(ModelStreamError, match='RESOURCE_EXHAUSTED') as caught:
+        await _retrying(
+            router,
+            [
+                _answer(sse([exhausted]), 'sse'),
+                httpx.Response(503, json=_in_stream_error('UNAVAILABLE', 503)),
+                _answer(sse([exhausted]), 'sse'),
+                _answer(sse(TEXT_CHUNKS), 'sse'),
+            ],
+            max_retries=2,
+        )
+    assert caught.value.error_type == 'RESOURCE_EXHAUSTED'
+    assert caught.value.partial_response is not None
+    assert caught.value.partial_response.parts == []
+    assert router.calls.call_count == 3
+
+
+@pytest.mark.parametrize('form', ['sse', 'array'])
+async def test_a_lasting_error_before_any_content_is_raised_not_retried(
+    router: respx.MockRouter, form: str
+) -> None:
+    encode = sse if form == 'sse' else array
+    invalid = _in_stream_error('INVALID_ARGUMENT', 400)
+    with pytest.raises(ModelStreamError, match='INVALID_ARGUMENT') as caught:
+        await _retrying(router, [_answer(encode([invalid]), form), _answer(encode(TEXT_CHUNKS), form)])
+    assert caught.value.error_type == 'INVALID_ARGUMENT'
+    assert router.calls.call_count == 1
+
+
+async def test_a_transient_error_after_content_is_raised_not_retried(router: respx.MockRouter) -> None:
+    body = sse([TEXT_CHUNKS[0], _in_stream_error('RESOURCE_EXHAUSTED', 429)])
+    with pytest.raises(ModelStreamError, match='RESOURCE_EXHAUSTED') as caught:
+        await _retrying(router, [_answer(body, 'sse'), _answer(sse(TEXT_CHUNKS), 'sse')])
+    assert router.calls.call_count == 1  # the caller had seen 'The'
+    assert caught.value.partial_response is not None
+    assert caught.value.partial_response.parts == [TextPart('The')]

@@ -261,3 +261,19 @@ def test_recorded_gemini_array_streams(wire_fixtures: Path) -> None:
         assert decode(bytewise(body))[0] == expected, name
         assert decode([body[i : i + 7] for i in range(0, len(body), 7)])[0] == expected, name
         assert all('candidates' in element for element in elements), name
+
+
+def test_iter_feed_keeps_what_the_caller_did_not_take() -> None:
+    decoder = JSONArrayDecoder()
+    taken = decoder.iter_feed(b'[{"a": 1}, {"b": 2}, {"c": ')
+    assert next(iter(taken)) == {'a': 1}  # and then the caller stops
+    assert decoder.feed(b'3}]') == [{'b': 2}, {'c': 3}]
+    assert decoder.close() == []
+    assert not decoder.truncated
+
+
+def test_bad_bytes_after_untaken_elements_still_raise_at_close() -> None:
+    decoder = JSONArrayDecoder()
+    decoder.iter_feed(b'[{\n\n}[')  # nothing taken
+    with pytest.raises(StreamProtocolError, match="expected ',' or ']' after an element"):
+        decoder.close()

@@ -36,6 +36,24 @@ def run(chunks: list[bytes]) -> Outcome:
     return Outcome(_keys(elements), False, decoder.truncated)
 
 
+def run_lazily(chunks: list[bytes], stops: list[int]) -> Outcome:
+    """`run` through `iter_feed()`, taking at most `stops[i]` elements of chunk i's lazy result
+    (all of them past the end of `stops`, and always all of a list, which is the caller's)."""
+    decoder = JSONArrayDecoder()
+    elements: list[Any] = []
+    try:
+        for i, chunk in enumerate(chunks):
+            found = decoder.iter_feed(chunk)
+            if isinstance(found, list) or i >= len(stops):
+                elements += found
+            else:
+                elements += itertools.islice(found, stops[i])
+        elements += decoder.close()
+    except StreamProtocolError:
+        return Outcome(_keys(elements), error=True)
+    return Outcome(_keys(elements), False, decoder.truncated)
+
+
 def _keys(elements: list[Any]) -> tuple[str, ...]:
     return tuple(json.dumps(e, sort_keys=True) for e in elements)
 
@@ -130,3 +148,44 @@ def test_any_bytes_decode_or_raise_our_error(body: bytes, cuts: list[int]) -> No
     # `run` lets any exception but StreamProtocolError escape, which fails the test.
     outcome = run([body])
     assert run(split(body, cuts)) == outcome
+
+
+# iter_feed(): the same elements as feed(), however early the caller stops taking them.
+
+_stops = st.lists(st.integers(0, 3), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    elements=_objects,
+    how=st.sampled_from(_LAYOUTS),
+    cuts=st.lists(st.integers(0, 3000), max_size=12),
+    stops=_stops,
+)
+def test_iter_feed_gives_every_element_however_early_the_caller_stops(
+    elements: list[dict[str, Any]], how: str, cuts: list[int], stops: list[int]
+) -> None:
+    body = layout(elements, how)
+    assert run_lazily([body], stops) == run([body]) == Outcome(_keys(elements))
+    assert run_lazily(split(body, cuts), stops) == run(split(body, cuts))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(_TOKENS), max_size=30),
+    cuts=st.lists(st.integers(0, 200), max_size=8),
+    stops=_stops,
+)
+def test_iter_feed_agrees_with_feed_on_near_json(
+    pieces: list[bytes], cuts: list[int], stops: list[int]
+) -> None:
+    body = b''.join(pieces)
+    for chunks in ([body], split(body, cuts)):
+        lazily, eagerly = run_lazily(chunks, stops), run(chunks)
+        if not eagerly.error:
+            assert lazily == eagerly
+        else:
+            # The error always surfaces; elements the caller had stopped taking may go with
+            # it when only close() is left to raise it.
+            assert lazily.error
+            assert lazily.elements == eagerly.elements[: len(lazily.elements)]

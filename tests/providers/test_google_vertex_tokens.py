@@ -7,11 +7,13 @@ emulator issued and still holds, as Vertex AI accepts only live tokens.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import anyio
 import httpx
@@ -204,43 +206,98 @@ async def test_refused_credentials_and_an_unreachable_token_endpoint_are_typed_e
         await generate(GoogleVertexProvider(service_account_info=unreachable, base_url='http://127.0.0.1:9'))
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec('requests') is not None,
-    reason="with `requests` installed google-auth's own compute_engine client finds the metadata server",
-)
-async def test_adc_on_google_cloud_uses_the_metadata_server_without_requests(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    for name in ('GOOGLE_APPLICATION_CREDENTIALS', 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT'):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv('CLOUDSDK_CONFIG', str(tmp_path))
+async def _metadata_server(exchange: Exchange) -> None:
+    """Google's metadata server as Compute Engine runs it: the probe, the project, the token."""
+    flavor = [('metadata-flavor', 'Google')]
+    if exchange.headers.get('metadata-flavor') != 'Google':
+        await exchange.respond(403, b'missing Metadata-Flavor', flavor)
+    elif exchange.target == '/':
+        await exchange.respond(200, b'computeMetadata/', flavor)
+    elif exchange.target == '/computeMetadata/v1/project/project-id':
+        await exchange.respond(200, b'gce-project', [*flavor, ('content-type', 'application/text')])
+    elif exchange.target == '/computeMetadata/v1/instance/service-accounts/default/?recursive=true':
+        # What google-auth's own client asks first: the attached account.
+        account = {'aliases': ['default'], 'email': 'vm@gce-project.iam.gserviceaccount.com', 'scopes': []}
+        await exchange.respond(
+            200, json.dumps(account).encode(), [*flavor, ('content-type', 'application/json')]
+        )
+    elif exchange.target.startswith('/computeMetadata/v1/instance/service-accounts/default/token?'):
+        token = json.dumps({'access_token': 'ya29.from-the-metadata-server', 'expires_in': 3599}).encode()
+        await exchange.respond(200, token, [*flavor, ('content-type', 'application/json')])
+    else:
+        await exchange.respond(404, b'', flavor)
 
-    async def metadata(exchange: Exchange) -> None:
-        flavor = [('metadata-flavor', 'Google')]
-        if exchange.headers.get('metadata-flavor') != 'Google':
-            await exchange.respond(403, b'missing Metadata-Flavor', flavor)
-        elif exchange.target == '/':
-            await exchange.respond(200, b'computeMetadata/', flavor)
-        elif exchange.target == '/computeMetadata/v1/project/project-id':
-            await exchange.respond(200, b'gce-project', flavor)
-        elif exchange.target.startswith('/computeMetadata/v1/instance/service-accounts/default/token?'):
-            token = json.dumps({'access_token': 'ya29.from-the-metadata-server', 'expires_in': 3599}).encode()
-            await exchange.respond(200, token, [*flavor, ('content-type', 'application/json')])
-        else:
-            await exchange.respond(404, b'', flavor)
 
-    async with serve(metadata) as gce, serve(lambda exchange: exchange.respond(200, b'{}')) as vertex:
-        monkeypatch.setenv('GCE_METADATA_IP', f'127.0.0.1:{gce.port}')
-        monkeypatch.setenv('GCE_METADATA_HOST', f'127.0.0.1:{gce.port}')
-        provider = GoogleVertexProvider(base_url=vertex.url)
-        await generate(provider)
-        await generate(provider)
-    assert provider.project_id == 'gce-project'
+_VERTEX_ON_GCE = """
+import asyncio, importlib.abc, json, sys
+
+
+class NoRequests(importlib.abc.MetaPathFinder):
+    # Before every other finder: `requests` cannot be imported, as on an install without it.
+    def find_spec(self, name, path=None, target=None):
+        if name == 'requests' or name.startswith('requests.'):
+            raise ModuleNotFoundError(f'No module named {name!r}', name=name)
+        return None
+
+
+if sys.argv[2] == 'hide':
+    sys.meta_path.insert(0, NoRequests())
+try:
+    import requests
+except ModuleNotFoundError:
+    hidden = True
+else:
+    hidden = False
+
+from modelkit.providers.google_vertex import GoogleVertexProvider
+
+
+async def main():
+    provider = GoogleVertexProvider(base_url=sys.argv[1])
+    statuses = []
+    for _ in range(2):
+        request = provider.build_request('POST', '/models/m:generateContent', b'{}', model_name='m')
+        statuses.append((await provider.send(request, model_name='m')).status_code)
+    print(json.dumps({'hidden': hidden, 'project_id': provider.project_id, 'statuses': statuses}))
+
+
+asyncio.run(main())
+"""
+
+
+def _adc_environment(tmp_path: Path, metadata: Server) -> dict[str, str]:
+    """This process's environment with no credentials configured, and the metadata server at `metadata`."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ('GOOGLE_APPLICATION_CREDENTIALS', 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT')
+    }
+    env['CLOUDSDK_CONFIG'] = str(tmp_path)  # no gcloud credentials file either
+    env['GCE_METADATA_IP'] = env['GCE_METADATA_HOST'] = f'127.0.0.1:{metadata.port}'
+    return env
+
+
+@pytest.mark.parametrize('requests_module', ['hide', 'keep'])
+async def test_adc_on_google_cloud_uses_the_metadata_server(tmp_path: Path, requests_module: str) -> None:
+    # google-auth's own metadata-server client needs `requests`. Where it is missing ('hide': a child
+    # process that cannot import it, whatever this one has) our fallback must find the server;
+    # where it is installed ('keep', as in CI) google-auth finds it over the `request` we hand it.
+    # A fresh interpreter each time: google-auth reads the GCE_METADATA_* variables at import.
+    async with serve(_metadata_server) as gce, serve(lambda exchange: exchange.respond(200, b'{}')) as vertex:
+        child = await anyio.run_process(
+            [sys.executable, '-c', _VERTEX_ON_GCE, vertex.url, requests_module],
+            env=_adc_environment(tmp_path, gce),
+            check=False,
+        )
+    assert child.returncode == 0, child.stderr.decode(errors='replace')[-3000:]
+    hidden = requests_module == 'hide'
+    assert json.loads(child.stdout) == {'hidden': hidden, 'project_id': 'gce-project', 'statuses': [200, 200]}
     assert tokens_seen(vertex) == ['ya29.from-the-metadata-server'] * 2
-    token_requests_made = [e.target for e in gce.exchanges if 'token' in e.target]
-    assert token_requests_made == [
-        '/computeMetadata/v1/instance/service-accounts/default/token?scopes=https://www.googleapis.com/auth/cloud-platform'
-    ]
+    (token_request,) = [e.target for e in gce.exchanges if '/token?' in e.target]
+    assert unquote(token_request).endswith('?scopes=https://www.googleapis.com/auth/cloud-platform')
+    # Only google-auth's client asks for the account first: which path ran is not in doubt.
+    asked_for_account = any('recursive=true' in e.target for e in gce.exchanges)
+    assert asked_for_account is not hidden
     assert vertex.exchanges[0].target.startswith('/v1/projects/gce-project/locations/us-central1/')
 
 
