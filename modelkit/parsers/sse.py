@@ -142,6 +142,20 @@ def _append_events(
         append(event)
 
 
+def _data_only(region: bytes, sep: bytes, stop: int, last_id: str | None, events: list[SSEEvent]) -> int:
+    """`_canonical` for a region starting `data: `, with `sep` its blank line and next `data: `."""
+    payloads = region[6 : 6 - len(sep)].split(sep)
+    if 10 in (joined := b''.join(payloads)) or 13 in joined:
+        return -1  # some block is more than one `data: ` line
+    try:
+        # Decoded one by one: a wide character in one payload then does not widen them all.
+        values = list(map(_decode, payloads))
+    except UnicodeDecodeError:
+        return -1
+    _append_events(events, repeat('message'), values, last_id)
+    return stop
+
+
 def _canonical(work: bytes, pos: int, limit: int, last_id: str | None, events: list[SSEEvent]) -> int:
     """Decode the blocks of `work` from `pos` (a block boundary) to the last blank line before
     `limit` when every one has a usual shape; return where they end, or -1 (nothing decoded).
@@ -151,48 +165,49 @@ def _canonical(work: bytes, pos: int, limit: int, last_id: str | None, events: l
     whatever fails them (comments, ids, several data lines, a CR alone, invalid UTF-8) goes to the
     line machine, which also says where a bad byte is.
     """
-    end = work.rfind(b'\n\n', pos, limit)
-    if end >= 0:
-        stop = end + 2
-        region = work[pos:stop]
-        if 13 in region:
-            return -1
-    else:
-        end = work.rfind(b'\r\n\r\n', pos, limit)
+    last = work.rfind(10, pos, limit)
+    if last <= pos:
+        return -1
+    if work[last - 1] == 13:
+        # CRLF line ends (Gemini's `data: {...}\r\n\r\n`).
+        end = work.rfind(b'\r\n\r\n', pos, last + 1)
         if end < 0:
             return -1
         stop = end + 4
         region = work[pos:stop]
+        if region.startswith(_DATA_SP):
+            return _data_only(region, b'\r\n\r\ndata: ', stop, last_id, events)
         crs = region.count(13)
         if region.count(10) != crs or region.count(b'\r\n') != crs:
             return -1  # a CR or an LF alone somewhere
         region = region.replace(b'\r\n', _LF)
-    if region.startswith(_DATA_SP):
-        # k blocks of one line each have exactly 2k LFs, two in each `\n\ndata: ` between them.
-        k = region.count(b'\n\ndata: ') + 1
-        if region.count(10) != 2 * k:
+    else:
+        end = work.rfind(b'\n\n', pos, last + 1)
+        if end < 0:
             return -1
-        try:
-            # Decoded one by one: a wide character in one payload then does not widen them all.
-            values = list(map(_decode, region[6:-2].split(b'\n\ndata: ')))
-        except UnicodeDecodeError:
+        stop = end + 2
+        region = work[pos:stop]
+        if 13 in region:
             return -1
-        _append_events(events, repeat('message'), values, last_id)
-        return stop
+        if region.startswith(_DATA_SP):
+            return _data_only(region, b'\n\ndata: ', stop, last_id, events)
     if not region.startswith(b'event: '):
         return -1
     lines = region.split(_LF)
     k = len(lines) // 3
     if len(lines) != 3 * k + 1 or any(lines[2::3]):
         return -1  # not two lines and a blank one per block
-    # Every first line of a block starts with `event: ` (each joint of theirs is `\nevent: `), so
-    # the k lines starting with `data: ` are the second lines.
-    names = b'\n'.join(lines[0 : 3 * k : 3])
-    if names.count(b'\nevent: ') != k - 1 or region.count(b'\ndata: ') != k:
+    # No line holds an LF, so each joint of the first lines that splits them is one that starts
+    # `event: `, and likewise for the second lines and `data: `.
+    data_lines = b'\n'.join(lines[1::3])
+    if not data_lines.startswith(_DATA_SP):
         return -1
     try:
-        kinds = names[7:].decode().split('\nevent: ')
-        values = list(map(_decode, b'\n'.join(lines[1::3])[6:].split(b'\ndata: ')))
+        kinds = b'\n'.join(lines[0 : 3 * k : 3])[7:].decode().split('\nevent: ')
+        payloads = data_lines[6:].split(b'\ndata: ')
+        if len(kinds) != k or len(payloads) != k:
+            return -1
+        values = list(map(_decode, payloads))
     except UnicodeDecodeError:
         return -1
     if '' in kinds:
