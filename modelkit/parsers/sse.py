@@ -301,31 +301,9 @@ class SSEDecoder:
             # One whole event per chunk is what a socket mostly delivers: `<prefix><payload>` and a
             # blank line, LF or CRLF ended, where the prefix is the last such event's (`data: ` for
             # OpenAI and Gemini, `event: <type>\ndata: ` for Anthropic and Cohere).
-            prefix = self._prefix
-            n = len(data)
-            if data[: len(prefix)] == prefix and n <= MAX_EVENT_BYTES:
-                tail = data[-2:]
-                if tail == b'\n\n':
-                    payload = data[len(prefix) : -2]
-                elif tail == b'\r\n' and data[-4:-2] == tail:
-                    payload = data[len(prefix) : -4]
-                else:
-                    payload = b'\n'
-                if 10 not in payload and 13 not in payload:
-                    try:
-                        value = payload.decode()
-                    except UnicodeDecodeError:
-                        pass  # the full path below says where
-                    else:
-                        self._offset += n
-                        event = _new_event(SSEEvent)
-                        event.event = self._kind
-                        event.data = value
-                        event.id = self.last_event_id
-                        event.retry = None
-                        return [event]
-            if 13 not in data and 10 in data and not data.startswith(prefix):
-                self._learn(data)
+            event = self._single(data)
+            if event is not None:
+                return [event]
         # Between blocks: nothing is dispatched before a blank line, so until one arrives the bytes
         # are only appended (each line is parsed once, when its block is complete, and a small
         # piece costs a memchr or two). Then the blocks up to the last blank line are decoded at
