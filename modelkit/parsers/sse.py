@@ -25,10 +25,15 @@ Where we differ from the spec, on purpose:
   `truncated` when it discarded data, so callers can say the stream was cut off.
 
 Everything works on bytes, and each field value is decoded once. This is the streaming hot
-path, so the usual shapes skip the line machine: a chunk holding exactly one `data: <payload>`
-event, LF- or CRLF-terminated (OpenAI's `\n\n`, Gemini's `\r\n\r\n`), or `event: <type>` then
-`data: <payload>` (as Anthropic sends) becomes that event at
-once, and a region of complete lines whose blocks are all `data: <payload>` is split in C.
+path, so the usual shapes skip the line machine. Between blocks nothing can be dispatched before
+a blank line, so until one arrives a chunk is only appended (a memchr or two per small piece; a
+block's lines are parsed once, when it is complete). Then the complete blocks are read at once:
+when every one is `data: <payload>` (OpenAI; Gemini with CRLF) or `event: <type>` then
+`data: <payload>` (Anthropic, Cohere), they are checked and split by C-level splits and joins, a
+region of at most `_REGION_BYTES` at a time; a chunk that is one event with the same prefix as the
+last such chunk is read with a few slices. Anything else (comments, ids, retry, several data lines,
+CR-only line ends, a BOM, invalid UTF-8) goes through the line machine, which is the reference.
+So `retry` and `last_event_id` move when the block that sets them is complete (or at `close()`).
 An unterminated line waits in a `bytearray` and a chunk with no line end is only appended, so
 input that arrives a byte at a time stays O(n).
 """
@@ -251,7 +256,8 @@ class SSEDecoder:
     says, an `id` takes effect at the blank line that ends its block, so a block cut off by the
     end of the stream does not move it."""
     retry: int | None
-    """The latest valid reconnection time (ms) the stream sent, from any block."""
+    """The latest valid reconnection time (ms) the stream sent, from any block (set when that block
+    is complete, or at `close()`)."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
