@@ -25,17 +25,24 @@ Where we differ from the spec, on purpose:
   `truncated` when it discarded data, so callers can say the stream was cut off.
 
 Everything works on bytes, and each field value is decoded once. This is the streaming hot
-path, so the usual shapes skip the line machine: a chunk holding exactly one `data: <payload>`
-event, LF- or CRLF-terminated (OpenAI's `\n\n`, Gemini's `\r\n\r\n`), or `event: <type>` then
-`data: <payload>` (as Anthropic sends) becomes that event at
-once, and a region of complete lines whose blocks are all `data: <payload>` is split in C.
+path, so the usual shapes skip the line machine. Between blocks nothing can be dispatched before
+a blank line, so until one arrives a chunk is only appended (a memchr or two per small piece; a
+block's lines are parsed once, when it is complete). Then the complete blocks are read at once:
+when every one is `data: <payload>` (OpenAI; Gemini with CRLF) or `event: <type>` then
+`data: <payload>` (Anthropic, Cohere), they are checked and split by C-level splits and joins, a
+region of at most `_REGION_BYTES` at a time; a chunk that is one event with the same prefix as the
+last such chunk is read with a few slices. Anything else (comments, ids, retry, several data lines,
+CR-only line ends, a BOM, invalid UTF-8) goes through the line machine, which is the reference.
+So `retry` and `last_event_id` move when the block that sets them is complete (or at `close()`).
 An unterminated line waits in a `bytearray` and a chunk with no line end is only appended, so
 input that arrives a byte at a time stays O(n).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
 
 from ..exceptions import ModelkitError, StreamProtocolError, UserError
 
@@ -74,6 +81,23 @@ class SSEEvent:
     """The reconnection time in milliseconds, only if this event's own block carried a valid one."""
 
 
+_decode = bytes.decode
+_new_event = object.__new__  # an event without a call to `__init__`: the hot paths set every field
+
+
+def _has_blank_line(buf: bytes | bytearray, data: bytes) -> bool:
+    """Whether a blank line ends in `data`, which follows `buf` (in which none ends).
+
+    Two line ends in a row make one, where CR LF is a single line end.
+    """
+    if b'\n\n' in data or b'\r\r' in data or b'\n\r' in data:
+        return True
+    if not buf or not data:
+        return False
+    last, first = buf[-1], data[0]
+    return (last == 10 and first in (10, 13)) or (last == 13 and first == 13)
+
+
 def _utf8_error(offset: int) -> StreamProtocolError:
     return StreamProtocolError(f'invalid UTF-8 in the event stream at byte {offset}')
 
@@ -107,6 +131,96 @@ def _long_line_end(work: bytes, pos: int) -> int:
             return -1
 
 
+def _append_events(
+    events: list[SSEEvent], kinds: Iterable[str], values: list[str], last_id: str | None
+) -> None:
+    # Made without calling `__init__` (a Python frame per event), which is most of their cost.
+    append = events.append
+    new = _new_event
+    cls = SSEEvent
+    for kind, value in zip(kinds, values, strict=False):  # `kinds` may be endless
+        event = new(cls)
+        event.event = kind
+        event.data = value
+        event.id = last_id
+        event.retry = None
+        append(event)
+
+
+def _data_only(region: bytes, sep: bytes, stop: int, last_id: str | None, events: list[SSEEvent]) -> int:
+    """`_canonical` for a region starting `data: `, with `sep` its blank line and next `data: `."""
+    payloads = region[6 : 6 - len(sep)].split(sep)
+    if 10 in (joined := b''.join(payloads)) or 13 in joined:
+        return -1  # some block is more than one `data: ` line
+    try:
+        # Decoded one by one: a wide character in one payload then does not widen them all.
+        values = list(map(_decode, payloads))
+    except UnicodeDecodeError:
+        return -1
+    _append_events(events, repeat('message'), values, last_id)
+    return stop
+
+
+def _canonical(work: bytes, pos: int, limit: int, last_id: str | None, events: list[SSEEvent]) -> int:
+    """Decode the blocks of `work` from `pos` (a block boundary) to the last blank line before
+    `limit` when every one has a usual shape; return where they end, or -1 (nothing decoded).
+
+    The shapes: all `data: <payload>` (OpenAI, Gemini) or all `event: <type>` then `data: <payload>`
+    (Anthropic, Cohere), LF or CRLF line ends throughout. The checks are counts and splits in C;
+    whatever fails them (comments, ids, several data lines, a CR alone, invalid UTF-8) goes to the
+    line machine, which also says where a bad byte is.
+    """
+    last = work.rfind(10, pos, limit)
+    if last <= pos:
+        return -1
+    if work[last - 1] == 13:
+        # CRLF line ends (Gemini's `data: {...}\r\n\r\n`).
+        end = work.rfind(b'\r\n\r\n', pos, last + 1)
+        if end < 0:
+            return -1
+        stop = end + 4
+        region = work[pos:stop]
+        if region.startswith(_DATA_SP):
+            return _data_only(region, b'\r\n\r\ndata: ', stop, last_id, events)
+        crs = region.count(13)
+        if region.count(10) != crs or region.count(b'\r\n') != crs:
+            return -1  # a CR or an LF alone somewhere
+        region = region.replace(b'\r\n', _LF)
+    else:
+        end = work.rfind(b'\n\n', pos, last + 1)
+        if end < 0:
+            return -1
+        stop = end + 2
+        region = work[pos:stop]
+        if 13 in region:
+            return -1
+        if region.startswith(_DATA_SP):
+            return _data_only(region, b'\n\ndata: ', stop, last_id, events)
+    if not region.startswith(b'event: '):
+        return -1
+    lines = region.split(_LF)
+    k = len(lines) // 3
+    if len(lines) != 3 * k + 1 or any(lines[2::3]):
+        return -1  # not two lines and a blank one per block
+    # No line holds an LF, so each joint of the first lines that splits them is one that starts
+    # `event: `, and likewise for the second lines and `data: `.
+    data_lines = b'\n'.join(lines[1::3])
+    if not data_lines.startswith(_DATA_SP):
+        return -1
+    try:
+        kinds = b'\n'.join(lines[0 : 3 * k : 3])[7:].decode().split('\nevent: ')
+        payloads = data_lines[6:].split(b'\ndata: ')
+        if len(kinds) != k or len(payloads) != k:
+            return -1
+        values = list(map(_decode, payloads))
+    except UnicodeDecodeError:
+        return -1
+    if '' in kinds:
+        kinds = [kind or 'message' for kind in kinds]
+    _append_events(events, kinds, values, last_id)
+    return stop
+
+
 class SSEDecoder:
     """Decodes a `text/event-stream` body: `feed()` it chunks, then `close()` it at the end.
 
@@ -125,8 +239,10 @@ class SSEDecoder:
         '_error',
         '_event',
         '_id_buffer',
+        '_kind',
         '_offset',
         '_pending',
+        '_prefix',
         '_skip_lf',
         'last_event_id',
         'retry',
@@ -140,7 +256,8 @@ class SSEDecoder:
     says, an `id` takes effect at the blank line that ends its block, so a block cut off by the
     end of the stream does not move it."""
     retry: int | None
-    """The latest valid reconnection time (ms) the stream sent, from any block."""
+    """The latest valid reconnection time (ms) the stream sent, from any block (set when that block
+    is complete, or at `close()`)."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -155,6 +272,11 @@ class SSEDecoder:
         """Nothing pending at all, so `feed()` may turn a chunk holding one `data:` event straight
         into that event."""
         self._closed = False
+        self._prefix = _DATA_SP
+        """The start of the last whole event that came as one chunk: `data: `, or `event: <type>\\n`
+        and `data: `; a chunk that starts with it and is one event is decoded at once."""
+        self._kind = 'message'
+        """The event type `_prefix` names."""
         self._pending = False
         """Lines of the current block were read: the fast paths must wait for its blank line."""
         self._id_buffer: str | None = None
@@ -172,86 +294,113 @@ class SSEDecoder:
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Consume a chunk of the body; return the events it completed (often none or one)."""
         buf = self._buf
-        if buf:
-            # `int in bytes` is a bare memchr; `bytes in bytes` costs several times more.
-            if 10 not in data and 13 not in data:
-                # Still inside one line (byte-at-a-time input): append in amortised O(1).
+        # `int in bytes` is a bare memchr; `bytes in bytes` and method calls cost several times more.
+        if buf and 10 not in data and 13 not in data:
+            # Still inside one line (byte-at-a-time input): append in amortised O(1).
+            buf += data
+            if len(buf) > MAX_EVENT_BYTES:
+                self._check_line(buf)
+            return []
+        if not self._clean:
+            return self._feed(data)
+        if not buf:
+            # One whole event per chunk is what a socket mostly delivers: `<prefix><payload>` and a
+            # blank line, LF or CRLF ended, where the prefix is the last such event's (`data: ` for
+            # OpenAI and Gemini, `event: <type>\ndata: ` for Anthropic and Cohere).
+            event = self._single(data)
+            if event is not None:
+                return [event]
+        # Between blocks: nothing is dispatched before a blank line, so until one arrives the bytes
+        # are only appended (each line is parsed once, when its block is complete, and a small
+        # piece costs a memchr or two). Then the blocks up to the last blank line are decoded at
+        # once and the rest waits.
+        if 13 not in data:
+            if 10 not in data or (b'\n\n' not in data and not (buf and data[0] == 10 and buf[-1] == 10)):
+                if len(buf) + len(data) > _REGION_BYTES:
+                    return self._feed(data)  # lines without a blank one: parse them as they come
                 buf += data
-                if len(buf) > MAX_EVENT_BYTES:
-                    self._fail(_too_long('a line'))
                 return []
-            if (
-                # The rest of a `data: <payload>` line and its blank line, then the start of the
-                # next line: what small network reads mostly bring.
-                (i := data.find(10)) >= 0
-                and i + 1 < (n := len(data))
-                and data[i + 1] == 10
-                and data.find(10, i + 2) < 0
-                and 13 not in data
-                and not self._pending
-                and buf.startswith(_DATA_SP)  # so also past any BOM
-                and len(buf) + i <= MAX_EVENT_BYTES
-            ):
-                try:
-                    value = (buf + data[:i]).decode()  # joined first: a character may span them
-                except UnicodeDecodeError:
-                    pass  # the full path below says where
-                else:
-                    self._offset += len(buf) + i + 2
-                    event = SSEEvent('message', value[6:], self.last_event_id, None)
-                    if i + 2 < n:
-                        self._buf = bytearray(data[i + 2 :])
-                    else:
-                        self._buf = bytearray()
-                        self._clean = True
-                    return [event]
-        elif (
-            # One whole `data: <payload>` event per chunk is what a socket mostly delivers.
-            # (Indexing and `int in bytes` are cheaper than method calls, which matters here.)
-            # LF-terminated (OpenAI) or CRLF-terminated (Gemini's `data: {...}\r\n\r\n`).
-            self._clean
-            and data
-            and data[-1] == 10
-            and data[:6] == _DATA_SP
-            and (
-                (data[-2] == 10 and 10 not in (payload := data[6:-2]) and 13 not in payload)
-                or (
-                    data[-2] == 13
-                    and data[-3] == 10
-                    and data[-4] == 13
-                    and 10 not in (payload := data[6:-4])
-                    and 13 not in payload
-                )
-            )
-            and len(data) <= MAX_EVENT_BYTES
-        ):
+        elif not _has_blank_line(buf, data):
+            if len(buf) + len(data) > _REGION_BYTES:
+                return self._feed(data)
+            buf += data
+            return []
+        return self._complete(b''.join((buf, data)) if buf else data)
+
+    def _learn(self, data: bytes) -> None:
+        """Remember the prefix of a chunk's first event (`event: <type>\ndata: `, or `data: `)
+        for the one-event-per-chunk shortcut."""
+        if data.startswith(_DATA_SP):
+            self._prefix = _DATA_SP
+            self._kind = 'message'
+        elif data.startswith(b'event: ') and (lf := data.find(10)) > 0 and data.startswith(_DATA_SP, lf + 1):
             try:
-                event = SSEEvent('message', payload.decode(), self.last_event_id, None)
+                kind = data[7:lf].decode()
             except UnicodeDecodeError:
-                pass  # the full path below says where
-            else:
-                self._offset += len(data)
-                return [event]
-        elif (
-            # Or one `event: <type>` + `data: <payload>` event, as Anthropic sends.
-            self._clean
-            and data.startswith(b'event: ')
-            and (first := data.find(10)) > 0
-            and data.startswith(b'\ndata: ', first)
-            and data.find(10, first + 1) == (n := len(data)) - 2
-            and data[-1] == 10
-            and 13 not in data
-            and n <= MAX_EVENT_BYTES
-        ):
-            try:
-                kind = data[7:first].decode() or 'message'
-                event = SSEEvent(kind, data[first + 7 : -2].decode(), self.last_event_id, None)
-            except UnicodeDecodeError:
-                pass  # the full path below says where
-            else:
-                self._offset += n
-                return [event]
-        return self._feed(data)
+                return
+            self._prefix = data[: lf + 7]
+            self._kind = kind or 'message'
+
+    def _check_line(self, buf: bytearray) -> None:
+        """Raise if the unterminated line at the end of `buf` is over the bound."""
+        start = max(buf.rfind(10), buf.rfind(13)) + 1
+        if len(buf) - start > MAX_EVENT_BYTES:
+            self._fail(_too_long('a line'))
+
+    def _complete(self, work: bytes) -> list[SSEEvent]:
+        """`work`, from a block boundary on, holds a blank line: decode up to the last one, and
+        keep the rest (lines of the next block, no blank line among them) unparsed."""
+        if 13 not in work:
+            cut = work.rfind(b'\n\n') + 2
+        else:
+            cut = max(work.rfind(b'\n\n') + 2, work.rfind(b'\r\n\r\n') + 4)
+            if cut > 1 and _has_blank_line(b'', work[cut:]):
+                cut = 1  # blocks ended by CRs alone: the line machine reads them all
+        self._buf = bytearray()
+        if cut <= 1:
+            return self._feed(work)
+        head = work[:cut] if cut < len(work) else work
+        event = self._single(head)
+        if event is not None:
+            events = [event]
+        else:
+            events = self._feed(head)
+            if self._error is not None:
+                return events
+        if cut < len(work):
+            self._buf = bytearray(work[cut:])
+        return events
+
+    def _single(self, data: bytes) -> SSEEvent | None:
+        """`data` as one event of the remembered prefix (as `feed` checks first), or None."""
+        prefix = self._prefix
+        if data[: len(prefix)] != prefix:
+            if 13 in data:
+                return None
+            self._learn(data)
+            prefix = self._prefix
+            if data[: len(prefix)] != prefix:
+                return None
+        n = len(data)
+        if data[-2:] == b'\n\n':
+            payload = data[len(prefix) : -2]
+        elif data[-4:] == b'\r\n\r\n':
+            payload = data[len(prefix) : -4]
+        else:
+            return None
+        if 10 in payload or 13 in payload or n > MAX_EVENT_BYTES:
+            return None
+        try:
+            value = payload.decode()
+        except UnicodeDecodeError:
+            return None  # the line machine says where
+        self._offset += n
+        event = _new_event(SSEEvent)
+        event.event = self._kind
+        event.data = value
+        event.id = self.last_event_id
+        event.retry = None
+        return event
 
     def close(self) -> list[SSEEvent]:
         """End of stream: return no further event; set `truncated` if unfinished data was dropped."""
@@ -259,6 +408,12 @@ class SSEDecoder:
             return []
         if self._error is not None:
             raise self._error
+        if self._clean and (10 in self._buf or 13 in self._buf):
+            # Complete lines of an unfinished block wait unparsed: parse them now (no blank line is
+            # among them, so no event), for the state and any error they hold.
+            self._feed(b'')
+            if self._error is not None:
+                raise self._error
         # Per WHATWG an event without its blank line is never dispatched, and an unterminated
         # last line is discarded unread (so a character cut in half there is not an error).
         line = bytes(self._buf)
@@ -313,6 +468,12 @@ class SSEDecoder:
                 limit = pos + _REGION_BYTES
                 if limit > n:
                     limit = n
+                if not self._pending:
+                    # Blocks all of one usual shape, split in C.
+                    stop = _canonical(work, pos, limit, self.last_event_id, events)
+                    if stop > 0:
+                        pos = stop
+                        continue
                 last = limit == n  # then nothing after this region ends a line yet
                 end = work.rfind(10, pos, limit)
                 cr = work.rfind(13, pos, limit)
@@ -412,11 +573,9 @@ class SSEDecoder:
         self._offset = offset + pos
         if pos < n:
             self._buf = bytearray(work[pos:])
-            self._clean = False
-        else:
-            if buf:
-                self._buf = bytearray()
-            self._clean = not (self._skip_lf or self._pending)
+        elif buf:
+            self._buf = bytearray()
+        self._clean = not (self._skip_lf or self._pending)
         return events
 
     def _blocks(self, region: bytes, raw: bytes, offset: int, events: list[SSEEvent]) -> None:

@@ -592,3 +592,25 @@ def test_crlf_whole_event_chunks_decode_as_the_line_machine_does(chunk: bytes, b
     whole, _ = decode([before, chunk])
     bytewise, _ = decode([bytes([b]) for b in before + chunk])
     assert whole == bytewise
+
+
+@pytest.mark.parametrize(
+    'body',
+    [
+        b'event: a\ndata: x\ndata: y\n\nevent: b\n\n',  # as many data lines as blocks, unevenly
+        b'event: a\nevent: b\n\ndata: x\ndata: y\n\n',
+        b'data: x\nevent: a\n\nevent: b\ndata: y\n\n',  # the fields in the other order
+        b'event: a\ndata: x\n\ndata: y\n\n',
+        b'data: x\n\nevent: a\ndata: y\n\n',
+        b'data: x\ndata: y\n\ndata: z\n\n',
+        b'data: x\n\ndata: y\n\n\n',
+        b'event: a\ndata: x\n\n\nevent: b\ndata: y\n\n',
+    ],
+)
+def test_near_usual_layouts_are_read_by_the_rules(body: bytes) -> None:
+    # Shapes close to the ones the decoder splits in C, which must still be read line by line.
+    expected = decode(bytewise(body))[0]
+    for text in (body, body.replace(b'\n', b'\r\n')):
+        for chunks in ([text], bytewise(text), [text[:9], text[9:]]):
+            assert decode(chunks)[0] == expected
+    assert decode([b'data: 0\n\n' * 3 + body])[0][3:] == expected

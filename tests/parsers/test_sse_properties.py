@@ -241,3 +241,81 @@ def test_any_bytes_parse_or_raise_our_error(body: bytes, cuts: list[int]) -> Non
     outcome = run([body])
     assert run(split_at(body, cuts)) == outcome
     assert outcome == reference(body)
+
+
+# The usual layouts, which the decoder splits in C (whole regions, one event per chunk, a remembered
+# prefix): `data: <payload>` blocks or `event: <type>` + `data: <payload>` blocks, LF or CRLF ended,
+# sometimes spoiled by one thing the shortcuts must notice and leave to the line machine.
+
+_payloads = st.lists(
+    st.sampled_from(['a', '{', '"', ':', ' ', 'é', '東', '😀', 'data: ', 'event: ', '\u2028']), max_size=8
+).map(''.join)
+_SPOILERS = [
+    b': comment\n',
+    b'id: 7\n',
+    b'retry: 5\n',
+    b'data: second line\n',
+    b'event: again\n',
+    b'\n',
+    b'\r',
+    b'\r\n',
+    b'event:tight\n',
+    b'data:tight\n',
+    b'\xff',
+    b'\xe6\x97',
+]
+
+
+@st.composite
+def usual_streams(draw: st.DrawFn) -> bytes:
+    named = draw(st.booleans())
+    eol = draw(st.sampled_from([b'\n', b'\r\n']))
+    blocks = []
+    for payload in draw(st.lists(_payloads, max_size=8)):
+        block = b''
+        if named or draw(st.integers(0, 9)) == 0:
+            kind = draw(st.sampled_from(['content_block_delta', 'ping', '', 'é', 'message_stop']))
+            block += b'event: ' + kind.encode() + eol
+        blocks.append(block + b'data: ' + payload.encode() + eol + eol)
+    body = b''.join(blocks)
+    if draw(st.booleans()) and body:
+        at = draw(st.integers(0, len(body)))
+        body = body[:at] + draw(st.sampled_from(_SPOILERS)) + body[at:]
+    return body
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=usual_streams(), cuts=st.lists(st.integers(0, 600), max_size=10))
+def test_usual_layouts_agree_with_the_reference_however_cut(body: bytes, cuts: list[int]) -> None:
+    # Cut anywhere: inside CRLF, inside `event: ` or `data: `, inside a multi-byte character.
+    expected = reference(body)
+    assert run([body]) == expected
+    assert run(split_at(body, cuts)) == expected
+    assert run(per_event(body)) == expected
+    assert run(bytewise(body)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=usual_streams(), cut=st.integers(0, 600))
+def test_usual_layouts_cut_once_anywhere(body: bytes, cut: int) -> None:
+    # Two pieces: one ends and the next starts wherever the cut falls (a blank line split in two).
+    assert run(split_at(body, [cut])) == reference(body)
+    assert run([body[:cut], b'', body[cut:]]) == reference(body)
+
+
+def test_usual_layout_over_many_regions() -> None:
+    # Far more than one region (_REGION_BYTES) of events: region boundaries fall inside events.
+    blocks = []
+    for i in range(6000):
+        text = ['é', '東京', '😀', ' the', '{"a": "b"}'][i % 5] * (i % 7)
+        blocks.append(b'event: content_block_delta\ndata: ' + text.encode() + b'\n\n')
+        if i % 1000 == 999:
+            blocks.append(b': keep-alive\n\n')
+    body = b''.join(blocks)
+    expected = reference(body)
+    assert len(expected.events) == 6000
+    for chunks in ([body], per_event(body), split_at(body, list(range(0, len(body), 8191)))):
+        assert run(chunks) == expected
+    crlf = body.replace(b'\n', b'\r\n')
+    assert run([crlf]) == reference(crlf) == expected
+    assert run(split_at(crlf, list(range(0, len(crlf), 4097)))) == expected
