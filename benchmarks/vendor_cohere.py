@@ -19,14 +19,13 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import httpx
 import orjson
 
 from . import cold_import
-from ._harness import Result, Unavailable, print_table
+from ._harness import Result, Unavailable
 from ._stream import _WORDS, DEFAULT_CONTENT_CHUNKS, DEFAULT_SEED
-from .end_to_end import Contender, Emit, make_transport, run_case, text_from_request_stream
+from .end_to_end import Contender, Emit, make_transport, text_from_request_stream, vendor_table
 
 __all__ = ('CohereStream', 'build_cohere_stream', 'run')
 
@@ -175,9 +174,8 @@ def run(
     """Both Cohere rows, end to end and cold import, with their tables (`quick`: a smaller budget)."""
     stream = build_cohere_stream(chunks, seed)
     budget_s, min_runs = (5.0, 1) if quick else (20.0, 3)
-    e2e: list[Result] = anyio.run(
-        run_case,
-        'cohere-e2e',
+    e2e = vendor_table(
+        'Cohere',
         stream.events,
         len(stream.events),
         stream.text,
@@ -187,12 +185,7 @@ def run(
         budget_s,
         min_runs,
         peers,
-        backend='asyncio',
-    )
-    print_table(
-        f'Cohere end to end, text deltas to user code: {chunks:,} content deltas over an in-memory '
-        f'transport, median of up to {repeats} (target: modelkit <= {E2E_TARGET_RATIO:g}x floor)',
-        e2e,
+        E2E_TARGET_RATIO,
     )
     imports = cold_import.run(
         cold_import.QUICK_REPEATS if quick else cold_import.REPEATS,

@@ -20,13 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import httpx
 import orjson
 
 from . import cold_import
-from ._harness import Result, Unavailable, print_table
-from .end_to_end import Contender, Emit, litellm_over, make_transport, run_case, text_from_request_stream
+from ._harness import Result, Unavailable
+from .end_to_end import Contender, Emit, litellm_over, make_transport, text_from_request_stream, vendor_table
 from .gemini_decode import GeminiStream, build_gemini_stream
 
 __all__ = ('E2E_TARGET', 'IMPORT_TARGET', 'run')
@@ -186,9 +185,8 @@ def run(
 ) -> list[Result]:
     """The end-to-end table (asyncio) and the cold-import table."""
     stream = build_gemini_stream(content_chunks, seed)
-    results: list[Result] = anyio.run(
-        run_case,
-        'gemini-e2e',
+    results = vendor_table(
+        'Gemini',
         list(stream.sse_events),
         len(stream.chunks),
         _text(stream),
@@ -198,11 +196,6 @@ def run(
         budget_s,
         min_runs,
         peers,
-        backend='asyncio',
-    )
-    print_table(
-        f'Gemini end to end, text deltas to user code: {len(stream.chunks):,} chunks over an in-memory '
-        f'transport, median of up to {repeats} (target: modelkit <= {E2E_TARGET:g}x floor)',
-        results,
+        E2E_TARGET,
     )
     return results + _run_import(cold_import.QUICK_REPEATS if repeats <= 3 else cold_import.REPEATS)
