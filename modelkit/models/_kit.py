@@ -39,7 +39,6 @@ from types import GeneratorType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cast
 
 import orjson
-from pydantic_core import ValidationError
 
 from .._body import MAX_RESPONSE_BODY_BYTES
 from .._parts import PartsAssembler
@@ -62,6 +61,7 @@ from ..messages import (
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
+from ._kit_errors import event_problem, stream_error, unexpected_body, validation_summary
 from ._kit_translate import (
     ANTHROPIC_TOOL_CALL_IDS,
     MISTRAL_TOOL_CALL_IDS,
@@ -94,6 +94,7 @@ __all__ = (
     'WireStreamedResponse',
     'chat_tool_call',
     'chat_user_content',
+    'event_problem',
     'json_request',
     'map_settings',
     'map_turns',
@@ -338,58 +339,6 @@ class LazyAdapter(Generic[T]):
     def validate_python(self, value: object) -> T:
         """Validate an already-decoded value."""
         return self.adapter.validate_python(value)
-
-
-def validation_summary(exc: ValidationError, limit: int = 3) -> str:
-    """The first `limit` validation errors as `loc: message`, for a one-line exception message."""
-    errors = exc.errors(include_url=False, include_input=False)
-    shown = '; '.join(f'{".".join(map(str, e["loc"])) or "(root)"}: {e["msg"]}' for e in errors[:limit])
-    return shown + (f' (and {len(errors) - limit} more)' if len(errors) > limit else '')
-
-
-def unexpected_body(
-    vendor: str, what: str, exc: ValidationError, body: bytes | str
-) -> UnexpectedModelBehavior:
-    """The error for a 2xx body that does not fit the schema; an error object in it is named as such
-    (some servers answer 200 with `{"error": ...}` instead of a 4xx)."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        payload = None
-    if isinstance(payload, dict) and isinstance(error := payload.get('error'), dict | str):
-        detail = error.get('message') if isinstance(error, dict) else error
-        return UnexpectedModelBehavior(
-            f'{vendor} returned an error object instead of a {what}: {detail}', body
-        )
-    return UnexpectedModelBehavior(
-        f'{vendor} returned a {what} that does not fit the schema: {validation_summary(exc)}', body
-    )
-
-
-def stream_error(vendor: str, data: str | bytes, *, error_type: str | None = None) -> ModelStreamError:
-    """The `ModelStreamError` for an error sent inside a 200 stream.
-
-    `data` is the event's payload: OpenAI's `{"error": {...}}`, Anthropic's
-    `{"type": "error", "error": {"type": ..., "message": ...}}`, a bare `{"message": ...}` (Bedrock's
-    exception frames, whose type arrives in a header: pass it as `error_type`), or plain text.
-    """
-    text = data.decode(errors='replace') if isinstance(data, bytes) else data
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        payload = text
-    error = payload.get('error', payload) if isinstance(payload, dict) else payload
-    if isinstance(error, dict):
-        message = str(error.get('message') or 'no message given')
-        wire_type, code = error.get('type'), error.get('code')
-        return ModelStreamError(
-            vendor,
-            message,
-            error_type=error_type or (str(wire_type) if wire_type is not None else None),
-            code=str(code) if code is not None else None,
-            body=text,
-        )
-    return ModelStreamError(vendor, str(error), error_type=error_type, body=text)
 
 
 def wire_timestamp(value: object) -> datetime:

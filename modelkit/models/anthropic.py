@@ -68,6 +68,7 @@ from ._kit import (
     ToolCallIds,
     WireModel,
     WireStreamedResponse,
+    event_problem,
     json_request,
     map_settings,
     map_turns,
@@ -581,18 +582,7 @@ class AnthropicStreamedResponse(WireStreamedResponse[SSEEvent]):
 
     def _event_problem(self, data: str, exc: Exception) -> UnexpectedModelBehavior:
         """Why an event could not be read, named by the wire schema where it says."""
-        vendor = self._vendor
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return UnexpectedModelBehavior(f'{vendor} sent a stream event that is not JSON ({exc})', data)
-        try:
-            _EVENT.validate_python(payload)
-        except ValidationError as validation_error:
-            return unexpected_body(vendor, 'stream event', validation_error, data)
-        return UnexpectedModelBehavior(
-            f'{vendor} sent a stream event modelkit could not read ({exc!r})', data
-        )
+        return event_problem(self._vendor, 'stream event', data, exc, _EVENT.validate_python)
 
 
 _Handler: TypeAlias = Callable[[AnthropicStreamedResponse, dict[str, Any], str], Event | None]

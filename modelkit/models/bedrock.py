@@ -54,6 +54,7 @@ from ._kit import (
     ToolCallIds,
     WireModel,
     WireStreamedResponse,
+    event_problem,
     json_request,
     map_settings,
     map_turns,
@@ -558,19 +559,12 @@ class BedrockStreamedResponse(WireStreamedResponse[EventStreamMessage]):
 
     def _event_problem(self, event_type: Any, data: bytes, exc: Exception) -> UnexpectedModelBehavior:
         """Why an event could not be read: not JSON, or not the shape its type promises."""
-        vendor = self._vendor
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return UnexpectedModelBehavior(
-                f'{vendor} sent a {event_type} event that is not JSON ({exc})', data
-            )
-        try:
-            _STREAM_EVENT.validate_python({event_type: payload})
-        except ValidationError as validation_error:
-            return unexpected_body(vendor, f'{event_type} event', validation_error, data)
-        return UnexpectedModelBehavior(
-            f'{vendor} sent a {event_type} event modelkit could not read ({exc!r})', data
+        return event_problem(
+            self._vendor,
+            f'{event_type} event',
+            data,
+            exc,
+            lambda payload: _STREAM_EVENT.validate_python({event_type: payload}),
         )
 
 

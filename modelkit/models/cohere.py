@@ -69,6 +69,7 @@ from ._kit import (
     WireStreamedResponse,
     chat_tool_call,
     chat_user_content,
+    event_problem,
     json_request,
     map_settings,
     stream_error,
@@ -449,23 +450,17 @@ class CohereStreamedResponse(WireStreamedResponse[SSEEvent]):
         vendor, data = self._vendor, event.data
         if event.event == 'error':
             return stream_error(vendor, data)
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            if data == '[DONE]' or not data:
-                # `[DONE]` follows message-end (a stream that ends here without one is caught at
-                # EOF); an empty event carries nothing, and Cohere's SDK skips it too.
-                return None
-            return UnexpectedModelBehavior(f'{vendor} sent a stream event that is not JSON ({exc})', data)
-        if isinstance(payload, dict) and 'type' not in payload and 'message' in payload:
-            return stream_error(vendor, data)  # an error object (`{"id", "message"}`) inside the stream
-        try:
-            _EVENT.validate_python(payload)
-        except ValidationError as validation_error:
-            return unexpected_body(vendor, 'stream event', validation_error, data)
-        return UnexpectedModelBehavior(
-            f'{vendor} sent a stream event modelkit could not read ({exc!r})', data
-        )
+        if data == '[DONE]' or not data:
+            # `[DONE]` follows message-end (a stream that ends here without one is caught at EOF);
+            # an empty event carries nothing, and Cohere's SDK skips it too.
+            return None
+
+        def screen(payload: Any) -> UnexpectedModelBehavior | bool:
+            if isinstance(payload, dict) and 'type' not in payload and 'message' in payload:
+                return stream_error(vendor, data)  # an error object (`{"id", "message"}`) in the stream
+            return True
+
+        return event_problem(vendor, 'stream event', data, exc, _EVENT.validate_python, screen=screen)
 
 
 _Handler = Callable[[CohereStreamedResponse, dict[str, Any]], Event | None]

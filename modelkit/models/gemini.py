@@ -62,6 +62,7 @@ from ._kit import (
     SettingsTable,
     WireModel,
     WireStreamedResponse,
+    event_problem,
     json_request,
     map_settings,
     map_turns,
@@ -616,12 +617,8 @@ class GeminiStreamedResponse(WireStreamedResponse[Any]):
     def _chunk_problem(self, chunk: Any, data: str | None, exc: Exception) -> UnexpectedModelBehavior:
         """Why a chunk could not be read: the schema says, where it can."""
         body = data if data is not None else orjson.dumps(chunk).decode()
-        try:
-            _RESPONSE.validate_python(chunk)
-        except ValidationError as validation_error:
-            return unexpected_body(self._vendor, 'stream chunk', validation_error, body)
-        return UnexpectedModelBehavior(
-            f'{self._vendor} sent a stream chunk modelkit could not read ({exc!r})', body
+        return event_problem(
+            self._vendor, 'stream chunk', body, exc, _RESPONSE.validate_python, payload=chunk
         )
 
     def usage(self) -> Usage:

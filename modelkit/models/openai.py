@@ -67,6 +67,7 @@ from ._kit import (
     WireStreamedResponse,
     chat_tool_call,
     chat_user_content,
+    event_problem,
     json_request,
     map_settings,
     stream_error,
@@ -636,21 +637,17 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
     def _chunk_problem(self, data: str, exc: Exception) -> UnexpectedModelBehavior | None:
         """Why a chunk could not be read, or None if it is a kind of chunk to skip."""
         vendor = self._vendor
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return UnexpectedModelBehavior(f'{vendor} sent a stream event that is not JSON ({exc})', data)
-        if isinstance(chunk, dict):
-            if 'error' in chunk:
-                return stream_error(vendor, data)
-            if 'choices' not in chunk:
-                return None  # not a completion chunk (a vendor extension): skip it
-        try:
-            self.chunk_adapter.validate_python(chunk)
-        except ValidationError as validation_error:
-            return unexpected_body(vendor, 'stream chunk', validation_error, data)
-        return UnexpectedModelBehavior(
-            f'{vendor} sent a stream chunk modelkit could not read ({exc!r})', data
+
+        def screen(chunk: Any) -> UnexpectedModelBehavior | bool:
+            if isinstance(chunk, dict):
+                if 'error' in chunk:
+                    return stream_error(vendor, data)
+                # Not a completion chunk (a vendor extension): skip it.
+                return 'choices' in chunk
+            return True
+
+        return event_problem(
+            vendor, 'stream chunk', data, exc, self.chunk_adapter.validate_python, screen=screen
         )
 
 
