@@ -121,6 +121,10 @@ class Response:
     body: bytes = b''
     stream: AsyncGenerator[bytes, None] | None = None
     """When set, sent chunk by chunk (chunked encoding, unless a content-length header is given)."""
+    head_with_first_chunk: bool = False
+    """Hold the head back until `stream`'s first chunk and send both in one write: for a stream
+    whose first chunk is due at once (no time to first token), so that the client is not woken
+    for a head alone and the first chunk does not wait a turn of every other stream being sent."""
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:
@@ -280,16 +284,33 @@ class _Connection:
         if response.stream is None:
             headers.append(('content-length', str(len(response.body))))
         encoded = [(name.encode('latin-1'), value.encode('latin-1')) for name, value in headers]
-        await self._send(h11.Response(status_code=response.status, headers=encoded))
+        head = h11.Response(status_code=response.status, headers=encoded)
         if response.stream is None:
+            await self._send(head)
             if response.body:
                 await self._send(h11.Data(data=response.body))
         else:
             async with aclosing(response.stream) as chunks:
+                if response.head_with_first_chunk:
+                    await self._send_head_with_first(head, chunks)
+                else:
+                    await self._send(head)
                 async for chunk in chunks:
                     if chunk:
                         await self._send(h11.Data(data=chunk))
         await self._send(h11.EndOfMessage())
+
+    async def _send_head_with_first(self, head: h11.Response, chunks: AsyncGenerator[bytes, None]) -> None:
+        """Send `head` and the first non-empty chunk of `chunks` in one write; the head alone
+        first if the stream ends or fails before any (a fault still strikes after a 200)."""
+        data = self.conn.send(head) or b''
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    data += self.conn.send(h11.Data(data=chunk)) or b''
+                    break
+        finally:
+            await self.stream.send(data)
 
     async def serve(self) -> None:
         """Answer requests until the client closes, asks to close, or breaks the protocol."""

@@ -370,7 +370,13 @@ class Vendor:
     ) -> Response:
         """A 200 whose body is `frames`, encoded, paced and struck by `fault` (see `stream_frames`)."""
         chunks = stream_frames(frames, encoder, controls, fault, self.stream_error_faults, self.fault_message)
-        return Response(200, [('content-type', content_type), *headers], stream=chunks)
+        # With no time to first token the first chunk is ready when the head is: one write.
+        return Response(
+            200,
+            [('content-type', content_type), *headers],
+            stream=chunks,
+            head_with_first_chunk=controls.ttft <= 0,
+        )
 
     def not_found(self, request: Request) -> Response:
         """The 404 for a path no route serves."""

@@ -354,3 +354,45 @@ def test_importing_the_package_loads_no_server_code() -> None:
         [sys.executable, '-c', code], capture_output=True, text=True, timeout=30, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+async def _first_read_with_whole_head(
+    emulator: Emulator, extra: list[tuple[str, str]]
+) -> tuple[bytes, bytes]:
+    """The bytes read up to and including the one read that completes the response head, and the rest."""
+    conn = h11.Connection(h11.CLIENT)
+    received = bytearray()
+    with anyio.fail_after(TEST_TIMEOUT_S):
+        async with await anyio.connect_tcp('127.0.0.1', emulator.port) as sock:
+            for event in _post(emulator, chat_body(stream=True), extra):
+                await sock.send(conn.send(event) or b'')
+            while b'\r\n\r\n' not in received:
+                received += await sock.receive()
+            first = bytes(received)
+            rest = bytearray()
+            while True:
+                try:
+                    rest += await sock.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return first, bytes(rest)
+                if rest.endswith(b'0\r\n\r\n'):
+                    return first, bytes(rest)
+
+
+async def test_no_time_to_first_token_sends_the_head_with_the_first_chunk(emulator: Emulator) -> None:
+    # One write, so a client is woken once for both (a saturating bench's TTFT spread).
+    first, _ = await _first_read_with_whole_head(emulator, [('x-emulator-ttft-ms', '0')])
+    head, _, body = first.partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200')
+    assert b'data: ' in body
+    # With a time to first token, the head leaves at once, before the first chunk is due.
+    first, rest = await _first_read_with_whole_head(emulator, [('x-emulator-ttft-ms', '200')])
+    assert first.endswith(b'\r\n\r\n')
+    assert b'data: ' in rest
+
+
+async def test_a_drop_before_the_first_chunk_still_sends_the_head(emulator: Emulator) -> None:
+    extra = [('x-emulator-ttft-ms', '0'), ('x-emulator-fault', 'drop'), ('x-emulator-fault-after', '0')]
+    first, rest = await _first_read_with_whole_head(emulator, extra)
+    assert first.startswith(b'HTTP/1.1 200')
+    assert b'data: ' not in first + rest
