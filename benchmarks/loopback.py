@@ -357,14 +357,20 @@ TTFT_RUN_TIMEOUT_S = 300.0
 def saturating_ttft(runs: int) -> list[Result]:
     """Run `TTFT_COMMAND` `runs` times and print its TTFT p50 and p99 against `TTFT_TARGET`.
 
-    The p50 is the row's floor and the ratio the median of each run's p99 / p50. The line below
-    gives how long the client waited for a CPU in each run: where that is a large share, the
-    machine's load is in every latency (see benchmarks/README.md, row 4b).
+    The p50 is the row's floor and the ratio the median of each run's p99 / p50. After each run a
+    bare aiohttp loop (`benchmarks.bare_ttft`: no modelkit, no bench) does the same against a fresh
+    emulator, under the same load: its ratio, beside the bench's, is what the machine allows at that
+    moment. The line below gives how long each client waited for a CPU in each run: where that is a
+    large share, the machine's load is in every latency (see benchmarks/README.md, row 4b).
     """
     case = 'modelkit bench, 500 x 64 tokens unpaced, 8 at once'
     p50 = PairedResult('loopback-ttft', case, 'time to first token p50', is_floor=True)
     p99 = PairedResult('loopback-ttft', case, 'time to first token p99', target=TTFT_TARGET, floor=p50)
+    bare_case = 'bare aiohttp loop, same run (reference)'
+    bare50 = PairedResult('loopback-ttft', bare_case, 'time to first token p50', is_floor=True)
+    bare99 = PairedResult('loopback-ttft', bare_case, 'time to first token p99', floor=bare50)
     waits: list[str] = []
+    bare_waits: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / 'bench.json'
         for _ in range(runs):
@@ -385,10 +391,13 @@ def saturating_ttft(runs: int) -> list[Result]:
             p99.runs.append(summary['ttft_s']['p99'])
             share = summary.get('client_cpu_wait_share')
             waits.append(f'{share:.0%}' if isinstance(share, float) else '-')
-    if p50.status:
-        p50.runs.clear()
-        p99.runs.clear()
-    results = [p50, p99]
+            if not bare50.status:
+                bare_waits.append(_bare_run(bare50, bare99))
+    for low, high in ((p50, p99), (bare50, bare99)):
+        if low.status:
+            low.runs.clear()
+            high.runs.clear()
+    results = [p50, p99, bare50, bare99]
     print_table(
         f'4b. modelkit {" ".join(TTFT_COMMAND)}: TTFT p99 over p50, median of {runs} runs '
         f'(target: <= {TTFT_TARGET:g}x)',
@@ -397,9 +406,34 @@ def saturating_ttft(runs: int) -> list[Result]:
     )
     if waits:
         print(
-            f'client waiting for a CPU, share of each run: {", ".join(waits)} (quiet machine: well under 20%)'
+            f'client waiting for a CPU, share of each run: {", ".join(waits)}; bare loop: '
+            f'{", ".join(bare_waits) or "-"} (quiet machine: well under 20%)'
         )
     return results
+
+
+def _bare_run(p50: Result, p99: Result) -> str:
+    """One `benchmarks.bare_ttft` run into `p50` and `p99` (or their status); its CPU-wait share."""
+    if importlib.util.find_spec('aiohttp') is None or importlib.util.find_spec('uvloop') is None:
+        p50.status = p99.status = 'needs the fast extra (aiohttp, uvloop)'
+        return '-'
+    try:
+        done = subprocess.run(
+            [sys.executable, '-m', 'benchmarks.bare_ttft'],
+            capture_output=True,
+            text=True,
+            timeout=TTFT_RUN_TIMEOUT_S,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f'exit {done.returncode}: {done.stderr.strip()[-160:]}')
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+    except (OSError, RuntimeError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
+        p50.status = p99.status = f'error: {type(exc).__name__}: {exc}'.replace('\n', ' ')[:160]
+        return '-'
+    p50.runs.append(figures['p50_s'])
+    p99.runs.append(figures['p99_s'])
+    share = figures.get('cpu_wait_share')
+    return f'{share:.0%}' if isinstance(share, float) else '-'
 
 
 def _run_stack(
