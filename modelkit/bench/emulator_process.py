@@ -6,6 +6,7 @@ with the URL and key as JSON, then serves until its stdin closes (the parent fin
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import sys
@@ -28,6 +29,13 @@ async def _serve(spec: dict[str, Any]) -> None:
     async with Emulator(config, host=str(spec.get('host', '127.0.0.1')), port=0) as emulator:
         base_urls = {prefix: emulator.base_url(prefix) for prefix in emulator.prefixes}
         ready = {'url': emulator.url, 'base_urls': base_urls, 'api_key': emulator.api_key}
+        # Everything alive now (the interpreter's modules, the vendors, the server: 25,000 objects)
+        # lives as long as the child, yet the collector's full passes walked it all, twice in a
+        # 500-request saturating run, stalling every stream for 15-20 ms each time: a spike in
+        # the TTFT tail the bench measures. Frozen, a full pass walks only what serving allocated
+        # (under 1 ms). Collected first so no garbage is frozen; nothing is being served yet.
+        gc.collect()
+        gc.freeze()
         sys.stdout.write(READY_MARKER + json.dumps(ready) + '\n')
         sys.stdout.flush()
         # Blocks in a worker thread until end-of-file; abandoned on cancel so shutdown never waits on it.
