@@ -420,6 +420,7 @@ def _bare_run(p50: Result, p99: Result) -> str:
     try:
         done = subprocess.run(
             [sys.executable, '-m', 'benchmarks.bare_ttft'],
+            cwd=Path(__file__).resolve().parent.parent,  # where `benchmarks` imports from
             capture_output=True,
             text=True,
             timeout=TTFT_RUN_TIMEOUT_S,
