@@ -26,15 +26,32 @@ request body that must be a JSON object (`json_object`).
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Literal, NamedTuple, Protocol
+from collections.abc import AsyncGenerator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import NamedTuple
+from typing import Protocol
 
 import anyio
 import orjson
 
 from ..exceptions import UserError
-from ._script import MID_STREAM_FAULTS, ControlError, Controls, Pacer, parse_controls
-from ._server import DropConnection, EmulatorState, Request, Response, Router
+from ._script import MID_STREAM_FAULTS
+from ._script import ControlError
+from ._script import Controls
+from ._script import Pacer
+from ._script import parse_controls
+from ._server import DropConnection
+from ._server import EmulatorState
+from ._server import Request
+from ._server import Response
+from ._server import Router
 
 __all__ = (
     'CLOSE',

@@ -35,32 +35,40 @@ import hmac
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from collections.abc import Mapping
+from datetime import UTC
+from datetime import datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 from urllib.parse import urlencode
 
 import orjson
 
 from ..parsers.eventstream import encode_message
-from ._script import Conversation, Reply, ToolSpec, count_tokens, plan_reply
-from ._server import ANY_KEY_PLACEHOLDER, EmulatorState, Request, Response
-from ._vendor import (
-    CLOSE,
-    ERROR_STATUS,
-    HEAD,
-    HTTP_FAULTS,
-    OPEN,
-    STREAM_ERROR_FAULTS,
-    TOKEN,
-    ErrorKind,
-    Frame,
-    Handler,
-    Json,
-    Refusal,
-    Vendor,
-)
+from ._script import Conversation
+from ._script import Reply
+from ._script import ToolSpec
+from ._script import count_tokens
+from ._script import plan_reply
+from ._server import ANY_KEY_PLACEHOLDER
+from ._server import EmulatorState
+from ._server import Request
+from ._server import Response
+from ._vendor import CLOSE
+from ._vendor import ERROR_STATUS
+from ._vendor import HEAD
+from ._vendor import HTTP_FAULTS
+from ._vendor import OPEN
+from ._vendor import STREAM_ERROR_FAULTS
+from ._vendor import TOKEN
+from ._vendor import ErrorKind
+from ._vendor import Frame
+from ._vendor import Handler
+from ._vendor import Json
+from ._vendor import Refusal
+from ._vendor import Vendor
 
 __all__ = ('BEDROCK', 'MAX_CLOCK_SKEW_SECONDS', 'VENDORS', 'BedrockVendor', 'EventStreamEncoder')
 

@@ -8,17 +8,32 @@ from __future__ import annotations
 
 import itertools
 import time
-from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import InitVar, dataclass, field
+from abc import ABC
+from abc import abstractmethod
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from contextlib import contextmanager
+from dataclasses import InitVar
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import Protocol
+from typing import TypeAlias
 
 from .._parts import PartsAssembler
-from ..exceptions import ModelkitError, UserError
-from ..messages import FinishReason, ModelMessage, ModelResponse, ModelResponseStreamEvent
+from ..exceptions import ModelkitError
+from ..exceptions import UserError
+from ..messages import FinishReason
+from ..messages import ModelMessage
+from ..messages import ModelResponse
+from ..messages import ModelResponseStreamEvent
 from ..settings import ModelSettings
 from ..usage import Usage
 

@@ -30,55 +30,70 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 from importlib import import_module
 from types import GeneratorType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Generic
+from typing import NoReturn
+from typing import TypeVar
+from typing import cast
 
 import orjson
 
 from .._body import MAX_RESPONSE_BODY_BYTES
 from .._parts import PartsAssembler
-from ..exceptions import (
-    ModelHTTPError,
-    ModelkitError,
-    ModelStreamError,
-    StreamInterrupted,
-    UnexpectedModelBehavior,
-    UserError,
-)
-from ..messages import (
-    ModelMessage,
-    ModelResponse,
-    ModelResponsePart,
-    ModelResponseStreamEvent,
-    TextPart,
-    ThinkingPart,
-)
+from ..exceptions import ModelHTTPError
+from ..exceptions import ModelkitError
+from ..exceptions import ModelStreamError
+from ..exceptions import StreamInterrupted
+from ..exceptions import UnexpectedModelBehavior
+from ..exceptions import UserError
+from ..messages import ModelMessage
+from ..messages import ModelResponse
+from ..messages import ModelResponsePart
+from ..messages import ModelResponseStreamEvent
+from ..messages import TextPart
+from ..messages import ThinkingPart
 from ..settings import ModelSettings
 from ..usage import Usage
-from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
-from ._kit_errors import event_problem, stream_error, unexpected_body, validation_summary
-from ._kit_translate import (
-    ANTHROPIC_TOOL_CALL_IDS,
-    MISTRAL_TOOL_CALL_IDS,
-    ThinkTagSplitter,
-    ToolCallIdRule,
-    ToolCallIds,
-    chat_tool_call,
-    chat_user_content,
-    map_turns,
-    wire_usage,
-)
+from . import Model
+from . import ModelRequestParameters
+from . import StreamedResponse
+from . import check_allow_model_requests
+from ._kit_errors import event_problem
+from ._kit_errors import stream_error
+from ._kit_errors import unexpected_body
+from ._kit_errors import validation_summary
+from ._kit_translate import ANTHROPIC_TOOL_CALL_IDS
+from ._kit_translate import MISTRAL_TOOL_CALL_IDS
+from ._kit_translate import ThinkTagSplitter
+from ._kit_translate import ToolCallIdRule
+from ._kit_translate import ToolCallIds
+from ._kit_translate import chat_tool_call
+from ._kit_translate import chat_user_content
+from ._kit_translate import map_turns
+from ._kit_translate import wire_usage
 
 if TYPE_CHECKING:
     import httpx
     from pydantic import TypeAdapter
 
-    from .._transport import HTTPRequest, HTTPResponse, ResponseStream
+    from .._transport import HTTPRequest
+    from .._transport import HTTPResponse
+    from .._transport import ResponseStream
     from ..parsers import Parser
     from ..providers import Provider
 

@@ -16,25 +16,25 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..messages import (
-    AudioUrl,
-    BinaryContent,
-    DocumentUrl,
-    ImageUrl,
-    ModelMessage,
-    ModelRequest,
-    ModelResponse,
-    RetryPromptPart,
-    SystemPromptPart,
-    ToolCallPart,
-    ToolReturnPart,
-    UserContent,
-    UserPromptPart,
-)
+from ..messages import AudioUrl
+from ..messages import BinaryContent
+from ..messages import DocumentUrl
+from ..messages import ImageUrl
+from ..messages import ModelMessage
+from ..messages import ModelRequest
+from ..messages import ModelResponse
+from ..messages import RetryPromptPart
+from ..messages import SystemPromptPart
+from ..messages import ToolCallPart
+from ..messages import ToolReturnPart
+from ..messages import UserContent
+from ..messages import UserPromptPart
 from ..usage import Usage
 
 __all__ = (

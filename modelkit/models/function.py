@@ -10,21 +10,33 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import TypeAlias
 
 import anyio.to_thread
 
 from ..exceptions import UserError
-from ..messages import ModelMessage, ModelResponse, ModelResponseStreamEvent, PartStartEvent
+from ..messages import ModelMessage
+from ..messages import ModelResponse
+from ..messages import ModelResponseStreamEvent
+from ..messages import PartStartEvent
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from ..usage import Usage
-from . import Model, ModelRequestParameters, StreamedResponse
-from .test import _count_words, estimate_usage
+from . import Model
+from . import ModelRequestParameters
+from . import StreamedResponse
+from .test import _count_words
+from .test import estimate_usage
 
 __all__ = (
     'AgentInfo',

@@ -25,60 +25,66 @@ from __future__ import annotations
 
 import base64
 import mimetypes
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import TypeAlias
 
 import orjson
 from pydantic_core import ValidationError
 
-from ..exceptions import UnexpectedModelBehavior, UserError
-from ..messages import (
-    AudioUrl,
-    BinaryContent,
-    DocumentUrl,
-    FinishReason,
-    ModelMessage,
-    ModelRequest,
-    ModelRequestPart,
-    ModelResponse,
-    ModelResponsePart,
-    ModelResponseStreamEvent,
-    SystemPromptPart,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolReturnPart,
-    UserContent,
-    UserPromptPart,
-)
-from ..parsers.sse import SSEDecoder, SSEEvent
+from ..exceptions import UnexpectedModelBehavior
+from ..exceptions import UserError
+from ..messages import AudioUrl
+from ..messages import BinaryContent
+from ..messages import DocumentUrl
+from ..messages import FinishReason
+from ..messages import ModelMessage
+from ..messages import ModelRequest
+from ..messages import ModelRequestPart
+from ..messages import ModelResponse
+from ..messages import ModelResponsePart
+from ..messages import ModelResponseStreamEvent
+from ..messages import SystemPromptPart
+from ..messages import TextPart
+from ..messages import ThinkingPart
+from ..messages import ToolCallPart
+from ..messages import ToolReturnPart
+from ..messages import UserContent
+from ..messages import UserPromptPart
+from ..parsers.sse import SSEDecoder
+from ..parsers.sse import SSEEvent
 from ..profiles import OpenAIChatProfile
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import ModelRequestParameters
-from ._kit import (
-    LazyAdapter,
-    SettingsTable,
-    ThinkTagSplitter,
-    ToolCallIdRule,
-    ToolCallIds,
-    WireModel,
-    WireStreamedResponse,
-    chat_tool_call,
-    chat_user_content,
-    event_problem,
-    json_request,
-    map_settings,
-    stream_error,
-    unexpected_body,
-    wire_timestamp,
-)
+from ._kit import LazyAdapter
+from ._kit import SettingsTable
+from ._kit import ThinkTagSplitter
+from ._kit import ToolCallIdRule
+from ._kit import ToolCallIds
+from ._kit import WireModel
+from ._kit import WireStreamedResponse
+from ._kit import chat_tool_call
+from ._kit import chat_user_content
+from ._kit import event_problem
+from ._kit import json_request
+from ._kit import map_settings
+from ._kit import stream_error
+from ._kit import unexpected_body
+from ._kit import wire_timestamp
 
 if TYPE_CHECKING:
     import httpx
 
-    from .._transport import HTTPRequest, ResponseStream
+    from .._transport import HTTPRequest
+    from .._transport import ResponseStream
     from ..providers import Provider
     from ..tools import ToolDefinition
     from ..wire import openai as wire

@@ -10,33 +10,39 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Iterable
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import Literal
+from typing import Protocol
 
 from .._schema_values import generate_from_schema
 from ..exceptions import UserError
-from ..messages import (
-    ModelMessage,
-    ModelRequest,
-    ModelResponse,
-    ModelResponsePart,
-    ModelResponseStreamEvent,
-    RetryPromptPart,
-    SystemPromptPart,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolReturnPart,
-    UserPromptPart,
-    _to_json,
-)
+from ..messages import ModelMessage
+from ..messages import ModelRequest
+from ..messages import ModelResponse
+from ..messages import ModelResponsePart
+from ..messages import ModelResponseStreamEvent
+from ..messages import RetryPromptPart
+from ..messages import SystemPromptPart
+from ..messages import TextPart
+from ..messages import ThinkingPart
+from ..messages import ToolCallPart
+from ..messages import ToolReturnPart
+from ..messages import UserPromptPart
+from ..messages import _to_json
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from ..usage import Usage
-from . import Model, ModelRequestParameters, StreamedResponse
+from . import Model
+from . import ModelRequestParameters
+from . import StreamedResponse
 
 __all__ = ('TestModel', 'TestStreamedResponse', 'generate_from_schema')
 
