@@ -132,7 +132,7 @@ class AnthropicVendor(Vendor):
         """Anthropic's error object (an HTTP error body, and the data of `event: error`)."""
         return {'type': 'error', 'error': {'type': _ERROR_TYPES[kind], 'message': message}}
 
-    def error_envelope(self, payload: Any) -> tuple[Any, list[tuple[str, str]]]:
+    def error_envelope(self, kind: ErrorKind, payload: Any) -> tuple[Any, list[tuple[str, str]]]:
         """HTTP errors (unlike the in-stream event) carry a request id, in the body and a header."""
         request_id = _request_id()
         return {**payload, 'request_id': request_id}, [('request-id', request_id)]

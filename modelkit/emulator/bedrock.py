@@ -174,6 +174,7 @@ class BedrockVendor(Vendor):
         'model-stream-error': 'overloaded',
     }
     fault_messages = _FAULT_MESSAGES
+    error_status = _STATUS
 
     def routes(self) -> Iterable[tuple[str, str, Handler]]:
         """Converse and ConverseStream."""
@@ -206,17 +207,9 @@ class BedrockVendor(Vendor):
         """Bedrock's error body (the type travels in `x-amzn-ErrorType`)."""
         return {'message': message}
 
-    def error_response(
-        self,
-        kind: ErrorKind,
-        message: str,
-        *,
-        status: int | None = None,
-        headers: Iterable[tuple[str, str]] = (),
-        param: str | None = None,
-    ) -> Response:
-        """An AWS error: `{"message"}`, the type in `x-amzn-ErrorType`, a request id."""
-        return _aws_error(status or _STATUS[kind], _ERROR_TYPES[kind][0], message, headers)
+    def error_envelope(self, kind: ErrorKind, payload: Any) -> tuple[Any, list[tuple[str, str]]]:
+        """An AWS error carries its type in `x-amzn-ErrorType`, and a request id."""
+        return payload, _aws_error_headers(_ERROR_TYPES[kind][0])
 
     def not_found_message(self, request: Request) -> str:
         """The 404 wording for a path Bedrock does not serve."""
@@ -406,8 +399,11 @@ _LATENCY_MS = 42
 def _aws_error(
     status: int, error_type: str, message: str, headers: Iterable[tuple[str, str]] = ()
 ) -> Response:
-    extra = [('x-amzn-ErrorType', error_type + _ERROR_TYPE_SUFFIX), ('x-amzn-RequestId', str(uuid.uuid4()))]
-    return Response.json(status, {'message': message}, [*headers, *extra])
+    return Response.json(status, {'message': message}, [*headers, *_aws_error_headers(error_type)])
+
+
+def _aws_error_headers(error_type: str) -> list[tuple[str, str]]:
+    return [('x-amzn-ErrorType', error_type + _ERROR_TYPE_SUFFIX), ('x-amzn-RequestId', str(uuid.uuid4()))]
 
 
 def _signature_problem(request: Request, found: re.Match[str], secret: str | None) -> str | None:
