@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import InitVar
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import UTC
 from datetime import datetime
 from importlib import import_module
 from typing import TYPE_CHECKING
@@ -269,6 +270,30 @@ class StreamedResponse(ABC):
     def timestamp(self) -> datetime:
         """When the response was created."""
         raise NotImplementedError
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@dataclass
+class _NamedStreamedResponse(StreamedResponse):
+    """A streamed response whose model name and timestamp are fields set when it opens (the kit's,
+    `TestModel`'s and `FunctionModel`'s); a vendor's stream may replace them when it says otherwise."""
+
+    _model_name: str
+    # Keyword-only: subclasses add required fields after it.
+    _timestamp: datetime = field(default_factory=_now, kw_only=True)
+
+    @property
+    def model_name(self) -> str:
+        """The model that answered, as the vendor names it (the requested name until it says)."""
+        return self._model_name
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the response was created: as the vendor says, or else when the stream opened."""
+        return self._timestamp
 
 
 ALLOW_MODEL_REQUESTS = True

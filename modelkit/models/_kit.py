@@ -72,6 +72,7 @@ from ..usage import Usage
 from . import Model
 from . import ModelRequestParameters
 from . import StreamedResponse
+from . import _NamedStreamedResponse
 from . import check_allow_model_requests
 from ._kit_errors import event_problem
 from ._kit_errors import stream_error
@@ -471,12 +472,8 @@ class _Reopenable:
         return await self.open(stream.attempt)
 
 
-def _now() -> datetime:
-    return datetime.now(tz=UTC)
-
-
 @dataclass
-class WireStreamedResponse(StreamedResponse, Generic[E]):
+class WireStreamedResponse(_NamedStreamedResponse, Generic[E]):
     """A vendor's streamed response on the kit's event loop: subclass it per wire format.
 
     Implement `_new_parser` (the sans-I/O parser for the body) and `_process_event`, which
@@ -487,10 +484,8 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     something else for the vendor.
     """
 
-    _model_name: str
     _stream: ResponseStream
     _vendor: str
-    _timestamp: datetime = field(default_factory=_now)
     _end_seen: bool = field(default=False, init=False)
     _reopen: Callable[[ModelStreamError], Awaitable[ResponseStream]] | None = field(
         default=None, init=False, repr=False
@@ -680,16 +675,6 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
         self._model_name = response.model_name or self._model_name
         self._timestamp = response.timestamp
         yield from _replay_parts(self._parts_manager, response.parts)
-
-    @property
-    def model_name(self) -> str:
-        """The model the vendor says answered (the requested name until it says)."""
-        return self._model_name
-
-    @property
-    def timestamp(self) -> datetime:
-        """When the vendor says the response was created (the time the stream opened until then)."""
-        return self._timestamp
 
 
 _SHOWN_BODY_BYTES = 4096

@@ -15,10 +15,7 @@ from collections.abc import Awaitable
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from dataclasses import field
 from dataclasses import replace
-from datetime import UTC
-from datetime import datetime
 from typing import Any
 from typing import TypeAlias
 
@@ -35,6 +32,7 @@ from ..usage import Usage
 from . import Model
 from . import ModelRequestParameters
 from . import StreamedResponse
+from . import _NamedStreamedResponse
 from .test import _count_words
 from .test import estimate_usage
 
@@ -197,13 +195,11 @@ def _agent_info(model_settings: ModelSettings | None, params: ModelRequestParame
 
 
 @dataclass
-class FunctionStreamedResponse(StreamedResponse):
+class FunctionStreamedResponse(_NamedStreamedResponse):
     """Turns what a stream function yields into our stream events."""
 
-    _model_name: str
     _first: str | DeltaToolCalls
     _items: AsyncIterator[str | DeltaToolCalls]
-    _timestamp: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
 
     async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
         item = self._first
@@ -241,12 +237,3 @@ class FunctionStreamedResponse(StreamedResponse):
     def _add_response_tokens(self, tokens: int) -> None:
         self._usage.incr(Usage(response_tokens=tokens, total_tokens=tokens))
 
-    @property
-    def model_name(self) -> str:
-        """The `FunctionModel`'s name."""
-        return self._model_name
-
-    @property
-    def timestamp(self) -> datetime:
-        """When the stream was opened."""
-        return self._timestamp

@@ -15,9 +15,6 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from dataclasses import field
-from datetime import UTC
-from datetime import datetime
 from typing import Any
 from typing import Literal
 from typing import Protocol
@@ -43,6 +40,7 @@ from ..usage import Usage
 from . import Model
 from . import ModelRequestParameters
 from . import StreamedResponse
+from . import _NamedStreamedResponse
 
 __all__ = ('TestModel', 'TestStreamedResponse', 'generate_from_schema')
 
@@ -257,14 +255,12 @@ _CHUNK = re.compile(r'\S+\s*|\s+')
 
 
 @dataclass
-class TestStreamedResponse(StreamedResponse):
+class TestStreamedResponse(_NamedStreamedResponse):
     """Streams a `TestModel` answer that is already known in full."""
 
     __test__ = False
 
-    _model_name: str
     _response: ModelResponse
-    _timestamp: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
 
     async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
         for index, part in enumerate(self._response.parts):
@@ -279,15 +275,6 @@ class TestStreamedResponse(StreamedResponse):
                 yield self._parts_manager.tool_call(index, part.tool_name, part.args, part.tool_call_id)
         self._finish_reason = self._response.finish_reason
 
-    @property
-    def model_name(self) -> str:
-        """Always `test`."""
-        return self._model_name
-
-    @property
-    def timestamp(self) -> datetime:
-        """When the stream was opened."""
-        return self._timestamp
 
 
 # --------------------------------------------------------------------------------------------
