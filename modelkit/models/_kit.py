@@ -83,6 +83,8 @@ from ._kit_translate import MISTRAL_TOOL_CALL_IDS
 from ._kit_translate import ThinkTagSplitter
 from ._kit_translate import ToolCallIdRule
 from ._kit_translate import ToolCallIds
+from ._kit_translate import chat_assistant_parts
+from ._kit_translate import chat_request_part
 from ._kit_translate import chat_tool_call
 from ._kit_translate import chat_user_content
 from ._kit_translate import map_turns
@@ -108,6 +110,8 @@ __all__ = (
     'ToolCallIds',
     'WireModel',
     'WireStreamedResponse',
+    'chat_assistant_parts',
+    'chat_request_part',
     'chat_tool_call',
     'chat_user_content',
     'event_problem',

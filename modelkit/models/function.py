@@ -236,4 +236,3 @@ class FunctionStreamedResponse(_NamedStreamedResponse):
 
     def _add_response_tokens(self, tokens: int) -> None:
         self._usage.incr(Usage(response_tokens=tokens, total_tokens=tokens))
-

@@ -276,7 +276,6 @@ class TestStreamedResponse(_NamedStreamedResponse):
         self._finish_reason = self._response.finish_reason
 
 
-
 # --------------------------------------------------------------------------------------------
 # Usage: a deterministic estimate from word counts
 # --------------------------------------------------------------------------------------------
