@@ -276,7 +276,9 @@ def _now() -> datetime:
     return datetime.now(tz=UTC)
 
 
-@dataclass
+# Only the fields: the concrete subclasses (dataclasses too) write the methods, so this class costs
+# no generated code at import.
+@dataclass(init=False, repr=False, eq=False)
 class _NamedStreamedResponse(StreamedResponse):
     """A streamed response whose model name and timestamp are fields set when it opens (the kit's,
     `TestModel`'s and `FunctionModel`'s); a vendor's stream may replace them when it says otherwise."""
