@@ -39,11 +39,13 @@ This package imports nothing heavy until `Emulator` or `serve_forever` is used.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 if TYPE_CHECKING:
     from ._config import EmulatorConfig
-    from ._server import Emulator, serve_forever
+    from ._server import Emulator
+    from ._server import serve_forever
 
 __all__ = ('Emulator', 'EmulatorConfig', 'serve_forever')
 

@@ -16,14 +16,26 @@ import signal
 import sys
 import threading
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
-from contextlib import AbstractContextManager, aclosing, suppress
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncGenerator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from contextlib import aclosing
+from contextlib import suppress
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from email.utils import formatdate
 from importlib import import_module
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Self
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import IO
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Self
+from urllib.parse import parse_qsl
+from urllib.parse import unquote
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc

@@ -26,15 +26,32 @@ request body that must be a JSON object (`json_object`).
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Literal, NamedTuple, Protocol
+from collections.abc import AsyncGenerator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import NamedTuple
+from typing import Protocol
 
 import anyio
 import orjson
 
 from ..exceptions import UserError
-from ._script import MID_STREAM_FAULTS, ControlError, Controls, Pacer, parse_controls
-from ._server import DropConnection, EmulatorState, Request, Response, Router
+from ._script import MID_STREAM_FAULTS
+from ._script import ControlError
+from ._script import Controls
+from ._script import Pacer
+from ._script import parse_controls
+from ._server import DropConnection
+from ._server import EmulatorState
+from ._server import Request
+from ._server import Response
+from ._server import Router
 
 __all__ = (
     'CLOSE',
@@ -189,6 +206,8 @@ class Vendor:
     env: ClassVar[Mapping[str, str]] = {}
     """Environment variables that point clients here, as templates over `base_url`, `url`, `api_key`
     and every `EmulatorConfig` field: `{'ANTHROPIC_BASE_URL': '{base_url}', ...}`."""
+    error_status: ClassVar[Mapping[ErrorKind, int]] = ERROR_STATUS
+    """The HTTP status of an error of each kind (AWS answers a bad key with 403, say)."""
     http_faults: ClassVar[Mapping[str, ErrorKind]] = HTTP_FAULTS
     stream_error_faults: ClassVar[Mapping[str, ErrorKind]] = STREAM_ERROR_FAULTS
     fault_messages: ClassVar[Mapping[ErrorKind, str]] = {}
@@ -212,8 +231,9 @@ class Vendor:
         the request field at fault, for vendors whose errors say which."""
         raise NotImplementedError
 
-    def error_envelope(self, payload: Any) -> tuple[Any, list[tuple[str, str]]]:
-        """What an HTTP error adds to `error_payload` (not the in-stream event): a request id, say."""
+    def error_envelope(self, kind: ErrorKind, payload: Any) -> tuple[Any, list[tuple[str, str]]]:
+        """What an HTTP error adds to `error_payload` (not the in-stream event): a request id, say,
+        or a header naming the error's type."""
         return payload, []
 
     def rate_limit_headers(self, wait_ms: int) -> list[tuple[str, str]]:
@@ -273,8 +293,8 @@ class Vendor:
         param: str | None = None,
     ) -> Response:
         """An error in this vendor's shape, with the kind's status unless `status` is given."""
-        code = status if status is not None else ERROR_STATUS[kind]
-        payload, extra = self.error_envelope(self.error_payload(kind, message, code, param=param))
+        code = status if status is not None else self.error_status[kind]
+        payload, extra = self.error_envelope(kind, self.error_payload(kind, message, code, param=param))
         return Response.json(code, payload, [*headers, *extra])
 
     def refuse(

@@ -27,27 +27,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import ClassVar
 
 import orjson
 
-from ._script import Conversation, Reply, ToolSpec, count_tokens, plan_reply
-from ._server import EmulatorState, Request, Response
-from ._vendor import (
-    CLOSE,
-    HEAD,
-    HTTP_FAULTS,
-    OPEN,
-    STREAM_ERROR_FAULTS,
-    TOKEN,
-    ErrorKind,
-    Frame,
-    Handler,
-    Json,
-    SSEEncoder,
-    Vendor,
-)
+from ._script import Conversation
+from ._script import Reply
+from ._script import ToolSpec
+from ._script import count_tokens
+from ._script import plan_reply
+from ._server import EmulatorState
+from ._server import Request
+from ._server import Response
+from ._vendor import CLOSE
+from ._vendor import HEAD
+from ._vendor import HTTP_FAULTS
+from ._vendor import OPEN
+from ._vendor import STREAM_ERROR_FAULTS
+from ._vendor import TOKEN
+from ._vendor import ErrorKind
+from ._vendor import Frame
+from ._vendor import Handler
+from ._vendor import Json
+from ._vendor import SSEEncoder
+from ._vendor import Vendor
 
 __all__ = (
     'ANTHROPIC',
@@ -124,7 +132,7 @@ class AnthropicVendor(Vendor):
         """Anthropic's error object (an HTTP error body, and the data of `event: error`)."""
         return {'type': 'error', 'error': {'type': _ERROR_TYPES[kind], 'message': message}}
 
-    def error_envelope(self, payload: Any) -> tuple[Any, list[tuple[str, str]]]:
+    def error_envelope(self, kind: ErrorKind, payload: Any) -> tuple[Any, list[tuple[str, str]]]:
         """HTTP errors (unlike the in-stream event) carry a request id, in the body and a header."""
         request_id = _request_id()
         return {**payload, 'request_id': request_id}, [('request-id', request_id)]

@@ -35,32 +35,40 @@ import hmac
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from collections.abc import Mapping
+from datetime import UTC
+from datetime import datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 from urllib.parse import urlencode
 
 import orjson
 
 from ..parsers.eventstream import encode_message
-from ._script import Conversation, Reply, ToolSpec, count_tokens, plan_reply
-from ._server import ANY_KEY_PLACEHOLDER, EmulatorState, Request, Response
-from ._vendor import (
-    CLOSE,
-    ERROR_STATUS,
-    HEAD,
-    HTTP_FAULTS,
-    OPEN,
-    STREAM_ERROR_FAULTS,
-    TOKEN,
-    ErrorKind,
-    Frame,
-    Handler,
-    Json,
-    Refusal,
-    Vendor,
-)
+from ._script import Conversation
+from ._script import Reply
+from ._script import ToolSpec
+from ._script import count_tokens
+from ._script import plan_reply
+from ._server import ANY_KEY_PLACEHOLDER
+from ._server import EmulatorState
+from ._server import Request
+from ._server import Response
+from ._vendor import CLOSE
+from ._vendor import ERROR_STATUS
+from ._vendor import HEAD
+from ._vendor import HTTP_FAULTS
+from ._vendor import OPEN
+from ._vendor import STREAM_ERROR_FAULTS
+from ._vendor import TOKEN
+from ._vendor import ErrorKind
+from ._vendor import Frame
+from ._vendor import Handler
+from ._vendor import Json
+from ._vendor import Refusal
+from ._vendor import Vendor
 
 __all__ = ('BEDROCK', 'MAX_CLOCK_SKEW_SECONDS', 'VENDORS', 'BedrockVendor', 'EventStreamEncoder')
 
@@ -166,6 +174,7 @@ class BedrockVendor(Vendor):
         'model-stream-error': 'overloaded',
     }
     fault_messages = _FAULT_MESSAGES
+    error_status = _STATUS
 
     def routes(self) -> Iterable[tuple[str, str, Handler]]:
         """Converse and ConverseStream."""
@@ -198,17 +207,9 @@ class BedrockVendor(Vendor):
         """Bedrock's error body (the type travels in `x-amzn-ErrorType`)."""
         return {'message': message}
 
-    def error_response(
-        self,
-        kind: ErrorKind,
-        message: str,
-        *,
-        status: int | None = None,
-        headers: Iterable[tuple[str, str]] = (),
-        param: str | None = None,
-    ) -> Response:
-        """An AWS error: `{"message"}`, the type in `x-amzn-ErrorType`, a request id."""
-        return _aws_error(status or _STATUS[kind], _ERROR_TYPES[kind][0], message, headers)
+    def error_envelope(self, kind: ErrorKind, payload: Any) -> tuple[Any, list[tuple[str, str]]]:
+        """An AWS error carries its type in `x-amzn-ErrorType`, and a request id."""
+        return payload, _aws_error_headers(_ERROR_TYPES[kind][0])
 
     def not_found_message(self, request: Request) -> str:
         """The 404 wording for a path Bedrock does not serve."""
@@ -398,8 +399,11 @@ _LATENCY_MS = 42
 def _aws_error(
     status: int, error_type: str, message: str, headers: Iterable[tuple[str, str]] = ()
 ) -> Response:
-    extra = [('x-amzn-ErrorType', error_type + _ERROR_TYPE_SUFFIX), ('x-amzn-RequestId', str(uuid.uuid4()))]
-    return Response.json(status, {'message': message}, [*headers, *extra])
+    return Response.json(status, {'message': message}, [*headers, *_aws_error_headers(error_type)])
+
+
+def _aws_error_headers(error_type: str) -> list[tuple[str, str]]:
+    return [('x-amzn-ErrorType', error_type + _ERROR_TYPE_SUFFIX), ('x-amzn-RequestId', str(uuid.uuid4()))]
 
 
 def _signature_problem(request: Request, found: re.Match[str], secret: str | None) -> str | None:

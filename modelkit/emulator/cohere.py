@@ -27,13 +27,30 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 
 import orjson
 
-from ._script import Conversation, Reply, ToolSpec, count_tokens, fragments, plan_reply
-from ._server import EmulatorState, Request, Response
-from ._vendor import CLOSE, HEAD, OPEN, TOKEN, ErrorKind, Frame, Handler, Json, SSEEncoder, Vendor
+from ._script import Conversation
+from ._script import Reply
+from ._script import ToolSpec
+from ._script import count_tokens
+from ._script import fragments
+from ._script import plan_reply
+from ._server import EmulatorState
+from ._server import Request
+from ._server import Response
+from ._vendor import CLOSE
+from ._vendor import HEAD
+from ._vendor import OPEN
+from ._vendor import TOKEN
+from ._vendor import ErrorKind
+from ._vendor import Frame
+from ._vendor import Handler
+from ._vendor import Json
+from ._vendor import SSEEncoder
+from ._vendor import Vendor
 
 __all__ = (
     'COHERE',

@@ -25,15 +25,31 @@ snake_case proto names (`function_call`, `thought_signature`), which Google acce
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 
 import orjson
 
-from ._script import Controls, Conversation, Reply, ToolSpec, count_tokens, plan_reply
-from ._server import EmulatorState, Request, Response
-from ._vendor import CLOSE, ERROR_STATUS, TOKEN, ErrorKind, Frame, Handler, Json, Vendor
+from ._script import Controls
+from ._script import Conversation
+from ._script import Reply
+from ._script import ToolSpec
+from ._script import count_tokens
+from ._script import plan_reply
+from ._server import EmulatorState
+from ._server import Request
+from ._server import Response
+from ._vendor import CLOSE
+from ._vendor import ERROR_STATUS
+from ._vendor import TOKEN
+from ._vendor import ErrorKind
+from ._vendor import Frame
+from ._vendor import Handler
+from ._vendor import Json
+from ._vendor import Vendor
 from .google_oauth import bearer_is_valid
 
 __all__ = ('GLA', 'VENDORS', 'VERTEX', 'GeminiVendor', 'JSONArrayEncoder', 'VertexVendor', 'prompt_tokens')

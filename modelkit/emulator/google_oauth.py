@@ -26,17 +26,24 @@ import binascii
 import secrets
 import time
 import weakref
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 
-from ._server import EmulatorState, Request, Response
+from ._server import EmulatorState
+from ._server import Request
+from ._server import Response
 
 if TYPE_CHECKING:
-    from ._server import Emulator, Handler, Router
+    from ._server import Emulator
+    from ._server import Handler
+    from ._server import Router
 
 __all__ = (
     'DEFAULT_TOKEN_LIFETIME_SECONDS',

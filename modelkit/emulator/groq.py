@@ -16,10 +16,18 @@ reference and recorded traffic:
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 
-from ._script import Controls, Reply
-from ._vendor import ERROR_STATUS, STREAM_ERROR_FAULTS, ErrorKind, Frame, Json, SSEEncoder, Vendor
+from ._script import Controls
+from ._script import Reply
+from ._vendor import ERROR_STATUS
+from ._vendor import STREAM_ERROR_FAULTS
+from ._vendor import ErrorKind
+from ._vendor import Frame
+from ._vendor import Json
+from ._vendor import SSEEncoder
+from ._vendor import Vendor
 from .openai import OpenAIDialectVendor
 
 __all__ = ('GROQ', 'TOOL_USE_FAILED_GENERATION', 'VENDORS', 'GroqVendor')

@@ -20,11 +20,20 @@ recorded traffic:
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 
-from ._script import Conversation, Reply
-from ._vendor import CLOSE, OPEN, TOKEN, ErrorKind, Frame, Json, Vendor
-from .openai import BadRequest, OpenAIDialectVendor
+from ._script import Conversation
+from ._script import Reply
+from ._vendor import CLOSE
+from ._vendor import OPEN
+from ._vendor import TOKEN
+from ._vendor import ErrorKind
+from ._vendor import Frame
+from ._vendor import Json
+from ._vendor import Vendor
+from .openai import BadRequest
+from .openai import OpenAIDialectVendor
 
 __all__ = ('MISTRAL', 'THINKING_BUDGET', 'VENDORS', 'MistralVendor')
 

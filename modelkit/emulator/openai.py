@@ -21,13 +21,30 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 
 import orjson
 
-from ._script import Controls, Conversation, Reply, ToolCallPlan, ToolSpec, count_tokens, plan_reply
-from ._server import EmulatorState, Request, Response
-from ._vendor import CLOSE, OPEN, TOKEN, ErrorKind, Frame, Handler, Json, SSEEncoder, Vendor
+from ._script import Controls
+from ._script import Conversation
+from ._script import Reply
+from ._script import ToolCallPlan
+from ._script import ToolSpec
+from ._script import count_tokens
+from ._script import plan_reply
+from ._server import EmulatorState
+from ._server import Request
+from ._server import Response
+from ._vendor import CLOSE
+from ._vendor import OPEN
+from ._vendor import TOKEN
+from ._vendor import ErrorKind
+from ._vendor import Frame
+from ._vendor import Handler
+from ._vendor import Json
+from ._vendor import SSEEncoder
+from ._vendor import Vendor
 
 __all__ = (
     'AZURE',

@@ -8,17 +8,33 @@ from __future__ import annotations
 
 import itertools
 import time
-from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import InitVar, dataclass, field
+from abc import ABC
+from abc import abstractmethod
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from contextlib import contextmanager
+from dataclasses import InitVar
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
 from datetime import datetime
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import Protocol
+from typing import TypeAlias
 
 from .._parts import PartsAssembler
-from ..exceptions import ModelkitError, UserError
-from ..messages import FinishReason, ModelMessage, ModelResponse, ModelResponseStreamEvent
+from ..exceptions import ModelkitError
+from ..exceptions import UserError
+from ..messages import FinishReason
+from ..messages import ModelMessage
+from ..messages import ModelResponse
+from ..messages import ModelResponseStreamEvent
 from ..settings import ModelSettings
 from ..usage import Usage
 
@@ -254,6 +270,32 @@ class StreamedResponse(ABC):
     def timestamp(self) -> datetime:
         """When the response was created."""
         raise NotImplementedError
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+# Only the fields: the concrete subclasses (dataclasses too) write the methods, so this class costs
+# no generated code at import.
+@dataclass(init=False, repr=False, eq=False)
+class _NamedStreamedResponse(StreamedResponse):
+    """A streamed response whose model name and timestamp are fields set when it opens (the kit's,
+    `TestModel`'s and `FunctionModel`'s); a vendor's stream may replace them when it says otherwise."""
+
+    _model_name: str
+    # Keyword-only: subclasses add required fields after it.
+    _timestamp: datetime = field(default_factory=_now, kw_only=True)
+
+    @property
+    def model_name(self) -> str:
+        """The model that answered, as the vendor names it (the requested name until it says)."""
+        return self._model_name
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the response was created: as the vendor says, or else when the stream opened."""
+        return self._timestamp
 
 
 ALLOW_MODEL_REQUESTS = True

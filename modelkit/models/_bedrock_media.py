@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..exceptions import UserError
-from ..messages import BinaryContent, DocumentUrl, ImageUrl, UserContent
+from ..messages import BinaryContent
+from ..messages import DocumentUrl
+from ..messages import ImageUrl
+from ..messages import UserContent
 
 __all__ = ('Documents', 'map_user_content')
 

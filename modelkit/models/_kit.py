@@ -30,55 +30,73 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 from importlib import import_module
 from types import GeneratorType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Generic
+from typing import NoReturn
+from typing import TypeVar
+from typing import cast
 
 import orjson
 
 from .._body import MAX_RESPONSE_BODY_BYTES
 from .._parts import PartsAssembler
-from ..exceptions import (
-    ModelHTTPError,
-    ModelkitError,
-    ModelStreamError,
-    StreamInterrupted,
-    UnexpectedModelBehavior,
-    UserError,
-)
-from ..messages import (
-    ModelMessage,
-    ModelResponse,
-    ModelResponsePart,
-    ModelResponseStreamEvent,
-    TextPart,
-    ThinkingPart,
-)
+from ..exceptions import ModelHTTPError
+from ..exceptions import ModelkitError
+from ..exceptions import ModelStreamError
+from ..exceptions import StreamInterrupted
+from ..exceptions import UnexpectedModelBehavior
+from ..exceptions import UserError
+from ..messages import ModelMessage
+from ..messages import ModelResponse
+from ..messages import ModelResponsePart
+from ..messages import ModelResponseStreamEvent
+from ..messages import TextPart
+from ..messages import ThinkingPart
 from ..settings import ModelSettings
 from ..usage import Usage
-from . import Model, ModelRequestParameters, StreamedResponse, check_allow_model_requests
-from ._kit_errors import event_problem, stream_error, unexpected_body, validation_summary
-from ._kit_translate import (
-    ANTHROPIC_TOOL_CALL_IDS,
-    MISTRAL_TOOL_CALL_IDS,
-    ThinkTagSplitter,
-    ToolCallIdRule,
-    ToolCallIds,
-    chat_tool_call,
-    chat_user_content,
-    map_turns,
-    wire_usage,
-)
+from . import Model
+from . import ModelRequestParameters
+from . import StreamedResponse
+from . import _NamedStreamedResponse
+from . import check_allow_model_requests
+from ._kit_errors import event_problem
+from ._kit_errors import stream_error
+from ._kit_errors import unexpected_body
+from ._kit_errors import validation_summary
+from ._kit_translate import ANTHROPIC_TOOL_CALL_IDS
+from ._kit_translate import MISTRAL_TOOL_CALL_IDS
+from ._kit_translate import ThinkTagSplitter
+from ._kit_translate import ToolCallIdRule
+from ._kit_translate import ToolCallIds
+from ._kit_translate import chat_assistant_parts
+from ._kit_translate import chat_request_part
+from ._kit_translate import chat_tool_call
+from ._kit_translate import chat_user_content
+from ._kit_translate import map_turns
+from ._kit_translate import wire_usage
 
 if TYPE_CHECKING:
     import httpx
     from pydantic import TypeAdapter
 
-    from .._transport import HTTPRequest, HTTPResponse, ResponseStream
+    from .._transport import HTTPRequest
+    from .._transport import HTTPResponse
+    from .._transport import ResponseStream
     from ..parsers import Parser
     from ..providers import Provider
 
@@ -92,6 +110,8 @@ __all__ = (
     'ToolCallIds',
     'WireModel',
     'WireStreamedResponse',
+    'chat_assistant_parts',
+    'chat_request_part',
     'chat_tool_call',
     'chat_user_content',
     'event_problem',
@@ -456,12 +476,8 @@ class _Reopenable:
         return await self.open(stream.attempt)
 
 
-def _now() -> datetime:
-    return datetime.now(tz=UTC)
-
-
 @dataclass
-class WireStreamedResponse(StreamedResponse, Generic[E]):
+class WireStreamedResponse(_NamedStreamedResponse, Generic[E]):
     """A vendor's streamed response on the kit's event loop: subclass it per wire format.
 
     Implement `_new_parser` (the sans-I/O parser for the body) and `_process_event`, which
@@ -472,10 +488,8 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
     something else for the vendor.
     """
 
-    _model_name: str
     _stream: ResponseStream
     _vendor: str
-    _timestamp: datetime = field(default_factory=_now)
     _end_seen: bool = field(default=False, init=False)
     _reopen: Callable[[ModelStreamError], Awaitable[ResponseStream]] | None = field(
         default=None, init=False, repr=False
@@ -665,16 +679,6 @@ class WireStreamedResponse(StreamedResponse, Generic[E]):
         self._model_name = response.model_name or self._model_name
         self._timestamp = response.timestamp
         yield from _replay_parts(self._parts_manager, response.parts)
-
-    @property
-    def model_name(self) -> str:
-        """The model the vendor says answered (the requested name until it says)."""
-        return self._model_name
-
-    @property
-    def timestamp(self) -> datetime:
-        """When the vendor says the response was created (the time the stream opened until then)."""
-        return self._timestamp
 
 
 _SHOWN_BODY_BYTES = 4096

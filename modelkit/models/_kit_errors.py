@@ -7,12 +7,14 @@ Re-exported by `modelkit.models._kit`, where vendor modules import them from.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, overload
+from typing import Any
+from typing import overload
 
 import orjson
 from pydantic_core import ValidationError
 
-from ..exceptions import ModelStreamError, UnexpectedModelBehavior
+from ..exceptions import ModelStreamError
+from ..exceptions import UnexpectedModelBehavior
 
 __all__ = ('event_problem', 'stream_error', 'unexpected_body', 'validation_summary')
 

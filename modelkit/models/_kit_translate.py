@@ -7,8 +7,10 @@
   answer, for a whole text or a stream whose deltas cut the tags anywhere.
 - `map_turns`: a conversation as the alternating user / model turns Anthropic, Bedrock and Gemini
   want, with the system prompts taken out.
-- `chat_user_content`, `chat_tool_call`: the chat-completions shapes of a user message's content
-  and of a tool call, which OpenAI (and its dialects) and Cohere's v2 chat share.
+- `chat_request_part`, `chat_assistant_parts`, `chat_user_content`, `chat_tool_call`: the
+  chat-completions shapes of a request's messages, of an assistant turn's texts and tool calls, of
+  a user message's content and of a tool call, which OpenAI (and its dialects) and Cohere's v2 chat
+  share.
 - `wire_usage`: a vendor's token counts as our `Usage`, keeping only the detail counts it reported.
 """
 
@@ -16,25 +18,28 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..messages import (
-    AudioUrl,
-    BinaryContent,
-    DocumentUrl,
-    ImageUrl,
-    ModelMessage,
-    ModelRequest,
-    ModelResponse,
-    RetryPromptPart,
-    SystemPromptPart,
-    ToolCallPart,
-    ToolReturnPart,
-    UserContent,
-    UserPromptPart,
-)
+from ..messages import AudioUrl
+from ..messages import BinaryContent
+from ..messages import DocumentUrl
+from ..messages import ImageUrl
+from ..messages import ModelMessage
+from ..messages import ModelRequest
+from ..messages import ModelRequestPart
+from ..messages import ModelResponse
+from ..messages import RetryPromptPart
+from ..messages import SystemPromptPart
+from ..messages import TextPart
+from ..messages import ThinkingPart
+from ..messages import ToolCallPart
+from ..messages import ToolReturnPart
+from ..messages import UserContent
+from ..messages import UserPromptPart
 from ..usage import Usage
 
 __all__ = (
@@ -43,6 +48,8 @@ __all__ = (
     'ThinkTagSplitter',
     'ToolCallIdRule',
     'ToolCallIds',
+    'chat_assistant_parts',
+    'chat_request_part',
     'chat_tool_call',
     'chat_user_content',
     'map_turns',
@@ -282,6 +289,53 @@ def chat_user_content(
         else:
             items.append(other(item))
     return items
+
+
+def chat_request_part(
+    part: ModelRequestPart,
+    other: Callable[[AudioUrl | DocumentUrl | BinaryContent], dict[str, Any]],
+    *,
+    system_role: str = 'system',
+    ids: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """One part of a request as a chat-completions-shaped message: a system prompt (in
+    `system_role`), a user prompt (`other` as for `chat_user_content`), a tool result, or a retry
+    (a tool result, or a user message when it is about the text answer); `ids` maps the call ids."""
+    if isinstance(part, SystemPromptPart):
+        return {'role': system_role, 'content': part.content}
+    if isinstance(part, UserPromptPart):
+        return {'role': 'user', 'content': chat_user_content(part.content, other)}
+    if isinstance(part, RetryPromptPart) and part.tool_name is None:
+        # A retry about the text answer: there is no tool call to attach it to.
+        return {'role': 'user', 'content': part.model_response()}
+    call_id = part.tool_call_id if ids is None else ids(part.tool_call_id)
+    content = part.model_response_str() if isinstance(part, ToolReturnPart) else part.model_response()
+    return {'role': 'tool', 'tool_call_id': call_id, 'content': content}
+
+
+def chat_assistant_parts(
+    message: ModelResponse,
+    ids: Callable[[str], str] | None = None,
+    inline_thinking: Callable[[str], str] | None = None,
+) -> tuple[list[str], list[dict[str, Any]], list[ThinkingPart]]:
+    """An earlier assistant turn's non-empty texts, its tool calls as chat-completions-shaped APIs
+    take them back (`ids` maps the call ids), and its thinking parts with content; with
+    `inline_thinking`, thinking is written into the texts where it stood instead."""
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    thinking: list[ThinkingPart] = []
+    for part in message.parts:
+        if isinstance(part, TextPart):
+            if part.content:
+                texts.append(part.content)
+        elif isinstance(part, ToolCallPart):
+            calls.append(chat_tool_call(part, part.tool_call_id if ids is None else ids(part.tool_call_id)))
+        elif part.content:
+            if inline_thinking is None:
+                thinking.append(part)
+            else:
+                texts.append(inline_thinking(part.content))
+    return texts, calls, thinking
 
 
 def chat_tool_call(part: ToolCallPart, call_id: str) -> dict[str, Any]:

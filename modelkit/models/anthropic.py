@@ -30,52 +30,59 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypedDict, cast
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import TypeAlias
+from typing import TypedDict
+from typing import cast
 
 import orjson
 from pydantic_core import ValidationError
 
 from .._redact import RedactingFilter
-from ..exceptions import UnexpectedModelBehavior, UserError
-from ..messages import (
-    AudioUrl,
-    BinaryContent,
-    DocumentUrl,
-    FinishReason,
-    ImageUrl,
-    ModelMessage,
-    ModelResponse,
-    ModelResponsePart,
-    ModelResponseStreamEvent,
-    RetryPromptPart,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolReturnPart,
-    UserContent,
-    UserPromptPart,
-)
-from ..parsers.sse import SSEDecoder, SSEEvent
+from ..exceptions import UnexpectedModelBehavior
+from ..exceptions import UserError
+from ..messages import AudioUrl
+from ..messages import BinaryContent
+from ..messages import DocumentUrl
+from ..messages import FinishReason
+from ..messages import ImageUrl
+from ..messages import ModelMessage
+from ..messages import ModelResponse
+from ..messages import ModelResponsePart
+from ..messages import ModelResponseStreamEvent
+from ..messages import RetryPromptPart
+from ..messages import TextPart
+from ..messages import ThinkingPart
+from ..messages import ToolCallPart
+from ..messages import ToolReturnPart
+from ..messages import UserContent
+from ..messages import UserPromptPart
+from ..parsers.sse import SSEDecoder
+from ..parsers.sse import SSEEvent
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import ModelRequestParameters
-from ._kit import (
-    ANTHROPIC_TOOL_CALL_IDS,
-    LazyAdapter,
-    SettingsTable,
-    ToolCallIds,
-    WireModel,
-    WireStreamedResponse,
-    event_problem,
-    json_request,
-    map_settings,
-    map_turns,
-    stream_error,
-    unexpected_body,
-    wire_usage,
-)
+from ._kit import ANTHROPIC_TOOL_CALL_IDS
+from ._kit import LazyAdapter
+from ._kit import SettingsTable
+from ._kit import ToolCallIds
+from ._kit import WireModel
+from ._kit import WireStreamedResponse
+from ._kit import event_problem
+from ._kit import json_request
+from ._kit import map_settings
+from ._kit import map_turns
+from ._kit import stream_error
+from ._kit import unexpected_body
+from ._kit import wire_usage
 
 if TYPE_CHECKING:
     from .._transport import HTTPRequest

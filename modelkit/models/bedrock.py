@@ -20,51 +20,60 @@ the models that check reasoning reject unsigned blocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import TypeAlias
 from urllib.parse import quote
 
 import orjson
 from pydantic_core import ValidationError
 
-from ..exceptions import ModelHTTPError, UnexpectedModelBehavior, UserError
-from ..messages import (
-    FinishReason,
-    ModelMessage,
-    ModelResponse,
-    ModelResponsePart,
-    ModelResponseStreamEvent,
-    RetryPromptPart,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolReturnPart,
-    UserPromptPart,
-)
-from ..parsers.eventstream import EventStreamDecoder, EventStreamMessage
+from ..exceptions import ModelHTTPError
+from ..exceptions import UnexpectedModelBehavior
+from ..exceptions import UserError
+from ..messages import FinishReason
+from ..messages import ModelMessage
+from ..messages import ModelResponse
+from ..messages import ModelResponsePart
+from ..messages import ModelResponseStreamEvent
+from ..messages import RetryPromptPart
+from ..messages import TextPart
+from ..messages import ThinkingPart
+from ..messages import ToolCallPart
+from ..messages import ToolReturnPart
+from ..messages import UserPromptPart
+from ..parsers.eventstream import EventStreamDecoder
+from ..parsers.eventstream import EventStreamMessage
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import ModelRequestParameters
-from ._bedrock_media import Documents, map_user_content
-from ._kit import (
-    ANTHROPIC_TOOL_CALL_IDS,
-    LazyAdapter,
-    SettingsTable,
-    ToolCallIds,
-    WireModel,
-    WireStreamedResponse,
-    event_problem,
-    json_request,
-    map_settings,
-    map_turns,
-    stream_error,
-    unexpected_body,
-    wire_usage,
-)
+from ._bedrock_media import Documents
+from ._bedrock_media import map_user_content
+from ._kit import ANTHROPIC_TOOL_CALL_IDS
+from ._kit import LazyAdapter
+from ._kit import SettingsTable
+from ._kit import ToolCallIds
+from ._kit import WireModel
+from ._kit import WireStreamedResponse
+from ._kit import event_problem
+from ._kit import json_request
+from ._kit import map_settings
+from ._kit import map_turns
+from ._kit import stream_error
+from ._kit import unexpected_body
+from ._kit import wire_usage
 
 if TYPE_CHECKING:
-    from .._transport import HTTPRequest, HTTPResponse, ResponseStream
+    from .._transport import HTTPRequest
+    from .._transport import HTTPResponse
+    from .._transport import ResponseStream
     from ..exceptions import ModelStreamError
     from ..providers import Provider
     from ..tools import ToolDefinition

@@ -30,52 +30,54 @@ Settings Cohere has no field for (`parallel_tool_calls`, `logit_bias`) are not s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypedDict, cast
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import TypeAlias
+from typing import TypedDict
+from typing import cast
 
 import orjson
 from pydantic_core import ValidationError
 
-from ..exceptions import ModelStreamError, UnexpectedModelBehavior, UserError
-from ..messages import (
-    AudioUrl,
-    BinaryContent,
-    DocumentUrl,
-    FinishReason,
-    ModelMessage,
-    ModelRequest,
-    ModelRequestPart,
-    ModelResponse,
-    ModelResponsePart,
-    ModelResponseStreamEvent,
-    SystemPromptPart,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolReturnPart,
-    UserContent,
-    UserPromptPart,
-)
-from ..parsers.sse import SSEDecoder, SSEEvent
+from ..exceptions import ModelStreamError
+from ..exceptions import UnexpectedModelBehavior
+from ..exceptions import UserError
+from ..messages import AudioUrl
+from ..messages import BinaryContent
+from ..messages import DocumentUrl
+from ..messages import FinishReason
+from ..messages import ModelMessage
+from ..messages import ModelRequest
+from ..messages import ModelResponse
+from ..messages import ModelResponsePart
+from ..messages import ModelResponseStreamEvent
+from ..messages import TextPart
+from ..messages import ThinkingPart
+from ..messages import ToolCallPart
+from ..parsers.sse import SSEDecoder
+from ..parsers.sse import SSEEvent
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import ModelRequestParameters
-from ._kit import (
-    LazyAdapter,
-    SettingsTable,
-    WireModel,
-    WireStreamedResponse,
-    chat_tool_call,
-    chat_user_content,
-    event_problem,
-    json_request,
-    map_settings,
-    stream_error,
-    unexpected_body,
-    wire_usage,
-)
+from ._kit import LazyAdapter
+from ._kit import SettingsTable
+from ._kit import WireModel
+from ._kit import WireStreamedResponse
+from ._kit import chat_assistant_parts
+from ._kit import chat_request_part
+from ._kit import event_problem
+from ._kit import json_request
+from ._kit import map_settings
+from ._kit import stream_error
+from ._kit import unexpected_body
+from ._kit import wire_usage
 
 if TYPE_CHECKING:
     from .._transport import HTTPRequest
@@ -258,38 +260,16 @@ def _map_messages(messages: list[ModelMessage]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for message in messages:
         if isinstance(message, ModelRequest):
-            out.extend(_map_request_part(part) for part in message.parts)
+            out.extend(chat_request_part(part, _refuse_content) for part in message.parts)
         else:
             out.append(_map_assistant(message))
     return out
 
 
-def _map_request_part(part: ModelRequestPart) -> dict[str, Any]:
-    if isinstance(part, SystemPromptPart):
-        return {'role': 'system', 'content': part.content}
-    if isinstance(part, UserPromptPart):
-        return {'role': 'user', 'content': _map_user_content(part.content)}
-    if isinstance(part, ToolReturnPart):
-        return {'role': 'tool', 'tool_call_id': part.tool_call_id, 'content': part.model_response_str()}
-    if part.tool_name is None:
-        # A retry about the text answer: there is no tool call to attach it to.
-        return {'role': 'user', 'content': part.model_response()}
-    return {'role': 'tool', 'tool_call_id': part.tool_call_id, 'content': part.model_response()}
-
-
 def _map_assistant(message: ModelResponse) -> dict[str, Any]:
-    texts: list[str] = []
-    thinking: list[str] = []
-    plans: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for part in message.parts:
-        if isinstance(part, TextPart):
-            if part.content:
-                texts.append(part.content)
-        elif isinstance(part, ToolCallPart):
-            calls.append(chat_tool_call(part, part.tool_call_id))
-        elif part.content:
-            (plans if part.id == TOOL_PLAN_ID else thinking).append(part.content)
+    texts, calls, reasoning = chat_assistant_parts(message)
+    thinking = [part.content for part in reasoning if part.id != TOOL_PLAN_ID]
+    plans = [part.content for part in reasoning if part.id == TOOL_PLAN_ID]
     wire_message: dict[str, Any] = {'role': 'assistant'}
     if thinking:
         # Reasoning goes back as content items, before the text it led to.
@@ -305,10 +285,6 @@ def _map_assistant(message: ModelResponse) -> dict[str, Any]:
         # An assistant turn needs content or tool calls.
         wire_message['content'] = ''
     return wire_message
-
-
-def _map_user_content(content: str | Sequence[UserContent]) -> str | list[dict[str, Any]]:
-    return chat_user_content(content, _refuse_content)
 
 
 def _refuse_content(item: AudioUrl | DocumentUrl | BinaryContent) -> dict[str, Any]:

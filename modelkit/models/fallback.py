@@ -7,14 +7,23 @@ them out. Each model keeps its own options (API key, base URL, client): there ar
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from contextlib import asynccontextmanager
 
-from ..exceptions import FallbackExceptionGroup, ModelHTTPError, UserError
-from ..messages import ModelMessage, ModelResponse
+from ..exceptions import FallbackExceptionGroup
+from ..exceptions import ModelHTTPError
+from ..exceptions import UserError
+from ..messages import ModelMessage
+from ..messages import ModelResponse
 from ..settings import ModelSettings
 from ..usage import Usage
-from . import KnownModelName, Model, ModelRequestParameters, StreamedResponse, infer_model
+from . import KnownModelName
+from . import Model
+from . import ModelRequestParameters
+from . import StreamedResponse
+from . import infer_model
 
 __all__ = ('FallbackModel',)
 

@@ -10,21 +10,31 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from dataclasses import replace
+from typing import Any
+from typing import TypeAlias
 
 import anyio.to_thread
 
 from ..exceptions import UserError
-from ..messages import ModelMessage, ModelResponse, ModelResponseStreamEvent, PartStartEvent
+from ..messages import ModelMessage
+from ..messages import ModelResponse
+from ..messages import ModelResponseStreamEvent
+from ..messages import PartStartEvent
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from ..usage import Usage
-from . import Model, ModelRequestParameters, StreamedResponse
-from .test import _count_words, estimate_usage
+from . import Model
+from . import ModelRequestParameters
+from . import StreamedResponse
+from . import _NamedStreamedResponse
+from .test import _count_words
+from .test import estimate_usage
 
 __all__ = (
     'AgentInfo',
@@ -185,13 +195,11 @@ def _agent_info(model_settings: ModelSettings | None, params: ModelRequestParame
 
 
 @dataclass
-class FunctionStreamedResponse(StreamedResponse):
+class FunctionStreamedResponse(_NamedStreamedResponse):
     """Turns what a stream function yields into our stream events."""
 
-    _model_name: str
     _first: str | DeltaToolCalls
     _items: AsyncIterator[str | DeltaToolCalls]
-    _timestamp: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
 
     async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
         item = self._first
@@ -228,13 +236,3 @@ class FunctionStreamedResponse(StreamedResponse):
 
     def _add_response_tokens(self, tokens: int) -> None:
         self._usage.incr(Usage(response_tokens=tokens, total_tokens=tokens))
-
-    @property
-    def model_name(self) -> str:
-        """The `FunctionModel`'s name."""
-        return self._model_name
-
-    @property
-    def timestamp(self) -> datetime:
-        """When the stream was opened."""
-        return self._timestamp

@@ -13,11 +13,13 @@ What the profile cannot say is here: the `groq_` settings, and `GroqToolUseFaile
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
+from typing import Literal
 
 from ..exceptions import ModelHTTPError
 from ._kit import SettingsTable
-from .openai import OpenAIModel, OpenAIModelSettings
+from .openai import OpenAIModel
+from .openai import OpenAIModelSettings
 
 __all__ = ('GroqModel', 'GroqModelName', 'GroqModelSettings', 'GroqToolUseFailedError')
 

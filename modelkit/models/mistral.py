@@ -21,14 +21,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Literal
 
 import orjson
 
 from ..exceptions import UnexpectedModelBehavior
-from ..messages import ModelResponsePart, ModelResponseStreamEvent, TextPart, ThinkingPart
-from ._kit import MISTRAL_TOOL_CALL_IDS, LazyAdapter, ToolCallIdRule, stream_error
-from .openai import OpenAIModel, OpenAIModelSettings, OpenAIStreamedResponse
+from ..messages import ModelResponsePart
+from ..messages import ModelResponseStreamEvent
+from ..messages import TextPart
+from ..messages import ThinkingPart
+from ._kit import MISTRAL_TOOL_CALL_IDS
+from ._kit import LazyAdapter
+from ._kit import ToolCallIdRule
+from ._kit import stream_error
+from .openai import OpenAIModel
+from .openai import OpenAIModelSettings
+from .openai import OpenAIStreamedResponse
 
 if TYPE_CHECKING:
     from ..wire import mistral as wire

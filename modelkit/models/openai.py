@@ -25,60 +25,60 @@ from __future__ import annotations
 
 import base64
 import mimetypes
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Literal
+from typing import TypeAlias
 
 import orjson
 from pydantic_core import ValidationError
 
-from ..exceptions import UnexpectedModelBehavior, UserError
-from ..messages import (
-    AudioUrl,
-    BinaryContent,
-    DocumentUrl,
-    FinishReason,
-    ModelMessage,
-    ModelRequest,
-    ModelRequestPart,
-    ModelResponse,
-    ModelResponsePart,
-    ModelResponseStreamEvent,
-    SystemPromptPart,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolReturnPart,
-    UserContent,
-    UserPromptPart,
-)
-from ..parsers.sse import SSEDecoder, SSEEvent
+from ..exceptions import UnexpectedModelBehavior
+from ..exceptions import UserError
+from ..messages import AudioUrl
+from ..messages import BinaryContent
+from ..messages import DocumentUrl
+from ..messages import FinishReason
+from ..messages import ModelMessage
+from ..messages import ModelRequest
+from ..messages import ModelResponse
+from ..messages import ModelResponsePart
+from ..messages import ModelResponseStreamEvent
+from ..messages import TextPart
+from ..messages import ThinkingPart
+from ..messages import ToolCallPart
+from ..parsers.sse import SSEDecoder
+from ..parsers.sse import SSEEvent
 from ..profiles import OpenAIChatProfile
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import ModelRequestParameters
-from ._kit import (
-    LazyAdapter,
-    SettingsTable,
-    ThinkTagSplitter,
-    ToolCallIdRule,
-    ToolCallIds,
-    WireModel,
-    WireStreamedResponse,
-    chat_tool_call,
-    chat_user_content,
-    event_problem,
-    json_request,
-    map_settings,
-    stream_error,
-    unexpected_body,
-    wire_timestamp,
-)
+from ._kit import LazyAdapter
+from ._kit import SettingsTable
+from ._kit import ThinkTagSplitter
+from ._kit import ToolCallIdRule
+from ._kit import ToolCallIds
+from ._kit import WireModel
+from ._kit import WireStreamedResponse
+from ._kit import chat_assistant_parts
+from ._kit import chat_request_part
+from ._kit import event_problem
+from ._kit import json_request
+from ._kit import map_settings
+from ._kit import stream_error
+from ._kit import unexpected_body
+from ._kit import wire_timestamp
 
 if TYPE_CHECKING:
     import httpx
 
-    from .._transport import HTTPRequest, ResponseStream
+    from .._transport import HTTPRequest
+    from .._transport import ResponseStream
     from ..providers import Provider
     from ..tools import ToolDefinition
     from ..wire import openai as wire
@@ -258,11 +258,14 @@ class OpenAIModel(WireModel[str]):
 
     def _map_messages(self, messages: list[ModelMessage], send_back_thinking: bool) -> list[dict[str, Any]]:
         system_role = self.system_prompt_role or self._profile.system_role
-        ids = ToolCallIds(self.tool_call_ids) if self.tool_call_ids is not None else _same_id
+        ids = ToolCallIds(self.tool_call_ids) if self.tool_call_ids is not None else None
         out: list[dict[str, Any]] = []
         for message in messages:
             if isinstance(message, ModelRequest):
-                out.extend(_map_request_part(part, system_role, ids) for part in message.parts)
+                out.extend(
+                    chat_request_part(part, _map_media, system_role=system_role, ids=ids)
+                    for part in message.parts
+                )
             else:
                 out.append(_map_response(message, send_back_thinking, ids))
         return out
@@ -332,34 +335,10 @@ class OpenAIModel(WireModel[str]):
 # --------------------------------------------------------------------------------------------
 
 
-def _same_id(tool_call_id: str | None) -> str | None:
-    return tool_call_id
-
-
-def _map_request_part(part: ModelRequestPart, system_role: str, ids: Any) -> dict[str, Any]:
-    if isinstance(part, SystemPromptPart):
-        return {'role': system_role, 'content': part.content}
-    if isinstance(part, UserPromptPart):
-        return {'role': 'user', 'content': _map_user_content(part.content)}
-    if isinstance(part, ToolReturnPart):
-        return {'role': 'tool', 'tool_call_id': ids(part.tool_call_id), 'content': part.model_response_str()}
-    if part.tool_name is None:
-        # A retry about the text answer: there is no tool call to attach it to.
-        return {'role': 'user', 'content': part.model_response()}
-    return {'role': 'tool', 'tool_call_id': ids(part.tool_call_id), 'content': part.model_response()}
-
-
-def _map_response(message: ModelResponse, send_back_thinking: bool, ids: Any) -> dict[str, Any]:
-    texts: list[str] = []
-    tool_calls: list[dict[str, Any]] = []
-    for part in message.parts:
-        if isinstance(part, TextPart):
-            if part.content:
-                texts.append(part.content)
-        elif isinstance(part, ToolCallPart):
-            tool_calls.append(chat_tool_call(part, ids(part.tool_call_id)))
-        elif send_back_thinking and part.content:
-            texts.append(f'<think>\n{part.content}\n</think>')
+def _map_response(
+    message: ModelResponse, send_back_thinking: bool, ids: ToolCallIds | None
+) -> dict[str, Any]:
+    texts, tool_calls, _ = chat_assistant_parts(message, ids, _think_tagged if send_back_thinking else None)
     wire_message: dict[str, Any] = {'role': 'assistant'}
     if texts:
         wire_message['content'] = '\n\n'.join(texts)
@@ -371,8 +350,8 @@ def _map_response(message: ModelResponse, send_back_thinking: bool, ids: Any) ->
     return wire_message
 
 
-def _map_user_content(content: str | Sequence[UserContent]) -> str | list[dict[str, Any]]:
-    return chat_user_content(content, _map_media)
+def _think_tagged(thinking: str) -> str:
+    return f'<think>\n{thinking}\n</think>'
 
 
 def _map_media(item: AudioUrl | DocumentUrl | BinaryContent) -> dict[str, Any]:

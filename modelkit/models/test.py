@@ -10,33 +10,37 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Iterable
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any
+from typing import Literal
+from typing import Protocol
 
 from .._schema_values import generate_from_schema
 from ..exceptions import UserError
-from ..messages import (
-    ModelMessage,
-    ModelRequest,
-    ModelResponse,
-    ModelResponsePart,
-    ModelResponseStreamEvent,
-    RetryPromptPart,
-    SystemPromptPart,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolReturnPart,
-    UserPromptPart,
-    _to_json,
-)
+from ..messages import ModelMessage
+from ..messages import ModelRequest
+from ..messages import ModelResponse
+from ..messages import ModelResponsePart
+from ..messages import ModelResponseStreamEvent
+from ..messages import RetryPromptPart
+from ..messages import SystemPromptPart
+from ..messages import TextPart
+from ..messages import ThinkingPart
+from ..messages import ToolCallPart
+from ..messages import ToolReturnPart
+from ..messages import UserPromptPart
+from ..messages import _to_json
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from ..usage import Usage
-from . import Model, ModelRequestParameters, StreamedResponse
+from . import Model
+from . import ModelRequestParameters
+from . import StreamedResponse
+from . import _NamedStreamedResponse
 
 __all__ = ('TestModel', 'TestStreamedResponse', 'generate_from_schema')
 
@@ -251,14 +255,12 @@ _CHUNK = re.compile(r'\S+\s*|\s+')
 
 
 @dataclass
-class TestStreamedResponse(StreamedResponse):
+class TestStreamedResponse(_NamedStreamedResponse):
     """Streams a `TestModel` answer that is already known in full."""
 
     __test__ = False
 
-    _model_name: str
     _response: ModelResponse
-    _timestamp: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
 
     async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
         for index, part in enumerate(self._response.parts):
@@ -272,16 +274,6 @@ class TestStreamedResponse(StreamedResponse):
                 self._usage.incr(_response_usage(_part_tokens(part)))
                 yield self._parts_manager.tool_call(index, part.tool_name, part.args, part.tool_call_id)
         self._finish_reason = self._response.finish_reason
-
-    @property
-    def model_name(self) -> str:
-        """Always `test`."""
-        return self._model_name
-
-    @property
-    def timestamp(self) -> datetime:
-        """When the stream was opened."""
-        return self._timestamp
 
 
 # --------------------------------------------------------------------------------------------

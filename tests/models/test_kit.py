@@ -1,4 +1,4 @@
-"""The interface kit: settings tables, tool-call ids, error helpers, and the shared stream loop.
+"""The interface kit: settings tables, tool-call ids, chat message shapes, errors, the shared stream loop.
 
 The stream loop is exercised here with a minimal Anthropic-shaped subclass (named SSE events,
 content blocks by index, `message_stop` as the end marker) over respx, to show the kit fits a
@@ -18,14 +18,24 @@ import pytest
 import respx
 from pydantic_core import ValidationError
 
-from modelkit.exceptions import ModelStreamError, StreamInterrupted
+from modelkit.exceptions import ModelStreamError, StreamInterrupted, UserError
 from modelkit.messages import (
+    AudioUrl,
+    BinaryContent,
+    DocumentUrl,
+    ModelRequestPart,
+    ModelResponse,
     ModelResponseStreamEvent,
     PartDeltaEvent,
     PartStartEvent,
+    RetryPromptPart,
+    SystemPromptPart,
     TextPart,
     TextPartDelta,
+    ThinkingPart,
     ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
 )
 from modelkit.models._kit import (
     ANTHROPIC_TOOL_CALL_IDS,
@@ -33,6 +43,8 @@ from modelkit.models._kit import (
     LazyAdapter,
     ToolCallIds,
     WireStreamedResponse,
+    chat_assistant_parts,
+    chat_request_part,
     json_request,
     map_settings,
     open_stream,
@@ -136,6 +148,70 @@ async def test_openai_model_maps_history_ids_when_its_dialect_restricts_them() -
     call_id = messages[1]['tool_calls'][0]['id']
     assert MISTRAL_TOOL_CALL_IDS.accepts(call_id)
     assert messages[2]['tool_call_id'] == call_id
+
+
+# -- the chat-completions message shapes (OpenAI and its dialects, Cohere v2) ---------------------
+
+
+def _refuse(item: AudioUrl | DocumentUrl | BinaryContent) -> dict[str, Any]:
+    raise UserError(f'no {item.kind} here')
+
+
+def test_each_request_part_becomes_its_chat_message() -> None:
+    parts: list[ModelRequestPart] = [
+        SystemPromptPart('be brief'),
+        UserPromptPart('hi'),
+        ToolReturnPart('weather', {'temp': 20}, 'call_1'),
+        RetryPromptPart('try again', tool_name='weather', tool_call_id='call_1'),
+        RetryPromptPart('answer in JSON', tool_call_id='call_2'),
+    ]
+    messages = [chat_request_part(part, _refuse, system_role='developer') for part in parts]
+    assert [message['role'] for message in messages] == ['developer', 'user', 'tool', 'tool', 'user']
+    assert messages[2] == {'role': 'tool', 'tool_call_id': 'call_1', 'content': '{"temp":20}'}
+    assert messages[3]['tool_call_id'] == 'call_1'
+    assert 'tool_call_id' not in messages[4]
+    with pytest.raises(UserError, match='no audio-url here'):
+        chat_request_part(UserPromptPart([AudioUrl('https://example.test/a.mp3')]), _refuse)
+
+
+def test_ids_are_asked_only_for_the_call_ids_that_are_sent() -> None:
+    asked: list[str] = []
+
+    def ids(tool_call_id: str) -> str:
+        asked.append(tool_call_id)
+        return f'mapped-{tool_call_id}'
+
+    # A retry about the text answer sends no call id: asking would spend one of a request's ids.
+    chat_request_part(RetryPromptPart('answer in JSON', tool_call_id='call-text'), _refuse, ids=ids)
+    sent = chat_request_part(ToolReturnPart('weather', 'sunny', 'call-x'), _refuse, ids=ids)
+    assert sent['tool_call_id'] == 'mapped-call-x'
+    assert asked == ['call-x']
+    _, calls, _ = chat_assistant_parts(ModelResponse([ToolCallPart('weather', '{}', 'call-y')]), ids)
+    assert calls[0]['id'] == 'mapped-call-y'
+
+
+def test_assistant_parts_keep_texts_calls_and_thinking_in_order() -> None:
+    message = ModelResponse(
+        [
+            ThinkingPart('first'),
+            TextPart('a'),
+            TextPart(''),
+            ToolCallPart('weather', {'city': 'Paris'}, 'call_1'),
+            ThinkingPart(''),
+            ThinkingPart('plan', id='tool_plan'),
+            TextPart('b'),
+        ]
+    )
+    texts, calls, thinking = chat_assistant_parts(message)
+    assert texts == ['a', 'b']
+    assert calls == [
+        {'id': 'call_1', 'type': 'function', 'function': {'name': 'weather', 'arguments': '{"city":"Paris"}'}}
+    ]
+    assert [part.content for part in thinking] == ['first', 'plan']
+
+    texts, _, thinking = chat_assistant_parts(message, inline_thinking=lambda text: f'<{text}>')
+    assert texts == ['<first>', 'a', '<plan>', 'b']
+    assert thinking == []
 
 
 # -- adapters and errors -------------------------------------------------------------------------
