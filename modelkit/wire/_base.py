@@ -8,6 +8,8 @@
   pick their model; any other tag goes to the union's fallback model instead of failing, because
   vendors add block and event types faster than clients learn them (ARCHITECTURE.md: unknown types
   are skipped, not fatal).
+- `OtherMember`: the base of every open union's fallback member, so each vendor declares only its
+  docstring (and any field every unlisted type has).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, GetCoreSchemaHandler,
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-__all__ = ('FALLBACK_TAG', 'OpenTag', 'WireRequest', 'WireResponse', 'open_tag')
+__all__ = ('FALLBACK_TAG', 'OpenTag', 'OtherMember', 'WireRequest', 'WireResponse', 'open_tag')
 
 FALLBACK_TAG = 'other'
 """The `Tag` of the fallback member of every open union."""
@@ -34,6 +36,12 @@ class WireResponse(BaseModel):
     """A payload a vendor sends: unknown fields are kept as extras."""
 
     model_config = ConfigDict(extra='allow')
+
+
+class OtherMember(WireResponse):
+    """The fallback member of an open union: a payload of a type no other member lists, kept whole."""
+
+    type: str
 
 
 class OpenTag:

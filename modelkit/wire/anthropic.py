@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, RootModel, Tag
 
-from ._base import WireRequest, WireResponse, open_tag
+from ._base import OtherMember, WireRequest, WireResponse, open_tag
 
 __all__ = (
     'SCHEMA_MODELS',
@@ -185,10 +185,8 @@ class ToolUseBlockParam(WireRequest):
     cache_control: CacheControl | None = None
 
 
-class OtherBlockParam(WireResponse):
+class OtherBlockParam(OtherMember):
     """A block of a type not listed here (server-tool use and results), sent back as it came."""
-
-    type: str
 
 
 ToolResultContent = Annotated[
@@ -263,10 +261,9 @@ class CustomTool(WireRequest):
     """Structured outputs (beta): the model's input is guaranteed to match `input_schema`."""
 
 
-class ServerTool(WireResponse):
+class ServerTool(OtherMember):
     """A tool Anthropic runs (web search, code execution, ...), named by a versioned `type`."""
 
-    type: str
     name: str
 
 
@@ -372,10 +369,8 @@ class ServerToolUseBlock(WireResponse):
     input: Any = None
 
 
-class OtherBlock(WireResponse):
+class OtherBlock(OtherMember):
     """A block of a type not listed here (`web_search_tool_result`, `mcp_tool_use`, ...), kept whole."""
-
-    type: str
 
 
 ContentBlock = Annotated[
@@ -465,10 +460,8 @@ class CitationsDelta(WireResponse):
     citation: dict[str, Any]
 
 
-class OtherDelta(WireResponse):
+class OtherDelta(OtherMember):
     """A delta of a type not listed here."""
-
-    type: str
 
 
 Delta = Annotated[
@@ -564,10 +557,8 @@ class ErrorEvent(WireResponse):
     error: ErrorDetail
 
 
-class OtherStreamEvent(WireResponse):
+class OtherStreamEvent(OtherMember):
     """An event of a type not listed here; skipped by the interface."""
-
-    type: str
 
 
 StreamEvent = Annotated[

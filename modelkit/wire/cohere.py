@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, RootModel, Tag
 
-from ._base import WireRequest, WireResponse, open_tag
+from ._base import OtherMember, WireRequest, WireResponse, open_tag
 
 __all__ = (
     'SCHEMA_MODELS',
@@ -101,10 +101,8 @@ class DocumentContent(WireRequest):
     document: dict[str, Any]
 
 
-class OtherContent(WireResponse):
+class OtherContent(OtherMember):
     """A content item of a type not listed here."""
-
-    type: str
 
 
 ResponseContent = Annotated[
@@ -458,10 +456,8 @@ class MessageEndEvent(WireResponse):
     delta: EndDelta | None = None
 
 
-class OtherStreamEvent(WireResponse):
+class OtherStreamEvent(OtherMember):
     """An event of a type not listed here (e.g. `debug`); skipped by the interface."""
-
-    type: str
 
 
 StreamEvent = Annotated[

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, Tag
 
-from ._base import WireResponse, open_tag
+from ._base import OtherMember, WireResponse, open_tag
 from .openai import (
     AssistantMessage,
     ChatCompletion,
@@ -116,10 +116,8 @@ class ThinkChunk(WireResponse):
     closed: bool | None = None
 
 
-class OtherChunk(WireResponse):
+class OtherChunk(OtherMember):
     """A content chunk of a type not listed here (`reference`, `image_url`, ...)."""
-
-    type: str
 
 
 ContentChunk = Annotated[
