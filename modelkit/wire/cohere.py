@@ -1,6 +1,8 @@
 """Pydantic models of Cohere's v2 chat wire format (POST /v2/chat), per its API reference.
 
-- `ChatRequest` and its messages and tools forbid unknown fields (what modelkit builds).
+- `ChatRequest` and its messages and tools forbid unknown fields (what modelkit builds). Function
+  tools, `image_url` parts and the `text` response format are OpenAI's to the letter: the shared
+  models of `modelkit.wire._common`.
 - Response models keep unknown fields. Content items and stream events are open unions: a type
   not listed here validates as `OtherContent` / `OtherStreamEvent`.
 
@@ -19,6 +21,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, RootModel, Tag
 
 from ._base import OtherMember, WireRequest, WireResponse, open_tag
+from ._common import FunctionTool, TextResponseFormat
+from ._common import ImageContentPart as ImageContent
 
 __all__ = (
     'SCHEMA_MODELS',
@@ -78,20 +82,6 @@ class ThinkingContent(WireResponse):
 
     type: Literal['thinking']
     thinking: str
-
-
-class ImageURL(WireRequest):
-    """An image by URL or base64 `data:` URL."""
-
-    url: str
-    detail: Literal['auto', 'low', 'high'] | None = None
-
-
-class ImageContent(WireRequest):
-    """An image in a user message."""
-
-    type: Literal['image_url']
-    image_url: ImageURL
 
 
 class DocumentContent(WireRequest):
@@ -169,27 +159,6 @@ class ToolMessage(WireRequest):
 ChatMessage = Annotated[
     SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator='role')
 ]
-
-
-class FunctionDefinition(WireRequest):
-    """A function the model may call, with JSON-schema `parameters`."""
-
-    name: str
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-
-
-class FunctionTool(WireRequest):
-    """A tool on offer (v2 chat only has function tools)."""
-
-    type: Literal['function']
-    function: FunctionDefinition
-
-
-class TextResponseFormat(WireRequest):
-    """Plain text output, the default."""
-
-    type: Literal['text']
 
 
 class JSONObjectResponseFormat(WireRequest):

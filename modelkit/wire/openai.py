@@ -23,6 +23,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from ._base import WireRequest, WireResponse
+from ._common import FunctionDefinition as _FunctionDefinition
+from ._common import FunctionTool as _FunctionTool
+from ._common import ImageContentPart, TextResponseFormat
 
 __all__ = (
     'SCHEMA_MODELS',
@@ -64,20 +67,6 @@ class TextContentPart(WireRequest):
 
     type: Literal['text']
     text: str
-
-
-class ImageURL(WireRequest):
-    """Where the image is: an https URL or a base64 `data:` URL."""
-
-    url: str
-    detail: Literal['auto', 'low', 'high'] | None = None
-
-
-class ImageContentPart(WireRequest):
-    """An image in a user message."""
-
-    type: Literal['image_url']
-    image_url: ImageURL
 
 
 class InputAudio(WireRequest):
@@ -177,19 +166,15 @@ Message = Annotated[
 # --------------------------------------------------------------------------------------------
 
 
-class FunctionDefinition(WireRequest):
-    """A function the model may call: its name, description and JSON-schema parameters."""
+class FunctionDefinition(_FunctionDefinition):
+    """A function the model may call: its name, description, JSON-schema parameters and `strict`."""
 
-    name: str
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
 
-class FunctionTool(WireRequest):
+class FunctionTool(_FunctionTool):
     """A tool on offer (chat completions only has function tools)."""
 
-    type: Literal['function']
     function: FunctionDefinition
 
 
@@ -226,12 +211,6 @@ class JSONObjectResponseFormat(WireRequest):
     """Ask for any JSON object (the older JSON mode)."""
 
     type: Literal['json_object']
-
-
-class TextResponseFormat(WireRequest):
-    """Plain text output, the default."""
-
-    type: Literal['text']
 
 
 ResponseFormat = Annotated[
