@@ -10,8 +10,6 @@
 A streamed body is named SSE events whose `data:` is one `MessageStreamEvent`
 (`MessageStreamEvent.model_validate_json(data).root`); `event: error` inside a 200 stream carries
 an `ErrorEvent`, the same shape as the HTTP error body `ErrorResponse`.
-
-`python -m modelkit.wire` exports every model in `SCHEMA_MODELS` to `schemas/anthropic/`.
 """
 
 from __future__ import annotations

@@ -10,8 +10,6 @@ A streamed body is SSE with `event:` names equal to the payload's `type`, each `
 `StreamedChatEvent` (`.root` is the typed event), then `data: [DONE]`. Unlike Anthropic's, the
 tool-call events carry a single `tool_calls` object (not a list), and `message-end` carries the
 finish reason and usage.
-
-`python -m modelkit.wire` exports every model in `SCHEMA_MODELS` to `schemas/cohere/`.
 """
 
 from __future__ import annotations

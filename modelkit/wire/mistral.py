@@ -13,8 +13,6 @@ reference:
   field (kept as an extra). Usage may carry `prompt_tokens_details.cached_tokens`.
 - errors: `{"object": "error", "message", "type", "param", "code"}` at the top level for some
   statuses, OpenAI's `{"error": {...}}` for others (`MistralErrorResponse` takes both).
-
-`python -m modelkit.wire` exports every model in `SCHEMA_MODELS` to `schemas/mistral/`.
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ Two sides, two policies (the kit's `WireRequest` and `WireResponse`, as every ve
 Field meanings follow OpenAI's API reference for the Chat Completions endpoint. The interface
 reads streamed chunks as plain dicts for speed; `ChatCompletionChunk` is what a chunk is checked
 against when the fast path meets a shape it does not expect, to name the problem.
-
-`python -m modelkit.wire` exports every model in `SCHEMA_MODELS` to `schemas/openai/`.
 """
 
 from __future__ import annotations
