@@ -1,19 +1,19 @@
 """Request parts that several vendors copied from OpenAI's chat format, declared once.
 
-Cohere's v2 chat takes OpenAI's function tools (`{"type": "function", "function": {...}}`), its
-`image_url` content part and its `text` response format to the letter, so its wire module uses
-these models, and `modelkit.wire.openai` uses (or extends) them too. A vendor whose shape merely
-resembles one of these (Gemini's `FunctionDeclaration`, Bedrock's `ToolSpecification`) keeps its
-own model: a shared model would accept fields that vendor does not.
+Cohere's v2 chat takes OpenAI's `image_url` content part and its `text` response format to the
+letter, so both wire modules use these models. A shape that only resembles one of OpenAI's stays
+the vendor's own: Cohere's function tools lack OpenAI's `strict` (a shared base and an OpenAI
+subclass would cost two more model builds on every import of `modelkit.wire.openai`), and
+Gemini's `FunctionDeclaration` and Bedrock's `ToolSpecification` name their fields otherwise.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from ._base import WireRequest
 
-__all__ = ('FunctionDefinition', 'FunctionTool', 'ImageContentPart', 'ImageURL', 'TextResponseFormat')
+__all__ = ('ImageContentPart', 'ImageURL', 'TextResponseFormat')
 
 
 class ImageURL(WireRequest):
@@ -28,21 +28,6 @@ class ImageContentPart(WireRequest):
 
     type: Literal['image_url']
     image_url: ImageURL
-
-
-class FunctionDefinition(WireRequest):
-    """A function the model may call: its name, description and JSON-schema parameters."""
-
-    name: str
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-
-
-class FunctionTool(WireRequest):
-    """A tool on offer: a function (the only kind of tool these chat formats have)."""
-
-    type: Literal['function']
-    function: FunctionDefinition
 
 
 class TextResponseFormat(WireRequest):

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, RootModel, Tag
+from pydantic import BaseModel, Field, RootModel
 
-from ._base import OtherMember, WireRequest, WireResponse, open_tag
+from ._base import WireRequest, WireResponse, open_tag
 
 __all__ = (
     'SCHEMA_MODELS',
@@ -183,15 +183,14 @@ class ToolUseBlockParam(WireRequest):
     cache_control: CacheControl | None = None
 
 
-class OtherBlockParam(OtherMember):
+class OtherBlockParam(WireResponse):
     """A block of a type not listed here (server-tool use and results), sent back as it came."""
+
+    type: str
 
 
 ToolResultContent = Annotated[
-    Annotated[TextBlockParam, Tag('text')]
-    | Annotated[ImageBlockParam, Tag('image')]
-    | Annotated[DocumentBlockParam, Tag('document')]
-    | Annotated[OtherBlockParam, Tag('other')],
+    TextBlockParam | ImageBlockParam | DocumentBlockParam | OtherBlockParam,
     open_tag(),
 ]
 
@@ -222,14 +221,14 @@ class RedactedThinkingBlockParam(WireRequest):
 
 
 ContentBlockParam = Annotated[
-    Annotated[TextBlockParam, Tag('text')]
-    | Annotated[ImageBlockParam, Tag('image')]
-    | Annotated[DocumentBlockParam, Tag('document')]
-    | Annotated[ToolUseBlockParam, Tag('tool_use')]
-    | Annotated[ToolResultBlockParam, Tag('tool_result')]
-    | Annotated[ThinkingBlockParam, Tag('thinking')]
-    | Annotated[RedactedThinkingBlockParam, Tag('redacted_thinking')]
-    | Annotated[OtherBlockParam, Tag('other')],
+    TextBlockParam
+    | ImageBlockParam
+    | DocumentBlockParam
+    | ToolUseBlockParam
+    | ToolResultBlockParam
+    | ThinkingBlockParam
+    | RedactedThinkingBlockParam
+    | OtherBlockParam,
     open_tag(),
 ]
 """A block of a request message; unknown types fall back to `OtherBlockParam`."""
@@ -259,14 +258,15 @@ class CustomTool(WireRequest):
     """Structured outputs (beta): the model's input is guaranteed to match `input_schema`."""
 
 
-class ServerTool(OtherMember):
+class ServerTool(WireResponse):
     """A tool Anthropic runs (web search, code execution, ...), named by a versioned `type`."""
 
+    type: str
     name: str
 
 
 Tool = Annotated[
-    Annotated[CustomTool, Tag('custom')] | Annotated[ServerTool, Tag('other')],
+    CustomTool | ServerTool,
     open_tag(default='custom'),
 ]
 
@@ -367,17 +367,14 @@ class ServerToolUseBlock(WireResponse):
     input: Any = None
 
 
-class OtherBlock(OtherMember):
+class OtherBlock(WireResponse):
     """A block of a type not listed here (`web_search_tool_result`, `mcp_tool_use`, ...), kept whole."""
+
+    type: str
 
 
 ContentBlock = Annotated[
-    Annotated[TextBlock, Tag('text')]
-    | Annotated[ThinkingBlock, Tag('thinking')]
-    | Annotated[RedactedThinkingBlock, Tag('redacted_thinking')]
-    | Annotated[ToolUseBlock, Tag('tool_use')]
-    | Annotated[ServerToolUseBlock, Tag('server_tool_use')]
-    | Annotated[OtherBlock, Tag('other')],
+    TextBlock | ThinkingBlock | RedactedThinkingBlock | ToolUseBlock | ServerToolUseBlock | OtherBlock,
     open_tag(),
 ]
 """A block of a response; unknown types fall back to `OtherBlock`."""
@@ -458,17 +455,14 @@ class CitationsDelta(WireResponse):
     citation: dict[str, Any]
 
 
-class OtherDelta(OtherMember):
+class OtherDelta(WireResponse):
     """A delta of a type not listed here."""
+
+    type: str
 
 
 Delta = Annotated[
-    Annotated[TextDelta, Tag('text_delta')]
-    | Annotated[InputJSONDelta, Tag('input_json_delta')]
-    | Annotated[ThinkingDelta, Tag('thinking_delta')]
-    | Annotated[SignatureDelta, Tag('signature_delta')]
-    | Annotated[CitationsDelta, Tag('citations_delta')]
-    | Annotated[OtherDelta, Tag('other')],
+    TextDelta | InputJSONDelta | ThinkingDelta | SignatureDelta | CitationsDelta | OtherDelta,
     open_tag(),
 ]
 
@@ -555,20 +549,22 @@ class ErrorEvent(WireResponse):
     error: ErrorDetail
 
 
-class OtherStreamEvent(OtherMember):
+class OtherStreamEvent(WireResponse):
     """An event of a type not listed here; skipped by the interface."""
+
+    type: str
 
 
 StreamEvent = Annotated[
-    Annotated[MessageStartEvent, Tag('message_start')]
-    | Annotated[ContentBlockStartEvent, Tag('content_block_start')]
-    | Annotated[ContentBlockDeltaEvent, Tag('content_block_delta')]
-    | Annotated[ContentBlockStopEvent, Tag('content_block_stop')]
-    | Annotated[MessageDeltaEvent, Tag('message_delta')]
-    | Annotated[MessageStopEvent, Tag('message_stop')]
-    | Annotated[PingEvent, Tag('ping')]
-    | Annotated[ErrorEvent, Tag('error')]
-    | Annotated[OtherStreamEvent, Tag('other')],
+    MessageStartEvent
+    | ContentBlockStartEvent
+    | ContentBlockDeltaEvent
+    | ContentBlockStopEvent
+    | MessageDeltaEvent
+    | MessageStopEvent
+    | PingEvent
+    | ErrorEvent
+    | OtherStreamEvent,
     open_tag(),
 ]
 

@@ -1,8 +1,8 @@
 """Pydantic models of Cohere's v2 chat wire format (POST /v2/chat), per its API reference.
 
-- `ChatRequest` and its messages and tools forbid unknown fields (what modelkit builds). Function
-  tools, `image_url` parts and the `text` response format are OpenAI's to the letter: the shared
-  models of `modelkit.wire._common`.
+- `ChatRequest` and its messages and tools forbid unknown fields (what modelkit builds). The
+  `image_url` part and the `text` response format are OpenAI's to the letter: the shared models
+  of `modelkit.wire._common`.
 - Response models keep unknown fields. Content items and stream events are open unions: a type
   not listed here validates as `OtherContent` / `OtherStreamEvent`.
 
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, RootModel, Tag
+from pydantic import BaseModel, Field, RootModel
 
-from ._base import OtherMember, WireRequest, WireResponse, open_tag
-from ._common import FunctionTool, TextResponseFormat
+from ._base import WireRequest, WireResponse, open_tag
 from ._common import ImageContentPart as ImageContent
+from ._common import TextResponseFormat
 
 __all__ = (
     'SCHEMA_MODELS',
@@ -89,14 +89,14 @@ class DocumentContent(WireRequest):
     document: dict[str, Any]
 
 
-class OtherContent(OtherMember):
+class OtherContent(WireResponse):
     """A content item of a type not listed here."""
+
+    type: str
 
 
 ResponseContent = Annotated[
-    Annotated[TextContent, Tag('text')]
-    | Annotated[ThinkingContent, Tag('thinking')]
-    | Annotated[OtherContent, Tag('other')],
+    TextContent | ThinkingContent | OtherContent,
     open_tag(),
 ]
 """An item of an assistant message: text, thinking, or a type not listed here."""
@@ -171,6 +171,21 @@ class ThinkingConfig(WireRequest):
 
     type: Literal['enabled', 'disabled']
     token_budget: int | None = None
+
+
+class FunctionDefinition(WireRequest):
+    """A function the model may call, with JSON-schema `parameters`."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class FunctionTool(WireRequest):
+    """A tool on offer (v2 chat only has function tools)."""
+
+    type: Literal['function']
+    function: FunctionDefinition
 
 
 class ChatRequest(WireRequest):
@@ -423,23 +438,25 @@ class MessageEndEvent(WireResponse):
     delta: EndDelta | None = None
 
 
-class OtherStreamEvent(OtherMember):
+class OtherStreamEvent(WireResponse):
     """An event of a type not listed here (e.g. `debug`); skipped by the interface."""
+
+    type: str
 
 
 StreamEvent = Annotated[
-    Annotated[MessageStartEvent, Tag('message-start')]
-    | Annotated[ContentStartEvent, Tag('content-start')]
-    | Annotated[ContentDeltaEvent, Tag('content-delta')]
-    | Annotated[ContentEndEvent, Tag('content-end')]
-    | Annotated[ToolPlanDeltaEvent, Tag('tool-plan-delta')]
-    | Annotated[ToolCallStartEvent, Tag('tool-call-start')]
-    | Annotated[ToolCallDeltaEvent, Tag('tool-call-delta')]
-    | Annotated[ToolCallEndEvent, Tag('tool-call-end')]
-    | Annotated[CitationStartEvent, Tag('citation-start')]
-    | Annotated[CitationEndEvent, Tag('citation-end')]
-    | Annotated[MessageEndEvent, Tag('message-end')]
-    | Annotated[OtherStreamEvent, Tag('other')],
+    MessageStartEvent
+    | ContentStartEvent
+    | ContentDeltaEvent
+    | ContentEndEvent
+    | ToolPlanDeltaEvent
+    | ToolCallStartEvent
+    | ToolCallDeltaEvent
+    | ToolCallEndEvent
+    | CitationStartEvent
+    | CitationEndEvent
+    | MessageEndEvent
+    | OtherStreamEvent,
     open_tag(),
 ]
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, Tag
+from pydantic import BaseModel, Field
 
-from ._base import OtherMember, WireResponse, open_tag
+from ._base import WireResponse, open_tag
 from .openai import (
     AssistantMessage,
     ChatCompletion,
@@ -114,14 +114,14 @@ class ThinkChunk(WireResponse):
     closed: bool | None = None
 
 
-class OtherChunk(OtherMember):
+class OtherChunk(WireResponse):
     """A content chunk of a type not listed here (`reference`, `image_url`, ...)."""
+
+    type: str
 
 
 ContentChunk = Annotated[
-    Annotated[TextChunk, Tag('text')]
-    | Annotated[ThinkChunk, Tag('thinking')]
-    | Annotated[OtherChunk, Tag('other')],
+    TextChunk | ThinkChunk | OtherChunk,
     open_tag(),
 ]
 """One item of list-form content; unknown types fall back to `OtherChunk`."""

@@ -21,8 +21,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from ._base import WireRequest, WireResponse
-from ._common import FunctionDefinition as _FunctionDefinition
-from ._common import FunctionTool as _FunctionTool
 from ._common import ImageContentPart, TextResponseFormat
 
 __all__ = (
@@ -164,15 +162,19 @@ Message = Annotated[
 # --------------------------------------------------------------------------------------------
 
 
-class FunctionDefinition(_FunctionDefinition):
-    """A function the model may call: its name, description, JSON-schema parameters and `strict`."""
+class FunctionDefinition(WireRequest):
+    """A function the model may call: its name, description and JSON-schema parameters."""
 
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
 
-class FunctionTool(_FunctionTool):
+class FunctionTool(WireRequest):
     """A tool on offer (chat completions only has function tools)."""
 
+    type: Literal['function']
     function: FunctionDefinition
 
 
