@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from modelkit.wire import anthropic, bedrock, cohere, gemini, groq, mistral
+from modelkit.wire._base import WireResponse, open_tag
 
 
 @pytest.mark.parametrize(
@@ -219,3 +220,24 @@ def test_the_exported_schema_keeps_known_types_out_of_the_fallback() -> None:
     tools = anthropic.CustomTool, anthropic.ServerTool
     tool_union = anthropic.MessagesRequest.model_json_schema()['$defs']
     assert all(cls.__name__ in tool_union for cls in tools)
+
+
+def test_an_open_union_member_is_routed_by_its_own_literal_and_must_declare_one() -> None:
+    class Known(WireResponse):
+        type: Literal['known']
+        n: int
+
+    class Other(WireResponse):
+        type: str
+
+    union = TypeAdapter(Annotated[Known | Other, open_tag()])
+    assert type(union.validate_python({'type': 'known', 'n': 1})) is Known
+    assert type(union.validate_python({'type': 'later', 'n': 'x'})) is Other
+    with pytest.raises(ValidationError, match='n'):
+        union.validate_python({'type': 'known'})
+
+    class Untagged(WireResponse):
+        type: str
+
+    with pytest.raises(TypeError, match=r'Untagged.*type: Literal'):
+        TypeAdapter(Annotated[Untagged | Other, open_tag()])

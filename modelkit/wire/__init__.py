@@ -2,8 +2,11 @@
 
 One module per vendor (`modelkit.wire.openai`, `.anthropic`, `.gemini` (GLA and Vertex alike),
 `.cohere`, `.bedrock`; `.groq` and `.mistral` state only what they add to OpenAI's models), each
-listing the models it exports in `SCHEMA_MODELS`. Nothing here is imported by `import modelkit`;
-interface modules import their wire module when they first validate a payload.
+listing the models it exports in `SCHEMA_MODELS` (the docstring of each module's `SCHEMA_MODELS`
+names its folder). What they share is the kit's: `_base` (the two extra-field policies and open
+unions) and `_common` (the request parts several vendors took from OpenAI's format as they are).
+Nothing here is imported by `import modelkit`; interface modules import their wire module when
+they first validate a payload.
 
 `python -m modelkit.wire` rewrites `schemas/<vendor>/<Model>.json`; `tests/test_schemas.py` fails
 when the checked-in files drift from the models.

@@ -4,15 +4,18 @@
   validates every body an interface builds catches a misspelt key.
 - `WireResponse`: what a vendor sends (and what a history re-sends as it came). Unknown fields are
   kept: vendors add fields without notice, and only what an interface reads is declared.
-- `open_tag(...)`: the discriminator of an *open* tagged union. Known tags (the members' `Tag`s)
-  pick their model; any other tag goes to the union's fallback model instead of failing, because
-  vendors add block and event types faster than clients learn them (ARCHITECTURE.md: unknown types
-  are skipped, not fatal).
+- `open_tag(...)`: the discriminator of an *open* tagged union. Known tags (each member's own
+  `type: Literal[...]`) pick their model; any other tag goes to the union's fallback model instead
+  of failing, because vendors add block and event types faster than clients learn them
+  (ARCHITECTURE.md: unknown types are skipped, not fatal).
 """
 
 from __future__ import annotations
 
-from typing import Any, get_args
+import operator
+from functools import reduce
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, GetCoreSchemaHandler, GetJsonSchemaHandler, Tag
 from pydantic.json_schema import JsonSchemaValue
@@ -56,10 +59,14 @@ class OpenTag:
         return kind if isinstance(kind, str) and kind in self.known else FALLBACK_TAG
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        # A member's tag is read off its own `key` field, so each tag is written once and cannot
+        # disagree with the model it routes to; pydantic's callable discriminator wants them as `Tag`s.
+        members = get_args(source)
+        tags = [_member_tag(member, self.key) for member in members[:-1]] + [FALLBACK_TAG]
         if not self.known:
-            # The members' own `Tag`s are the known tags, so each is written once, on its member.
-            self.known = _member_tags(source) - {FALLBACK_TAG}
-        return self._discriminator.__get_pydantic_core_schema__(source, handler)
+            self.known = frozenset(tags[:-1])
+        tagged = reduce(operator.or_, (Annotated[m, Tag(t)] for m, t in zip(members, tags, strict=True)))
+        return self._discriminator.__get_pydantic_core_schema__(tagged, handler)
 
     def __get_pydantic_json_schema__(
         self, schema: CoreSchema, handler: GetJsonSchemaHandler
@@ -75,21 +82,23 @@ class OpenTag:
 
 
 def open_tag(*known: str, key: str = 'type', default: str | None = None) -> OpenTag:
-    """A discriminator that routes the known values of `key` to their `Tag` and anything else to
-    `FALLBACK_TAG`: `Annotated[Annotated[A, Tag('a')] | ... | Annotated[Other, Tag('other')], open_tag()]`.
+    """A discriminator that routes each known value of `key` to the member declaring it and anything
+    else to the last member, the fallback: `Annotated[A | B | OtherX, open_tag()]`.
 
-    The known values are the union's `Tag`s unless given as `known`. `default` is the tag of a
-    payload without `key` (Anthropic's custom tools may omit `type`). The fallback member must be
-    the union's last.
+    Each member but the last declares `key` as one `Literal` value (`type: Literal['a']`, optional
+    where `default` names it); the fallback is a `WireResponse` with `type: str`. The known values
+    are the members' unless given as `known`. `default` is the tag of a payload without `key`
+    (Anthropic's custom tools may omit `type`).
     """
     return OpenTag(frozenset(known), key, default)
 
 
-def _member_tags(union: Any) -> frozenset[str]:
-    """The `Tag` of each `Annotated[Model, Tag(...)]` member of `union`."""
-    return frozenset(
-        item.tag
-        for member in get_args(union)
-        for item in getattr(member, '__metadata__', ())
-        if isinstance(item, Tag)
-    )
+def _member_tag(member: Any, key: str) -> str:
+    """The one `Literal` value of `member`'s `key` field (`None` allowed beside it)."""
+    field = getattr(member, 'model_fields', {}).get(key)
+    annotation = field.annotation if field is not None else None
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    values = [value for option in options if get_origin(option) is Literal for value in get_args(option)]
+    if len(values) != 1 or not isinstance(values[0], str):
+        raise TypeError(f'open union member {member!r}: declare `{key}: Literal[<its one tag>]`')
+    return values[0]

@@ -10,15 +10,13 @@
 A streamed body is named SSE events whose `data:` is one `MessageStreamEvent`
 (`MessageStreamEvent.model_validate_json(data).root`); `event: error` inside a 200 stream carries
 an `ErrorEvent`, the same shape as the HTTP error body `ErrorResponse`.
-
-`python -m modelkit.wire` exports every model in `SCHEMA_MODELS` to `schemas/anthropic/`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, RootModel, Tag
+from pydantic import BaseModel, Field, RootModel
 
 from ._base import WireRequest, WireResponse, open_tag
 
@@ -192,10 +190,7 @@ class OtherBlockParam(WireResponse):
 
 
 ToolResultContent = Annotated[
-    Annotated[TextBlockParam, Tag('text')]
-    | Annotated[ImageBlockParam, Tag('image')]
-    | Annotated[DocumentBlockParam, Tag('document')]
-    | Annotated[OtherBlockParam, Tag('other')],
+    TextBlockParam | ImageBlockParam | DocumentBlockParam | OtherBlockParam,
     open_tag(),
 ]
 
@@ -226,14 +221,14 @@ class RedactedThinkingBlockParam(WireRequest):
 
 
 ContentBlockParam = Annotated[
-    Annotated[TextBlockParam, Tag('text')]
-    | Annotated[ImageBlockParam, Tag('image')]
-    | Annotated[DocumentBlockParam, Tag('document')]
-    | Annotated[ToolUseBlockParam, Tag('tool_use')]
-    | Annotated[ToolResultBlockParam, Tag('tool_result')]
-    | Annotated[ThinkingBlockParam, Tag('thinking')]
-    | Annotated[RedactedThinkingBlockParam, Tag('redacted_thinking')]
-    | Annotated[OtherBlockParam, Tag('other')],
+    TextBlockParam
+    | ImageBlockParam
+    | DocumentBlockParam
+    | ToolUseBlockParam
+    | ToolResultBlockParam
+    | ThinkingBlockParam
+    | RedactedThinkingBlockParam
+    | OtherBlockParam,
     open_tag(),
 ]
 """A block of a request message; unknown types fall back to `OtherBlockParam`."""
@@ -271,7 +266,7 @@ class ServerTool(WireResponse):
 
 
 Tool = Annotated[
-    Annotated[CustomTool, Tag('custom')] | Annotated[ServerTool, Tag('other')],
+    CustomTool | ServerTool,
     open_tag(default='custom'),
 ]
 
@@ -379,12 +374,7 @@ class OtherBlock(WireResponse):
 
 
 ContentBlock = Annotated[
-    Annotated[TextBlock, Tag('text')]
-    | Annotated[ThinkingBlock, Tag('thinking')]
-    | Annotated[RedactedThinkingBlock, Tag('redacted_thinking')]
-    | Annotated[ToolUseBlock, Tag('tool_use')]
-    | Annotated[ServerToolUseBlock, Tag('server_tool_use')]
-    | Annotated[OtherBlock, Tag('other')],
+    TextBlock | ThinkingBlock | RedactedThinkingBlock | ToolUseBlock | ServerToolUseBlock | OtherBlock,
     open_tag(),
 ]
 """A block of a response; unknown types fall back to `OtherBlock`."""
@@ -472,12 +462,7 @@ class OtherDelta(WireResponse):
 
 
 Delta = Annotated[
-    Annotated[TextDelta, Tag('text_delta')]
-    | Annotated[InputJSONDelta, Tag('input_json_delta')]
-    | Annotated[ThinkingDelta, Tag('thinking_delta')]
-    | Annotated[SignatureDelta, Tag('signature_delta')]
-    | Annotated[CitationsDelta, Tag('citations_delta')]
-    | Annotated[OtherDelta, Tag('other')],
+    TextDelta | InputJSONDelta | ThinkingDelta | SignatureDelta | CitationsDelta | OtherDelta,
     open_tag(),
 ]
 
@@ -571,15 +556,15 @@ class OtherStreamEvent(WireResponse):
 
 
 StreamEvent = Annotated[
-    Annotated[MessageStartEvent, Tag('message_start')]
-    | Annotated[ContentBlockStartEvent, Tag('content_block_start')]
-    | Annotated[ContentBlockDeltaEvent, Tag('content_block_delta')]
-    | Annotated[ContentBlockStopEvent, Tag('content_block_stop')]
-    | Annotated[MessageDeltaEvent, Tag('message_delta')]
-    | Annotated[MessageStopEvent, Tag('message_stop')]
-    | Annotated[PingEvent, Tag('ping')]
-    | Annotated[ErrorEvent, Tag('error')]
-    | Annotated[OtherStreamEvent, Tag('other')],
+    MessageStartEvent
+    | ContentBlockStartEvent
+    | ContentBlockDeltaEvent
+    | ContentBlockStopEvent
+    | MessageDeltaEvent
+    | MessageStopEvent
+    | PingEvent
+    | ErrorEvent
+    | OtherStreamEvent,
     open_tag(),
 ]
 

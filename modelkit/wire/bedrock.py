@@ -16,8 +16,6 @@ type (`{"contentBlockDelta": {...}}`), the form `*.chunks.txt` recordings and bo
 interface validating one frame validates its payload with the event's own model
 (`STREAM_EVENT_MODELS[event_type]`). Exception frames (`:message-type` exception) carry the
 `*Exception` payloads below, as do HTTP error bodies (`ErrorResponse`).
-
-`python -m modelkit.wire` exports every model in `SCHEMA_MODELS` to `schemas/bedrock/`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Pydantic models of Cohere's v2 chat wire format (POST /v2/chat), per its API reference.
 
-- `ChatRequest` and its messages and tools forbid unknown fields (what modelkit builds).
+- `ChatRequest` and its messages and tools forbid unknown fields (what modelkit builds). The
+  `image_url` part and the `text` response format are OpenAI's to the letter: the shared models
+  of `modelkit.wire._common`.
 - Response models keep unknown fields. Content items and stream events are open unions: a type
   not listed here validates as `OtherContent` / `OtherStreamEvent`.
 
@@ -8,17 +10,17 @@ A streamed body is SSE with `event:` names equal to the payload's `type`, each `
 `StreamedChatEvent` (`.root` is the typed event), then `data: [DONE]`. Unlike Anthropic's, the
 tool-call events carry a single `tool_calls` object (not a list), and `message-end` carries the
 finish reason and usage.
-
-`python -m modelkit.wire` exports every model in `SCHEMA_MODELS` to `schemas/cohere/`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, RootModel, Tag
+from pydantic import BaseModel, Field, RootModel
 
 from ._base import WireRequest, WireResponse, open_tag
+from ._common import ImageContentPart as ImageContent
+from ._common import TextResponseFormat
 
 __all__ = (
     'SCHEMA_MODELS',
@@ -80,20 +82,6 @@ class ThinkingContent(WireResponse):
     thinking: str
 
 
-class ImageURL(WireRequest):
-    """An image by URL or base64 `data:` URL."""
-
-    url: str
-    detail: Literal['auto', 'low', 'high'] | None = None
-
-
-class ImageContent(WireRequest):
-    """An image in a user message."""
-
-    type: Literal['image_url']
-    image_url: ImageURL
-
-
 class DocumentContent(WireRequest):
     """A document in a tool result (`document.data` is a JSON object or string)."""
 
@@ -108,9 +96,7 @@ class OtherContent(WireResponse):
 
 
 ResponseContent = Annotated[
-    Annotated[TextContent, Tag('text')]
-    | Annotated[ThinkingContent, Tag('thinking')]
-    | Annotated[OtherContent, Tag('other')],
+    TextContent | ThinkingContent | OtherContent,
     open_tag(),
 ]
 """An item of an assistant message: text, thinking, or a type not listed here."""
@@ -173,6 +159,20 @@ ChatMessage = Annotated[
 ]
 
 
+class JSONObjectResponseFormat(WireRequest):
+    """JSON output, matching `json_schema` when one is given (native structured output)."""
+
+    type: Literal['json_object']
+    json_schema: dict[str, Any] | None = None
+
+
+class ThinkingConfig(WireRequest):
+    """Reasoning on or off for reasoning models, with an optional token budget."""
+
+    type: Literal['enabled', 'disabled']
+    token_budget: int | None = None
+
+
 class FunctionDefinition(WireRequest):
     """A function the model may call, with JSON-schema `parameters`."""
 
@@ -186,26 +186,6 @@ class FunctionTool(WireRequest):
 
     type: Literal['function']
     function: FunctionDefinition
-
-
-class TextResponseFormat(WireRequest):
-    """Plain text output, the default."""
-
-    type: Literal['text']
-
-
-class JSONObjectResponseFormat(WireRequest):
-    """JSON output, matching `json_schema` when one is given (native structured output)."""
-
-    type: Literal['json_object']
-    json_schema: dict[str, Any] | None = None
-
-
-class ThinkingConfig(WireRequest):
-    """Reasoning on or off for reasoning models, with an optional token budget."""
-
-    type: Literal['enabled', 'disabled']
-    token_budget: int | None = None
 
 
 class ChatRequest(WireRequest):
@@ -465,18 +445,18 @@ class OtherStreamEvent(WireResponse):
 
 
 StreamEvent = Annotated[
-    Annotated[MessageStartEvent, Tag('message-start')]
-    | Annotated[ContentStartEvent, Tag('content-start')]
-    | Annotated[ContentDeltaEvent, Tag('content-delta')]
-    | Annotated[ContentEndEvent, Tag('content-end')]
-    | Annotated[ToolPlanDeltaEvent, Tag('tool-plan-delta')]
-    | Annotated[ToolCallStartEvent, Tag('tool-call-start')]
-    | Annotated[ToolCallDeltaEvent, Tag('tool-call-delta')]
-    | Annotated[ToolCallEndEvent, Tag('tool-call-end')]
-    | Annotated[CitationStartEvent, Tag('citation-start')]
-    | Annotated[CitationEndEvent, Tag('citation-end')]
-    | Annotated[MessageEndEvent, Tag('message-end')]
-    | Annotated[OtherStreamEvent, Tag('other')],
+    MessageStartEvent
+    | ContentStartEvent
+    | ContentDeltaEvent
+    | ContentEndEvent
+    | ToolPlanDeltaEvent
+    | ToolCallStartEvent
+    | ToolCallDeltaEvent
+    | ToolCallEndEvent
+    | CitationStartEvent
+    | CitationEndEvent
+    | MessageEndEvent
+    | OtherStreamEvent,
     open_tag(),
 ]
 

@@ -19,8 +19,6 @@ A streamed body (`:streamGenerateContent?alt=sse`) is SSE whose every `data:` is
 Errors are `ErrorResponse` (`{"error": {"code", "message", "status", "details"}}`), in an HTTP
 error body or as a stream payload; `GenerateContentResponse` has no required field, so check for
 the `error` key before validating a stream payload as a response.
-
-`python -m modelkit.wire` exports every model in `SCHEMA_MODELS` to `schemas/gemini/`.
 """
 
 from __future__ import annotations

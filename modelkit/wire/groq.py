@@ -12,8 +12,6 @@ models subclass the OpenAI ones and declare only Groq's additions, per Groq's AP
 - errors: `failed_generation` on a 400 `tool_use_failed` error; an `event: error` inside a 200
   stream whose data is the same `{"error": {...}}` body, so a stream payload is a
   `GroqStreamPayload` (a chunk, or an error).
-
-`python -m modelkit.wire` exports every model in `SCHEMA_MODELS` to `schemas/groq/`.
 """
 
 from __future__ import annotations

@@ -13,15 +13,13 @@ reference:
   field (kept as an extra). Usage may carry `prompt_tokens_details.cached_tokens`.
 - errors: `{"object": "error", "message", "type", "param", "code"}` at the top level for some
   statuses, OpenAI's `{"error": {...}}` for others (`MistralErrorResponse` takes both).
-
-`python -m modelkit.wire` exports every model in `SCHEMA_MODELS` to `schemas/mistral/`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, Tag
+from pydantic import BaseModel, Field
 
 from ._base import WireResponse, open_tag
 from .openai import (
@@ -123,9 +121,7 @@ class OtherChunk(WireResponse):
 
 
 ContentChunk = Annotated[
-    Annotated[TextChunk, Tag('text')]
-    | Annotated[ThinkChunk, Tag('thinking')]
-    | Annotated[OtherChunk, Tag('other')],
+    TextChunk | ThinkChunk | OtherChunk,
     open_tag(),
 ]
 """One item of list-form content; unknown types fall back to `OtherChunk`."""

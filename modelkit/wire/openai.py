@@ -1,6 +1,6 @@
 """Pydantic models of OpenAI's chat-completions wire format (POST /v1/chat/completions).
 
-Two sides, two policies:
+Two sides, two policies (the kit's `WireRequest` and `WireResponse`, as every vendor's):
 
 - Request models describe exactly what modelkit sends, so they forbid unknown fields: a test
   validates every body the interface builds against `ChatCompletionRequest`, which catches a
@@ -12,15 +12,16 @@ Two sides, two policies:
 Field meanings follow OpenAI's API reference for the Chat Completions endpoint. The interface
 reads streamed chunks as plain dicts for speed; `ChatCompletionChunk` is what a chunk is checked
 against when the fast path meets a shape it does not expect, to name the problem.
-
-`python -m modelkit.wire` exports every model in `SCHEMA_MODELS` to `schemas/openai/`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from ._base import WireRequest, WireResponse
+from ._common import ImageContentPart, TextResponseFormat
 
 __all__ = (
     'SCHEMA_MODELS',
@@ -52,55 +53,33 @@ __all__ = (
 )
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra='forbid')
-
-
-class _Response(BaseModel):
-    model_config = ConfigDict(extra='allow')
-
-
 # --------------------------------------------------------------------------------------------
 # Request: messages and their content parts
 # --------------------------------------------------------------------------------------------
 
 
-class TextContentPart(_Request):
+class TextContentPart(WireRequest):
     """A piece of text in a user message."""
 
     type: Literal['text']
     text: str
 
 
-class ImageURL(_Request):
-    """Where the image is: an https URL or a base64 `data:` URL."""
-
-    url: str
-    detail: Literal['auto', 'low', 'high'] | None = None
-
-
-class ImageContentPart(_Request):
-    """An image in a user message."""
-
-    type: Literal['image_url']
-    image_url: ImageURL
-
-
-class InputAudio(_Request):
+class InputAudio(WireRequest):
     """Base64 audio bytes; OpenAI accepts wav and mp3 only."""
 
     data: str
     format: Literal['wav', 'mp3']
 
 
-class AudioContentPart(_Request):
+class AudioContentPart(WireRequest):
     """An audio clip in a user message."""
 
     type: Literal['input_audio']
     input_audio: InputAudio
 
 
-class FileData(_Request):
+class FileData(WireRequest):
     """A document sent inline (`file_data`, a base64 `data:` URL) or by id of an uploaded file."""
 
     file_data: str | None = None
@@ -108,7 +87,7 @@ class FileData(_Request):
     filename: str | None = None
 
 
-class FileContentPart(_Request):
+class FileContentPart(WireRequest):
     """A document (PDF) in a user message."""
 
     type: Literal['file']
@@ -120,35 +99,35 @@ UserContentPart = Annotated[
 ]
 
 
-class SystemMessage(_Request):
+class SystemMessage(WireRequest):
     """Instructions, with the classic `system` role."""
 
     role: Literal['system']
     content: str
 
 
-class DeveloperMessage(_Request):
+class DeveloperMessage(WireRequest):
     """Instructions, with the `developer` role reasoning models expect."""
 
     role: Literal['developer']
     content: str
 
 
-class UserMessage(_Request):
+class UserMessage(WireRequest):
     """What the user said: a string, or a list of content parts."""
 
     role: Literal['user']
     content: str | list[UserContentPart]
 
 
-class FunctionCall(_Request):
+class FunctionCall(WireRequest):
     """The function an assistant tool call names, with its arguments as a JSON string."""
 
     name: str
     arguments: str
 
 
-class ToolCall(_Request):
+class ToolCall(WireRequest):
     """A tool call the assistant made earlier in the conversation."""
 
     id: str
@@ -156,7 +135,7 @@ class ToolCall(_Request):
     function: FunctionCall
 
 
-class AssistantMessage(_Request):
+class AssistantMessage(WireRequest):
     """An earlier model turn: text, tool calls, or both."""
 
     role: Literal['assistant']
@@ -164,7 +143,7 @@ class AssistantMessage(_Request):
     tool_calls: list[ToolCall] | None = None
 
 
-class ToolMessage(_Request):
+class ToolMessage(WireRequest):
     """The result of the tool call `tool_call_id`."""
 
     role: Literal['tool']
@@ -183,7 +162,7 @@ Message = Annotated[
 # --------------------------------------------------------------------------------------------
 
 
-class FunctionDefinition(_Request):
+class FunctionDefinition(WireRequest):
     """A function the model may call: its name, description and JSON-schema parameters."""
 
     name: str
@@ -192,27 +171,27 @@ class FunctionDefinition(_Request):
     strict: bool | None = None
 
 
-class FunctionTool(_Request):
+class FunctionTool(WireRequest):
     """A tool on offer (chat completions only has function tools)."""
 
     type: Literal['function']
     function: FunctionDefinition
 
 
-class NamedFunction(_Request):
+class NamedFunction(WireRequest):
     """The one function a named tool choice forces."""
 
     name: str
 
 
-class NamedToolChoice(_Request):
+class NamedToolChoice(WireRequest):
     """Force a call of one particular function."""
 
     type: Literal['function']
     function: NamedFunction
 
 
-class JSONSchemaFormat(_Request):
+class JSONSchemaFormat(WireRequest):
     """The schema native structured output must match."""
 
     name: str
@@ -221,23 +200,17 @@ class JSONSchemaFormat(_Request):
     strict: bool | None = None
 
 
-class JSONSchemaResponseFormat(_Request):
+class JSONSchemaResponseFormat(WireRequest):
     """Ask for JSON matching a schema (structured outputs)."""
 
     type: Literal['json_schema']
     json_schema: JSONSchemaFormat
 
 
-class JSONObjectResponseFormat(_Request):
+class JSONObjectResponseFormat(WireRequest):
     """Ask for any JSON object (the older JSON mode)."""
 
     type: Literal['json_object']
-
-
-class TextResponseFormat(_Request):
-    """Plain text output, the default."""
-
-    type: Literal['text']
 
 
 ResponseFormat = Annotated[
@@ -245,13 +218,13 @@ ResponseFormat = Annotated[
 ]
 
 
-class StreamOptions(_Request):
+class StreamOptions(WireRequest):
     """Stream options; `include_usage` adds a final usage-only chunk (`choices: []`)."""
 
     include_usage: bool | None = None
 
 
-class ChatCompletionRequest(_Request):
+class ChatCompletionRequest(WireRequest):
     """The body of POST /chat/completions, as modelkit builds it."""
 
     model: str
@@ -285,14 +258,14 @@ class ChatCompletionRequest(_Request):
 # --------------------------------------------------------------------------------------------
 
 
-class PromptTokensDetails(_Response):
+class PromptTokensDetails(WireResponse):
     """Breakdown of the prompt tokens."""
 
     cached_tokens: int | None = None
     audio_tokens: int | None = None
 
 
-class CompletionTokensDetails(_Response):
+class CompletionTokensDetails(WireResponse):
     """Breakdown of the completion tokens."""
 
     reasoning_tokens: int | None = None
@@ -301,7 +274,7 @@ class CompletionTokensDetails(_Response):
     rejected_prediction_tokens: int | None = None
 
 
-class CompletionUsage(_Response):
+class CompletionUsage(WireResponse):
     """Token counts of one completion (Groq adds timing fields, kept as extras)."""
 
     prompt_tokens: int | None = None
@@ -311,14 +284,14 @@ class CompletionUsage(_Response):
     completion_tokens_details: CompletionTokensDetails | None = None
 
 
-class ResponseFunctionCall(_Response):
+class ResponseFunctionCall(WireResponse):
     """The function a tool call names; `arguments` is a JSON string the model wrote."""
 
     name: str
     arguments: str = ''
 
 
-class ResponseToolCall(_Response):
+class ResponseToolCall(WireResponse):
     """A tool call in a completion."""
 
     id: str
@@ -326,7 +299,7 @@ class ResponseToolCall(_Response):
     function: ResponseFunctionCall
 
 
-class ResponseMessage(_Response):
+class ResponseMessage(WireResponse):
     """The assistant message of a completion.
 
     `reasoning_content` (DeepSeek) and `reasoning` (Groq, OpenRouter) are vendor extensions that
@@ -341,7 +314,7 @@ class ResponseMessage(_Response):
     tool_calls: list[ResponseToolCall] | None = None
 
 
-class ResponseChoice(_Response):
+class ResponseChoice(WireResponse):
     """One choice of a completion (modelkit asks for one)."""
 
     index: int = 0
@@ -349,7 +322,7 @@ class ResponseChoice(_Response):
     finish_reason: str | None = None
 
 
-class ChatCompletion(_Response):
+class ChatCompletion(WireResponse):
     """A whole (non-streamed) chat completion."""
 
     id: str | None = None
@@ -362,14 +335,14 @@ class ChatCompletion(_Response):
     service_tier: str | None = None
 
 
-class ChunkFunction(_Response):
+class ChunkFunction(WireResponse):
     """A fragment of a streamed function call: the name arrives once, arguments in pieces."""
 
     name: str | None = None
     arguments: str | None = None
 
 
-class ChunkToolCall(_Response):
+class ChunkToolCall(WireResponse):
     """A fragment of a streamed tool call, keyed by `index` (a new `id` at a used index is a new call)."""
 
     index: int | None = None
@@ -378,7 +351,7 @@ class ChunkToolCall(_Response):
     function: ChunkFunction | None = None
 
 
-class ChunkDelta(_Response):
+class ChunkDelta(WireResponse):
     """What one chunk adds to the message."""
 
     role: str | None = None
@@ -389,7 +362,7 @@ class ChunkDelta(_Response):
     tool_calls: list[ChunkToolCall] | None = None
 
 
-class ChunkChoice(_Response):
+class ChunkChoice(WireResponse):
     """One choice of a streamed chunk."""
 
     index: int = 0
@@ -397,7 +370,7 @@ class ChunkChoice(_Response):
     finish_reason: str | None = None
 
 
-class ChatCompletionChunk(_Response):
+class ChatCompletionChunk(WireResponse):
     """One `data:` payload of a streamed chat completion.
 
     With `stream_options.include_usage` the last chunk before `[DONE]` has `choices: []` and the
@@ -412,7 +385,7 @@ class ChatCompletionChunk(_Response):
     usage: CompletionUsage | None = None
 
 
-class ErrorDetail(_Response):
+class ErrorDetail(WireResponse):
     """What went wrong: a message, its type and code, and the parameter at fault."""
 
     message: str | None = None
@@ -421,7 +394,7 @@ class ErrorDetail(_Response):
     code: str | int | None = None
 
 
-class ErrorResponse(_Response):
+class ErrorResponse(WireResponse):
     """The body of a non-2xx answer, and of an `event: error` inside a stream."""
 
     error: ErrorDetail
