@@ -85,19 +85,6 @@ _decode = bytes.decode
 _new_event = object.__new__  # an event without a call to `__init__`: the hot paths set every field
 
 
-def _has_blank_line(buf: bytes | bytearray, data: bytes) -> bool:
-    """Whether a blank line ends in `data`, which follows `buf` (in which none ends).
-
-    Two line ends in a row make one, where CR LF is a single line end.
-    """
-    if b'\n\n' in data or b'\r\r' in data or b'\n\r' in data:
-        return True
-    if not buf or not data:
-        return False
-    last, first = buf[-1], data[0]
-    return (last == 10 and first in (10, 13)) or (last == 13 and first == 13)
-
-
 def _utf8_error(offset: int) -> StreamProtocolError:
     return StreamProtocolError(f'invalid UTF-8 in the event stream at byte {offset}')
 
@@ -320,7 +307,14 @@ class SSEDecoder:
                     return self._feed(data)  # lines without a blank one: parse them as they come
                 buf += data
                 return []
-        elif not _has_blank_line(buf, data):
+        elif not (
+            # Whether a blank line ends in `data` (two line ends in a row, where CR LF is one),
+            # inline: a function call would be most of what a small CRLF piece costs.
+            b'\n\r' in data
+            or b'\n\n' in data
+            or b'\r\r' in data
+            or (buf and ((buf[-1] == 10 and data[0] in (10, 13)) or (buf[-1] == 13 and data[0] == 13)))
+        ):
             if len(buf) + len(data) > _REGION_BYTES:
                 return self._feed(data)
             buf += data
@@ -353,8 +347,23 @@ class SSEDecoder:
         if 13 not in work:
             cut = work.rfind(b'\n\n') + 2
         else:
-            cut = max(work.rfind(b'\n\n') + 2, work.rfind(b'\r\n\r\n') + 4)
-            if cut > 1 and _has_blank_line(b'', work[cut:]):
+            if work[-3:] == b'\r\n\r':
+                # A CRLF blank line cut after its CR (small pieces often are): that CR already
+                # ends the block, so read it as the whole blank line and let the LF, if it is
+                # the next chunk's first byte, belong to it, as the line machine would.
+                events = self._complete(work + _LF)
+                if self._error is None and not self._buf:
+                    self._offset -= 1  # the LF added here is not in the stream
+                    self._skip_lf = True
+                    self._clean = False
+                return events
+            cut = work.rfind(b'\r\n\r\n') + 4
+            lf = work.rfind(b'\n\n') + 2
+            if lf > cut:
+                cut = lf
+            if cut > 1 and (
+                work.find(b'\n\n', cut) >= 0 or work.find(b'\r\r', cut) >= 0 or work.find(b'\n\r', cut) >= 0
+            ):
                 cut = 1  # blocks ended by CRs alone: the line machine reads them all
         self._buf = bytearray()
         if cut <= 1:

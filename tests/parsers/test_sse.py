@@ -458,12 +458,31 @@ def test_whole_event_chunks_after_anything(chunk: bytes, before: bytes) -> None:
         ([b'data: ab', b'c\n\nda', b'ta: d\xff', b'\n\n'], 18),
         ([b'data: abc\n', b'\ndata: d\xff\n\n'], 18),
         ([b'data: abc\r\n', b'\r\ndata: d\xff\r\n\r\n'], 20),
+        # A CRLF blank line cut after its CR: the LF that follows is still not counted twice.
+        ([b'data: ab', b'c\r\n\r', b'\ndata: d\xff\r\n\r\n'], 20),
+        ([b'data: abc\r\n\r', b'\ndata: d', b'\xff\r\n\r\n'], 20),
+        ([b'data: abc\r\n\r', b'data: d\xff\r\n\r\n'], 19),
     ],
 )
 def test_invalid_utf8_offset_after_events_split_across_chunks(chunks: list[bytes], offset: int) -> None:
     decoder = SSEDecoder()
     with pytest.raises(StreamProtocolError, match=f'at byte {offset}$'):
         decode_rest(decoder, chunks)
+
+
+def test_crlf_blank_line_cut_after_its_cr() -> None:
+    # The CR of `\r\n\r\n` ends the block: its event comes at once, and the LF then belongs to it.
+    chunks = [b'data: a\r\n\r', b'\n', b'\ndata: b\r\n\r', b'\n\n', b'data: c\r\n\r', b'data: d\n\n']
+    decoder = SSEDecoder()
+    assert [decoder.feed(chunk) for chunk in chunks] == [
+        [message('a')],
+        [],
+        [message('b')],
+        [],
+        [message('c')],
+        [message('d')],
+    ]
+    assert decode([b''.join(chunks)])[0] == [message(x) for x in 'abcd']
 
 
 def test_utf8_character_split_across_chunks() -> None:
