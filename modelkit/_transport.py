@@ -47,6 +47,7 @@ from ._clients import (
     shared_http_client,
 )
 from ._decoding import ACCEPT_ENCODING
+from ._fieldwise import fieldwise
 from ._loops import _current_loop, _loop_has_ended
 from ._redact import RedactingFilter
 from ._retry import retry_after_seconds as _retry_after_seconds
@@ -127,7 +128,8 @@ for _name in _REDACTED_LOGGERS:
     logging.getLogger(_name).addFilter(_redacting_filter)
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class HTTPRequest:
     """A request as the interface built it; the transport turns it into the `WireRequest` it signs."""
 
@@ -145,7 +147,8 @@ class HTTPRequest:
     """The model the request is for, when the provider routes by model (Azure, Vertex, Bedrock)."""
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class HTTPResponse:
     """A complete non-streamed 2xx response."""
 

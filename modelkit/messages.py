@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import orjson
 
+from ._fieldwise import fieldwise
+
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler, TypeAdapter
     from pydantic_core import CoreSchema
@@ -104,7 +106,8 @@ def _guess_media_type(url: str, default: str) -> str:
     return guessed or default
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class ImageUrl:
     """An image the vendor fetches from a URL (`data:` URLs work too where the vendor takes them)."""
 
@@ -117,7 +120,8 @@ class ImageUrl:
         return _guess_media_type(self.url, 'image/jpeg')
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class AudioUrl:
     """An audio clip the vendor fetches from a URL."""
 
@@ -130,7 +134,8 @@ class AudioUrl:
         return _guess_media_type(self.url, 'audio/mpeg')
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class DocumentUrl:
     """A document (PDF, text, ...) the vendor fetches from a URL."""
 
@@ -143,7 +148,8 @@ class DocumentUrl:
         return _guess_media_type(self.url, 'application/pdf')
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class BinaryContent:
     """Media sent inline as bytes: an image, audio clip or document."""
 
@@ -181,7 +187,8 @@ UserContent: TypeAlias = str | ImageUrl | AudioUrl | DocumentUrl | BinaryContent
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class SystemPromptPart:
     """Instructions for the model, sent ahead of the conversation."""
 
@@ -190,7 +197,8 @@ class SystemPromptPart:
     part_kind: Literal['system-prompt'] = 'system-prompt'
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class UserPromptPart:
     """What the user said: text, or a sequence of text and media."""
 
@@ -199,7 +207,8 @@ class UserPromptPart:
     part_kind: Literal['user-prompt'] = 'user-prompt'
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class ToolReturnPart:
     """The result of a tool call, sent back to the model."""
 
@@ -223,7 +232,8 @@ class ToolReturnPart:
         return {'return_value': content}
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class RetryPromptPart:
     """Asks the model to try again: a tool failed validation or raised `ModelRetry`, or the answer was wrong.
 
@@ -252,7 +262,8 @@ ModelRequestPart = Annotated[
 """A part of a request: system prompt, user prompt, tool return or retry prompt."""
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class ModelRequest:
     """One message from us to the model."""
 
@@ -265,7 +276,8 @@ class ModelRequest:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class TextPart:
     """Plain text from the model."""
 
@@ -277,7 +289,8 @@ class TextPart:
         return bool(self.content)
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class ThinkingPart:
     """The model's reasoning, where the vendor returns it; `signature` lets some vendors verify it later."""
 
@@ -291,7 +304,8 @@ class ThinkingPart:
         return bool(self.content)
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class ToolCallPart:
     """The model asks for a tool to be called; `args` is a JSON string or a dict, as the vendor sent it."""
 
@@ -332,7 +346,8 @@ FinishReason: TypeAlias = Literal['stop', 'length', 'content_filter', 'tool_call
 """Why the model stopped, in words shared by every vendor (the vendor's own word is kept too)."""
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class ModelResponse:
     """One message from the model to us."""
 
@@ -357,7 +372,8 @@ ModelMessage = Annotated[ModelRequest | ModelResponse, Discriminator('kind')]
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class TextPartDelta:
     """More text for a `TextPart`."""
 
@@ -371,7 +387,8 @@ class TextPartDelta:
         return TextPart(part.content + self.content_delta)
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class ThinkingPartDelta:
     """More reasoning text, or signature, for a `ThinkingPart`."""
 
@@ -389,7 +406,8 @@ class ThinkingPartDelta:
         return ThinkingPart(part.content + (self.content_delta or ''), signature=signature, id=part.id)
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class ToolCallPartDelta:
     """More of a tool call: part of its name, a fragment of its JSON arguments, or its id."""
 
@@ -433,7 +451,8 @@ ModelResponsePartDelta = Annotated[
 """A change to a part of a streamed response."""
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class PartStartEvent:
     """A new part begins at `index` of the response; `part` holds its first content."""
 
@@ -442,7 +461,8 @@ class PartStartEvent:
     event_kind: Literal['part_start'] = 'part_start'
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class PartDeltaEvent:
     """The part at `index` grows by `delta`."""
 
@@ -451,7 +471,8 @@ class PartDeltaEvent:
     event_kind: Literal['part_delta'] = 'part_delta'
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class FinalResultEvent:
     """The agent has recognised the final result: plain text (`tool_name` None) or this output tool."""
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._fieldwise import fieldwise
 from .exceptions import UsageLimitExceeded
 
 __all__ = ('Usage', 'UsageLimits')
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class Usage:
     """Requests and tokens used; add two together to total them.
 
@@ -57,7 +59,8 @@ def _add(a: int | None, b: int | None) -> int | None:
     return a + b
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class UsageLimits:
     """Limits on one agent run; passing one raises `UsageLimitExceeded` before the request is sent."""
 

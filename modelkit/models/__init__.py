@@ -16,6 +16,7 @@ from datetime import datetime
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias
 
+from .._fieldwise import fieldwise
 from .._parts import PartsAssembler
 from ..exceptions import ModelkitError, UserError
 from ..messages import FinishReason, ModelMessage, ModelResponse, ModelResponseStreamEvent
@@ -41,7 +42,8 @@ __all__ = (
 )
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class ModelRequestParameters:
     """What the agent asks of one request: the tools on offer and how the result may arrive."""
 
@@ -128,7 +130,8 @@ class ArrivalClock(Protocol):
         ...
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class StreamTiming:
     """When a streamed response's pieces arrived, on the `time.perf_counter()` clock.
 
@@ -161,7 +164,8 @@ class StreamTiming:
         return [b - a for a, b in itertools.pairwise(times)]
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class StreamedResponse(ABC):
     """A response being streamed: iterate it for events, then `get()` the assembled `ModelResponse`.
 

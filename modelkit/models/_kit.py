@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cas
 import orjson
 
 from .._body import MAX_RESPONSE_BODY_BYTES
+from .._fieldwise import fieldwise
 from .._parts import PartsAssembler
 from ..exceptions import (
     ModelHTTPError,
@@ -460,7 +461,8 @@ def _now() -> datetime:
     return datetime.now(tz=UTC)
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class WireStreamedResponse(StreamedResponse, Generic[E]):
     """A vendor's streamed response on the kit's event loop: subclass it per wire format.
 

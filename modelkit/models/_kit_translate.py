@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._fieldwise import fieldwise
 from ..messages import (
     AudioUrl,
     BinaryContent,
@@ -57,7 +58,8 @@ __all__ = (
 _ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
 
 
-@dataclass(frozen=True, slots=True)
+@fieldwise
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class ToolCallIdRule:
     """Which tool-call ids a vendor accepts, and how to make one from an id it would not.
 

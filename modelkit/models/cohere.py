@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypedDict, 
 import orjson
 from pydantic_core import ValidationError
 
+from .._fieldwise import fieldwise
 from ..exceptions import ModelStreamError, UnexpectedModelBehavior, UserError
 from ..messages import (
     AudioUrl,
@@ -348,7 +349,8 @@ _USAGE: LazyAdapter[wire.Usage] = LazyAdapter('modelkit.wire.cohere', 'Usage')
 _READ_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class CohereStreamedResponse(WireStreamedResponse[SSEEvent]):
     """A v2 chat response arriving as typed server-sent events, translated into our part events.
 

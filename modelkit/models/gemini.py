@@ -36,6 +36,7 @@ from urllib.parse import quote
 import orjson
 from pydantic_core import ValidationError
 
+from .._fieldwise import fieldwise
 from .._parts import PartsAssembler
 from ..exceptions import UnexpectedModelBehavior, UserError
 from ..messages import (
@@ -503,7 +504,8 @@ class _PartsReader:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class GeminiStreamedResponse(WireStreamedResponse[Any]):
     """A `streamGenerateContent` answer, as SSE (`alt=sse`) or as one JSON array, by content type."""
 

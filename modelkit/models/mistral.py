@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import orjson
 
+from .._fieldwise import fieldwise
 from ..exceptions import UnexpectedModelBehavior
 from ..messages import ModelResponsePart, ModelResponseStreamEvent, TextPart, ThinkingPart
 from ._kit import MISTRAL_TOOL_CALL_IDS, LazyAdapter, ToolCallIdRule, stream_error
@@ -106,7 +107,8 @@ class MistralModel(OpenAIModel):
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class MistralStreamedResponse(OpenAIStreamedResponse):
     """A Mistral stream: OpenAI's chunks, whose delta `content` may be a list of chunks."""
 

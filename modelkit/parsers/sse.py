@@ -44,6 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 
+from .._fieldwise import fieldwise
 from ..exceptions import ModelkitError, StreamProtocolError, UserError
 
 __all__ = ('MAX_EVENT_BYTES', 'MAX_RETRY_DIGITS', 'SSEDecoder', 'SSEEvent')
@@ -67,7 +68,8 @@ _CR = b'\r'
 _DATA_SP = b'data: '
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, repr=False, eq=False)
 class SSEEvent:
     """One dispatched server-sent event."""
 
