@@ -43,8 +43,7 @@ def fieldwise(cls: C) -> C:
     """Give a dataclass made with `repr=False, eq=False` the `__repr__`, `__eq__` and `__hash__` that
     `repr=True, eq=True` would have generated, built without `exec` (see the module docstring)."""
     own = cls.__dict__
-    params = own['__dataclass_params__']
-    frozen: bool = params.frozen
+    frozen: bool = own['__dataclass_params__'].frozen
     # The generated methods are fixed to the fields of the class they were made for (a subclass
     # that does not make its own sees only these), so the field names are bound here, not looked
     # up on `type(self)` at call time.
@@ -77,6 +76,4 @@ def fieldwise(cls: C) -> C:
         if method is not None:
             method.__qualname__ = f'{cls.__qualname__}.{name}'
         setattr(cls, name, method)
-    # The class now has what `repr=True, eq=True` gives it; its parameters say so, as they would.
-    params.repr = params.eq = True
     return cls

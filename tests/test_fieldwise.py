@@ -1,13 +1,16 @@
-"""`fieldwise` gives a dataclass exactly the `__repr__`, `__eq__` and `__hash__` `dataclass` generates."""
+"""`fieldwise` gives a dataclass exactly the `__repr__`, `__eq__` and `__hash__` `dataclass` generates;
+the messages' written-out `__init__` methods are exactly the ones it would generate."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
 
+from modelkit import messages
 from modelkit._fieldwise import fieldwise
 from modelkit.messages import ModelResponse, TextPart, ToolCallPart
 from modelkit.profiles import OPENAI_COMPATIBLE_PROFILE
@@ -57,8 +60,6 @@ def test_repr_eq_and_hash_match_the_generated_ones(frozen: bool, slots: bool) ->
         assert shared(*args).__eq__(generated(*args)) is NotImplemented
         assert shared(*args) != generated(*args)
     assert shared.__repr__.__qualname__ == 'Outer.Thing.__repr__'
-    assert shared.__dataclass_params__.repr
-    assert shared.__dataclass_params__.eq
 
 
 def test_a_nan_field_compares_as_in_a_tuple() -> None:
@@ -137,3 +138,53 @@ def test_public_messages_keep_their_dataclass_behaviour() -> None:
     assert hash(OPENAI_COMPATIBLE_PROFILE) == hash(dataclasses.replace(OPENAI_COMPATIBLE_PROFILE))
     with pytest.raises(dataclasses.FrozenInstanceError):
         OPENAI_COMPATIBLE_PROFILE.seed_field = 'x'  # type: ignore[misc]
+
+
+def _message_classes() -> list[type[Any]]:
+    return [
+        cls
+        for name in messages.__all__
+        if isinstance(cls := getattr(messages, name), type) and dataclasses.is_dataclass(cls)
+    ]
+
+
+def _as_generated(cls: type[Any]) -> type[Any]:
+    """`cls`'s fields again, in a class whose `__init__` `dataclass` generates."""
+    namespace: dict[str, Any] = {'__annotations__': {}, '__module__': cls.__module__}
+    for f in dataclasses.fields(cls):
+        namespace['__annotations__'][f.name] = f.type
+        if f.default is not dataclasses.MISSING:
+            namespace[f.name] = field(default=f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            namespace[f.name] = field(default_factory=f.default_factory)
+    return dataclass(type(cls.__name__, (), namespace))
+
+
+@pytest.mark.parametrize('cls', _message_classes(), ids=lambda cls: cls.__name__)
+def test_message_inits_are_the_ones_dataclass_would_generate(cls: type[Any]) -> None:
+    generated = _as_generated(cls)
+    ours, theirs = inspect.signature(cls.__init__), inspect.signature(generated.__init__)
+    # (Only the return annotation differs: the string 'None' under `from __future__ import annotations`.)
+    assert str(ours.replace(return_annotation=None)) == str(theirs.replace(return_annotation=None))
+    for mine, reference in zip(ours.parameters.values(), theirs.parameters.values(), strict=True):
+        if mine.default is not inspect.Parameter.empty and repr(mine.default) != '<factory>':
+            assert mine.default == reference.default
+    # Every required field set from its argument, every factory called afresh for each instance.
+    required = {
+        f.name: object()
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    first, second, reference = cls(**required), cls(**required), generated(**required)
+    for f in dataclasses.fields(cls):
+        assert type(getattr(first, f.name)) is type(getattr(reference, f.name)), f.name
+        if f.name in required:
+            assert getattr(first, f.name) is required[f.name]
+        elif f.default_factory is not dataclasses.MISSING and f.name != 'timestamp':
+            assert getattr(first, f.name) != getattr(second, f.name), f.name
+        elif f.default is not dataclasses.MISSING:
+            assert getattr(first, f.name) == f.default
+    # Every field can be passed by keyword and ends up where it was passed.
+    given = {f.name: object() for f in dataclasses.fields(cls)}
+    made = cls(**given)
+    assert all(getattr(made, name) is value for name, value in given.items())
