@@ -4,8 +4,7 @@ On Python 3.11 `@dataclass` writes every method it generates as source text and 
 parse and compile of `__repr__` and `__eq__` cost about as much as the rest of the class's creation
 together, and every vendor's import path creates some thirty dataclasses. This builds the same two
 methods (and the `__hash__` `eq=True` implies) from the class's fields without compiling anything:
-the same output, the same comparison, the same recursion guard. Only `__init__`, which is on the
-hot path, is left for `dataclass` to generate.
+the same output, the same comparison, the same recursion guard.
 
 Use it over `@dataclass(..., repr=False, eq=False)`:
 
@@ -14,6 +13,11 @@ Use it over `@dataclass(..., repr=False, eq=False)`:
 @dataclass(slots=True, repr=False, eq=False)
 class TextPart: ...
 ```
+
+`__init__` is on the hot path, so it stays a plain function: left to `dataclass`, or, for the
+classes every import path creates (the messages, `Usage`, `SSEEvent`, ...), written out in the class
+with `init=False`, using `FACTORY` for a `default_factory` field; tests/test_fieldwise.py holds each
+written-out one to the `__init__` `dataclass` would generate.
 """
 
 from __future__ import annotations
@@ -24,9 +28,28 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any, TypeVar
 
-__all__ = ('fieldwise',)
+__all__ = ('FACTORY', 'fieldwise')
 
 C = TypeVar('C', bound=type)
+
+
+class _Factory:
+    """The default of a written-out `__init__` parameter whose field has a `default_factory`.
+
+    A class on an import path can write out the `__init__` `dataclass` would generate (with
+    `init=False`), which `dataclass` would otherwise compile from source at import; this stands
+    where `dataclass` puts its own marker, and shows the same way in signatures.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return '<factory>'
+
+
+FACTORY: Any = _Factory()
+"""`items: list[str] = FACTORY` in the signature, `self.items = [] if items is FACTORY else items` in
+the body."""
 
 
 def _values(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:

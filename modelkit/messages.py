@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import orjson
 
-from ._fieldwise import fieldwise
+from ._fieldwise import FACTORY, fieldwise
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler, TypeAdapter
@@ -77,23 +77,6 @@ class Discriminator:
 
     def __repr__(self) -> str:
         return f'Discriminator({self.discriminator!r})'
-
-
-class _Factory:
-    """The default of an `__init__` parameter whose field has a `default_factory`.
-
-    The `__init__` methods here are written out rather than left to `dataclass`, which on Python
-    3.11 compiles each one from source at import; this stands where `dataclass` puts its own
-    marker, and shows the same way in signatures.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return '<factory>'
-
-
-_FACTORY: Any = _Factory()
 
 
 def _now_utc() -> datetime:
@@ -257,11 +240,11 @@ class UserPromptPart:
     def __init__(
         self,
         content: str | Sequence[UserContent],
-        timestamp: datetime = _FACTORY,
+        timestamp: datetime = FACTORY,
         part_kind: Literal['user-prompt'] = 'user-prompt',
     ) -> None:
         self.content = content
-        self.timestamp = _now_utc() if timestamp is _FACTORY else timestamp
+        self.timestamp = _now_utc() if timestamp is FACTORY else timestamp
         self.part_kind = part_kind
 
 
@@ -280,14 +263,14 @@ class ToolReturnPart:
         self,
         tool_name: str,
         content: Any,
-        tool_call_id: str = _FACTORY,
-        timestamp: datetime = _FACTORY,
+        tool_call_id: str = FACTORY,
+        timestamp: datetime = FACTORY,
         part_kind: Literal['tool-return'] = 'tool-return',
     ) -> None:
         self.tool_name = tool_name
         self.content = content
-        self.tool_call_id = _generate_tool_call_id() if tool_call_id is _FACTORY else tool_call_id
-        self.timestamp = _now_utc() if timestamp is _FACTORY else timestamp
+        self.tool_call_id = _generate_tool_call_id() if tool_call_id is FACTORY else tool_call_id
+        self.timestamp = _now_utc() if timestamp is FACTORY else timestamp
         self.part_kind = part_kind
 
     def model_response_str(self) -> str:
@@ -322,14 +305,14 @@ class RetryPromptPart:
         self,
         content: list[Any] | str,
         tool_name: str | None = None,
-        tool_call_id: str = _FACTORY,
-        timestamp: datetime = _FACTORY,
+        tool_call_id: str = FACTORY,
+        timestamp: datetime = FACTORY,
         part_kind: Literal['retry-prompt'] = 'retry-prompt',
     ) -> None:
         self.content = content
         self.tool_name = tool_name
-        self.tool_call_id = _generate_tool_call_id() if tool_call_id is _FACTORY else tool_call_id
-        self.timestamp = _now_utc() if timestamp is _FACTORY else timestamp
+        self.tool_call_id = _generate_tool_call_id() if tool_call_id is FACTORY else tool_call_id
+        self.timestamp = _now_utc() if timestamp is FACTORY else timestamp
         self.part_kind = part_kind
 
     def model_response(self) -> str:
@@ -424,12 +407,12 @@ class ToolCallPart:
         self,
         tool_name: str,
         args: str | dict[str, Any] = '',
-        tool_call_id: str = _FACTORY,
+        tool_call_id: str = FACTORY,
         part_kind: Literal['tool-call'] = 'tool-call',
     ) -> None:
         self.tool_name = tool_name
         self.args = args
-        self.tool_call_id = _generate_tool_call_id() if tool_call_id is _FACTORY else tool_call_id
+        self.tool_call_id = _generate_tool_call_id() if tool_call_id is FACTORY else tool_call_id
         self.part_kind = part_kind
 
     def args_as_dict(self) -> dict[str, Any]:
@@ -484,7 +467,7 @@ class ModelResponse:
         self,
         parts: list[ModelResponsePart],
         model_name: str | None = None,
-        timestamp: datetime = _FACTORY,
+        timestamp: datetime = FACTORY,
         kind: Literal['response'] = 'response',
         finish_reason: FinishReason | None = None,
         vendor_finish_reason: str | None = None,
@@ -492,7 +475,7 @@ class ModelResponse:
     ) -> None:
         self.parts = parts
         self.model_name = model_name
-        self.timestamp = _now_utc() if timestamp is _FACTORY else timestamp
+        self.timestamp = _now_utc() if timestamp is FACTORY else timestamp
         self.kind = kind
         self.finish_reason = finish_reason
         self.vendor_finish_reason = vendor_finish_reason

@@ -11,7 +11,7 @@ __all__ = ('Usage', 'UsageLimits')
 
 
 @fieldwise
-@dataclass(repr=False, eq=False)
+@dataclass(init=False, repr=False, eq=False)
 class Usage:
     """Requests and tokens used; add two together to total them.
 
@@ -25,6 +25,20 @@ class Usage:
     response_tokens: int | None = None
     total_tokens: int | None = None
     details: dict[str, int] | None = None
+
+    def __init__(
+        self,
+        requests: int = 0,
+        request_tokens: int | None = None,
+        response_tokens: int | None = None,
+        total_tokens: int | None = None,
+        details: dict[str, int] | None = None,
+    ) -> None:
+        self.requests = requests
+        self.request_tokens = request_tokens
+        self.response_tokens = response_tokens
+        self.total_tokens = total_tokens
+        self.details = details
 
     def incr(self, other: Usage, *, requests: int = 0) -> None:
         """Add `other` into this usage in place, plus `requests` extra requests."""
@@ -60,7 +74,7 @@ def _add(a: int | None, b: int | None) -> int | None:
 
 
 @fieldwise
-@dataclass(repr=False, eq=False)
+@dataclass(init=False, repr=False, eq=False)
 class UsageLimits:
     """Limits on one agent run; passing one raises `UsageLimitExceeded` before the request is sent."""
 
@@ -68,6 +82,18 @@ class UsageLimits:
     request_tokens_limit: int | None = None
     response_tokens_limit: int | None = None
     total_tokens_limit: int | None = None
+
+    def __init__(
+        self,
+        request_limit: int | None = 50,
+        request_tokens_limit: int | None = None,
+        response_tokens_limit: int | None = None,
+        total_tokens_limit: int | None = None,
+    ) -> None:
+        self.request_limit = request_limit
+        self.request_tokens_limit = request_tokens_limit
+        self.response_tokens_limit = response_tokens_limit
+        self.total_tokens_limit = total_tokens_limit
 
     def has_token_limits(self) -> bool:
         """Whether any token limit is set."""

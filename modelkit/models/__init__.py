@@ -16,7 +16,7 @@ from datetime import datetime
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias
 
-from .._fieldwise import fieldwise
+from .._fieldwise import FACTORY, fieldwise
 from .._parts import PartsAssembler
 from ..exceptions import ModelkitError, UserError
 from ..messages import FinishReason, ModelMessage, ModelResponse, ModelResponseStreamEvent
@@ -131,7 +131,7 @@ class ArrivalClock(Protocol):
 
 
 @fieldwise
-@dataclass(slots=True, repr=False, eq=False)
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class StreamTiming:
     """When a streamed response's pieces arrived, on the `time.perf_counter()` clock.
 
@@ -144,6 +144,16 @@ class StreamTiming:
     headers_at: float | None = None
     """When the response status and headers arrived."""
     event_times: list[float] = field(default_factory=list)
+
+    def __init__(
+        self,
+        started_at: float | None = None,
+        headers_at: float | None = None,
+        event_times: list[float] = FACTORY,
+    ) -> None:
+        self.started_at = started_at
+        self.headers_at = headers_at
+        self.event_times = [] if event_times is FACTORY else event_times
 
     @property
     def first_event_at(self) -> float | None:

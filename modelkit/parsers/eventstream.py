@@ -139,7 +139,7 @@ _INT64 = _INTS[5][1]
 
 
 @fieldwise
-@dataclass(slots=True, repr=False, eq=False)
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class EventStreamMessage:
     """One decoded event-stream message."""
 
@@ -148,6 +148,10 @@ class EventStreamMessage:
     `:event-type` / `:exception-type` / `:error-code`, `:content-type` as strings."""
     payload: bytes
     """The payload as sent (for Bedrock, one JSON object)."""
+
+    def __init__(self, headers: dict[str, HeaderValue], payload: bytes) -> None:
+        self.headers = headers
+        self.payload = payload
 
 
 def _error(offset: int, what: str) -> StreamProtocolError:

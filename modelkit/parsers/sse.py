@@ -69,7 +69,7 @@ _DATA_SP = b'data: '
 
 
 @fieldwise
-@dataclass(slots=True, repr=False, eq=False)
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class SSEEvent:
     """One dispatched server-sent event."""
 
@@ -81,6 +81,14 @@ class SSEEvent:
     """The last event ID in force when the event was dispatched (it persists across events)."""
     retry: int | None = None
     """The reconnection time in milliseconds, only if this event's own block carried a valid one."""
+
+    def __init__(
+        self, event: str = 'message', data: str = '', id: str | None = None, retry: int | None = None
+    ) -> None:
+        self.event = event
+        self.data = data
+        self.id = id
+        self.retry = retry
 
 
 _decode = bytes.decode
