@@ -17,7 +17,6 @@ validating partial data) does work in proportion to what changed, not to everyth
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .messages import (
@@ -46,38 +45,46 @@ def _joined(fragments: list[str]) -> str:
     return fragments[0] if fragments else ''
 
 
-@dataclass(slots=True)
+# The builders are internal state that is never compared, printed or copied: plain slotted
+# classes, which cost nothing to define, where a dataclass would compile its methods at import.
 class _TextBuilder:
-    fragments: list[str]
-    part: TextPart | None = None
-    """The part as last built; None once a delta has changed it."""
+    __slots__ = ('fragments', 'part')
+
+    def __init__(self, fragments: list[str]) -> None:
+        self.fragments = fragments
+        # The part as last built; None once a delta has changed it.
+        self.part: TextPart | None = None
 
     def build(self) -> TextPart:
         return TextPart(_joined(self.fragments))
 
 
-@dataclass(slots=True)
 class _ThinkingBuilder:
-    fragments: list[str]
-    signature: list[str] | None = None
-    id: str | None = None
-    part: ThinkingPart | None = None
+    __slots__ = ('fragments', 'id', 'part', 'signature')
+
+    def __init__(self, fragments: list[str], signature: list[str] | None, id: str | None) -> None:
+        self.fragments = fragments
+        self.signature = signature
+        self.id = id
+        self.part: ThinkingPart | None = None
 
     def build(self) -> ThinkingPart:
         signature = _joined(self.signature) if self.signature is not None else None
         return ThinkingPart(_joined(self.fragments), signature=signature, id=self.id)
 
 
-@dataclass(slots=True)
 class _ToolCallBuilder:
-    tool_name: str | None
-    tool_call_id: str | None
-    args: list[str] = field(default_factory=list)
-    args_dict: dict[str, Any] | None = None
-    started: bool = False
-    # Made once, so a call the vendor sent without an id keeps the same id on every read.
-    fallback_id: str = field(default_factory=_generate_tool_call_id)
-    part: ToolCallPart | None = None
+    __slots__ = ('args', 'args_dict', 'fallback_id', 'part', 'started', 'tool_call_id', 'tool_name')
+
+    def __init__(self, tool_name: str | None, tool_call_id: str | None, *, started: bool = False) -> None:
+        self.tool_name = tool_name
+        self.tool_call_id = tool_call_id
+        self.args: list[str] = []
+        self.args_dict: dict[str, Any] | None = None
+        self.started = started
+        # Made once, so a call the vendor sent without an id keeps the same id on every read.
+        self.fallback_id = _generate_tool_call_id()
+        self.part: ToolCallPart | None = None
 
     def build(self) -> ToolCallPart:
         args: str | dict[str, Any] = self.args_dict if self.args_dict is not None else _joined(self.args)

@@ -47,6 +47,7 @@ from ._clients import (
     shared_http_client,
 )
 from ._decoding import ACCEPT_ENCODING
+from ._fieldwise import FACTORY, fieldwise
 from ._loops import _current_loop, _loop_has_ended
 from ._redact import RedactingFilter
 from ._retry import retry_after_seconds as _retry_after_seconds
@@ -127,7 +128,8 @@ for _name in _REDACTED_LOGGERS:
     logging.getLogger(_name).addFilter(_redacting_filter)
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class HTTPRequest:
     """A request as the interface built it; the transport turns it into the `WireRequest` it signs."""
 
@@ -144,14 +146,38 @@ class HTTPRequest:
     model_name: str | None = None
     """The model the request is for, when the provider routes by model (Azure, Vertex, Bedrock)."""
 
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str] = FACTORY,
+        body: bytes = b'',
+        params: dict[str, str] = FACTORY,
+        path: str | None = None,
+        model_name: str | None = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers = {} if headers is FACTORY else headers
+        self.body = body
+        self.params = {} if params is FACTORY else params
+        self.path = path
+        self.model_name = model_name
 
-@dataclass(slots=True)
+
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class HTTPResponse:
     """A complete non-streamed 2xx response."""
 
     status_code: int
     headers: Mapping[str, str]
     body: bytes
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
 
 
 class _OpenStream(AbstractAsyncContextManager[ResponseStream]):

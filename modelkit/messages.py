@@ -3,6 +3,10 @@ the events a streamed response yields while it is being built.
 
 Every type here is a plain slotted dataclass tagged with a `*_kind` field, so a message history
 round-trips through JSON with `ModelMessagesTypeAdapter` and is cheap to build on the stream hot path.
+
+Importing this module is on every cold start, so none of these classes makes `dataclass` compile
+anything: each writes out its `__init__` (exactly the one `dataclass` would generate; a test holds
+them to that) and takes `__repr__` and `__eq__` from `fieldwise`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import orjson
+
+from ._fieldwise import FACTORY, fieldwise
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler, TypeAdapter
@@ -104,12 +110,17 @@ def _guess_media_type(url: str, default: str) -> str:
     return guessed or default
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class ImageUrl:
     """An image the vendor fetches from a URL (`data:` URLs work too where the vendor takes them)."""
 
     url: str
     kind: Literal['image-url'] = 'image-url'
+
+    def __init__(self, url: str, kind: Literal['image-url'] = 'image-url') -> None:
+        self.url = url
+        self.kind = kind
 
     @property
     def media_type(self) -> str:
@@ -117,12 +128,17 @@ class ImageUrl:
         return _guess_media_type(self.url, 'image/jpeg')
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class AudioUrl:
     """An audio clip the vendor fetches from a URL."""
 
     url: str
     kind: Literal['audio-url'] = 'audio-url'
+
+    def __init__(self, url: str, kind: Literal['audio-url'] = 'audio-url') -> None:
+        self.url = url
+        self.kind = kind
 
     @property
     def media_type(self) -> str:
@@ -130,12 +146,17 @@ class AudioUrl:
         return _guess_media_type(self.url, 'audio/mpeg')
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class DocumentUrl:
     """A document (PDF, text, ...) the vendor fetches from a URL."""
 
     url: str
     kind: Literal['document-url'] = 'document-url'
+
+    def __init__(self, url: str, kind: Literal['document-url'] = 'document-url') -> None:
+        self.url = url
+        self.kind = kind
 
     @property
     def media_type(self) -> str:
@@ -143,13 +164,19 @@ class DocumentUrl:
         return _guess_media_type(self.url, 'application/pdf')
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class BinaryContent:
     """Media sent inline as bytes: an image, audio clip or document."""
 
     data: bytes
     media_type: str
     kind: Literal['binary'] = 'binary'
+
+    def __init__(self, data: bytes, media_type: str, kind: Literal['binary'] = 'binary') -> None:
+        self.data = data
+        self.media_type = media_type
+        self.kind = kind
 
     @property
     def is_image(self) -> bool:
@@ -181,7 +208,8 @@ UserContent: TypeAlias = str | ImageUrl | AudioUrl | DocumentUrl | BinaryContent
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class SystemPromptPart:
     """Instructions for the model, sent ahead of the conversation."""
 
@@ -189,8 +217,19 @@ class SystemPromptPart:
     dynamic_ref: str | None = None
     part_kind: Literal['system-prompt'] = 'system-prompt'
 
+    def __init__(
+        self,
+        content: str,
+        dynamic_ref: str | None = None,
+        part_kind: Literal['system-prompt'] = 'system-prompt',
+    ) -> None:
+        self.content = content
+        self.dynamic_ref = dynamic_ref
+        self.part_kind = part_kind
 
-@dataclass(slots=True)
+
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class UserPromptPart:
     """What the user said: text, or a sequence of text and media."""
 
@@ -198,8 +237,19 @@ class UserPromptPart:
     timestamp: datetime = field(default_factory=_now_utc)
     part_kind: Literal['user-prompt'] = 'user-prompt'
 
+    def __init__(
+        self,
+        content: str | Sequence[UserContent],
+        timestamp: datetime = FACTORY,
+        part_kind: Literal['user-prompt'] = 'user-prompt',
+    ) -> None:
+        self.content = content
+        self.timestamp = _now_utc() if timestamp is FACTORY else timestamp
+        self.part_kind = part_kind
 
-@dataclass(slots=True)
+
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class ToolReturnPart:
     """The result of a tool call, sent back to the model."""
 
@@ -208,6 +258,20 @@ class ToolReturnPart:
     tool_call_id: str = field(default_factory=_generate_tool_call_id)
     timestamp: datetime = field(default_factory=_now_utc)
     part_kind: Literal['tool-return'] = 'tool-return'
+
+    def __init__(
+        self,
+        tool_name: str,
+        content: Any,
+        tool_call_id: str = FACTORY,
+        timestamp: datetime = FACTORY,
+        part_kind: Literal['tool-return'] = 'tool-return',
+    ) -> None:
+        self.tool_name = tool_name
+        self.content = content
+        self.tool_call_id = _generate_tool_call_id() if tool_call_id is FACTORY else tool_call_id
+        self.timestamp = _now_utc() if timestamp is FACTORY else timestamp
+        self.part_kind = part_kind
 
     def model_response_str(self) -> str:
         """The content as the string a vendor's tool message carries."""
@@ -223,7 +287,8 @@ class ToolReturnPart:
         return {'return_value': content}
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class RetryPromptPart:
     """Asks the model to try again: a tool failed validation or raised `ModelRetry`, or the answer was wrong.
 
@@ -235,6 +300,20 @@ class RetryPromptPart:
     tool_call_id: str = field(default_factory=_generate_tool_call_id)
     timestamp: datetime = field(default_factory=_now_utc)
     part_kind: Literal['retry-prompt'] = 'retry-prompt'
+
+    def __init__(
+        self,
+        content: list[Any] | str,
+        tool_name: str | None = None,
+        tool_call_id: str = FACTORY,
+        timestamp: datetime = FACTORY,
+        part_kind: Literal['retry-prompt'] = 'retry-prompt',
+    ) -> None:
+        self.content = content
+        self.tool_name = tool_name
+        self.tool_call_id = _generate_tool_call_id() if tool_call_id is FACTORY else tool_call_id
+        self.timestamp = _now_utc() if timestamp is FACTORY else timestamp
+        self.part_kind = part_kind
 
     def model_response(self) -> str:
         """The retry prompt as the text sent to the model."""
@@ -252,12 +331,17 @@ ModelRequestPart = Annotated[
 """A part of a request: system prompt, user prompt, tool return or retry prompt."""
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class ModelRequest:
     """One message from us to the model."""
 
     parts: list[ModelRequestPart]
     kind: Literal['request'] = 'request'
+
+    def __init__(self, parts: list[ModelRequestPart], kind: Literal['request'] = 'request') -> None:
+        self.parts = parts
+        self.kind = kind
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,19 +349,25 @@ class ModelRequest:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class TextPart:
     """Plain text from the model."""
 
     content: str
     part_kind: Literal['text'] = 'text'
 
+    def __init__(self, content: str, part_kind: Literal['text'] = 'text') -> None:
+        self.content = content
+        self.part_kind = part_kind
+
     def has_content(self) -> bool:
         """Whether the text is non-empty."""
         return bool(self.content)
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class ThinkingPart:
     """The model's reasoning, where the vendor returns it; `signature` lets some vendors verify it later."""
 
@@ -286,12 +376,25 @@ class ThinkingPart:
     id: str | None = None
     part_kind: Literal['thinking'] = 'thinking'
 
+    def __init__(
+        self,
+        content: str,
+        signature: str | None = None,
+        id: str | None = None,
+        part_kind: Literal['thinking'] = 'thinking',
+    ) -> None:
+        self.content = content
+        self.signature = signature
+        self.id = id
+        self.part_kind = part_kind
+
     def has_content(self) -> bool:
         """Whether there is any reasoning text."""
         return bool(self.content)
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class ToolCallPart:
     """The model asks for a tool to be called; `args` is a JSON string or a dict, as the vendor sent it."""
 
@@ -299,6 +402,18 @@ class ToolCallPart:
     args: str | dict[str, Any] = ''
     tool_call_id: str = field(default_factory=_generate_tool_call_id)
     part_kind: Literal['tool-call'] = 'tool-call'
+
+    def __init__(
+        self,
+        tool_name: str,
+        args: str | dict[str, Any] = '',
+        tool_call_id: str = FACTORY,
+        part_kind: Literal['tool-call'] = 'tool-call',
+    ) -> None:
+        self.tool_name = tool_name
+        self.args = args
+        self.tool_call_id = _generate_tool_call_id() if tool_call_id is FACTORY else tool_call_id
+        self.part_kind = part_kind
 
     def args_as_dict(self) -> dict[str, Any]:
         """The arguments as a dict; an empty argument string means no arguments.
@@ -332,7 +447,8 @@ FinishReason: TypeAlias = Literal['stop', 'length', 'content_filter', 'tool_call
 """Why the model stopped, in words shared by every vendor (the vendor's own word is kept too)."""
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class ModelResponse:
     """One message from the model to us."""
 
@@ -347,6 +463,24 @@ class ModelResponse:
     vendor_id: str | None = field(default=None, repr=False)
     """The vendor's id for this response (OpenAI's `chatcmpl-...`, ...)."""
 
+    def __init__(
+        self,
+        parts: list[ModelResponsePart],
+        model_name: str | None = None,
+        timestamp: datetime = FACTORY,
+        kind: Literal['response'] = 'response',
+        finish_reason: FinishReason | None = None,
+        vendor_finish_reason: str | None = None,
+        vendor_id: str | None = None,
+    ) -> None:
+        self.parts = parts
+        self.model_name = model_name
+        self.timestamp = _now_utc() if timestamp is FACTORY else timestamp
+        self.kind = kind
+        self.finish_reason = finish_reason
+        self.vendor_finish_reason = vendor_finish_reason
+        self.vendor_id = vendor_id
+
 
 ModelMessage = Annotated[ModelRequest | ModelResponse, Discriminator('kind')]
 """Any message of a conversation."""
@@ -357,12 +491,17 @@ ModelMessage = Annotated[ModelRequest | ModelResponse, Discriminator('kind')]
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class TextPartDelta:
     """More text for a `TextPart`."""
 
     content_delta: str
     part_delta_kind: Literal['text'] = 'text'
+
+    def __init__(self, content_delta: str, part_delta_kind: Literal['text'] = 'text') -> None:
+        self.content_delta = content_delta
+        self.part_delta_kind = part_delta_kind
 
     def apply(self, part: ModelResponsePart) -> TextPart:
         """Return `part` with this text appended."""
@@ -371,13 +510,24 @@ class TextPartDelta:
         return TextPart(part.content + self.content_delta)
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class ThinkingPartDelta:
     """More reasoning text, or signature, for a `ThinkingPart`."""
 
     content_delta: str | None = None
     signature_delta: str | None = None
     part_delta_kind: Literal['thinking'] = 'thinking'
+
+    def __init__(
+        self,
+        content_delta: str | None = None,
+        signature_delta: str | None = None,
+        part_delta_kind: Literal['thinking'] = 'thinking',
+    ) -> None:
+        self.content_delta = content_delta
+        self.signature_delta = signature_delta
+        self.part_delta_kind = part_delta_kind
 
     def apply(self, part: ModelResponsePart) -> ThinkingPart:
         """Return `part` with this reasoning appended."""
@@ -389,7 +539,8 @@ class ThinkingPartDelta:
         return ThinkingPart(part.content + (self.content_delta or ''), signature=signature, id=part.id)
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class ToolCallPartDelta:
     """More of a tool call: part of its name, a fragment of its JSON arguments, or its id."""
 
@@ -397,6 +548,18 @@ class ToolCallPartDelta:
     args_delta: str | dict[str, Any] | None = None
     tool_call_id: str | None = None
     part_delta_kind: Literal['tool_call'] = 'tool_call'
+
+    def __init__(
+        self,
+        tool_name_delta: str | None = None,
+        args_delta: str | dict[str, Any] | None = None,
+        tool_call_id: str | None = None,
+        part_delta_kind: Literal['tool_call'] = 'tool_call',
+    ) -> None:
+        self.tool_name_delta = tool_name_delta
+        self.args_delta = args_delta
+        self.tool_call_id = tool_call_id
+        self.part_delta_kind = part_delta_kind
 
     def as_part(self) -> ToolCallPart | None:
         """A `ToolCallPart` from this delta alone, or `None` while the tool name is unknown."""
@@ -433,7 +596,8 @@ ModelResponsePartDelta = Annotated[
 """A change to a part of a streamed response."""
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class PartStartEvent:
     """A new part begins at `index` of the response; `part` holds its first content."""
 
@@ -441,8 +605,16 @@ class PartStartEvent:
     part: ModelResponsePart
     event_kind: Literal['part_start'] = 'part_start'
 
+    def __init__(
+        self, index: int, part: ModelResponsePart, event_kind: Literal['part_start'] = 'part_start'
+    ) -> None:
+        self.index = index
+        self.part = part
+        self.event_kind = event_kind
 
-@dataclass(slots=True)
+
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class PartDeltaEvent:
     """The part at `index` grows by `delta`."""
 
@@ -450,14 +622,32 @@ class PartDeltaEvent:
     delta: ModelResponsePartDelta
     event_kind: Literal['part_delta'] = 'part_delta'
 
+    def __init__(
+        self, index: int, delta: ModelResponsePartDelta, event_kind: Literal['part_delta'] = 'part_delta'
+    ) -> None:
+        self.index = index
+        self.delta = delta
+        self.event_kind = event_kind
 
-@dataclass(slots=True)
+
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class FinalResultEvent:
     """The agent has recognised the final result: plain text (`tool_name` None) or this output tool."""
 
     tool_name: str | None
     tool_call_id: str | None
     event_kind: Literal['final_result'] = 'final_result'
+
+    def __init__(
+        self,
+        tool_name: str | None,
+        tool_call_id: str | None,
+        event_kind: Literal['final_result'] = 'final_result',
+    ) -> None:
+        self.tool_name = tool_name
+        self.tool_call_id = tool_call_id
+        self.event_kind = event_kind
 
 
 ModelResponseStreamEvent = Annotated[PartStartEvent | PartDeltaEvent, Discriminator('event_kind')]

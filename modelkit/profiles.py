@@ -14,10 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ._fieldwise import fieldwise
+
 __all__ = ('OPENAI_API_PROFILE', 'OPENAI_COMPATIBLE_PROFILE', 'OpenAIChatProfile')
 
 
-@dataclass(frozen=True, slots=True)
+@fieldwise
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class OpenAIChatProfile:
     """How one service's chat-completions dialect differs from OpenAI's own API.
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._fieldwise import fieldwise
 from .exceptions import UsageLimitExceeded
 
 __all__ = ('Usage', 'UsageLimits')
 
 
-@dataclass
+@fieldwise
+@dataclass(init=False, repr=False, eq=False)
 class Usage:
     """Requests and tokens used; add two together to total them.
 
@@ -23,6 +25,20 @@ class Usage:
     response_tokens: int | None = None
     total_tokens: int | None = None
     details: dict[str, int] | None = None
+
+    def __init__(
+        self,
+        requests: int = 0,
+        request_tokens: int | None = None,
+        response_tokens: int | None = None,
+        total_tokens: int | None = None,
+        details: dict[str, int] | None = None,
+    ) -> None:
+        self.requests = requests
+        self.request_tokens = request_tokens
+        self.response_tokens = response_tokens
+        self.total_tokens = total_tokens
+        self.details = details
 
     def incr(self, other: Usage, *, requests: int = 0) -> None:
         """Add `other` into this usage in place, plus `requests` extra requests."""
@@ -57,7 +73,8 @@ def _add(a: int | None, b: int | None) -> int | None:
     return a + b
 
 
-@dataclass
+@fieldwise
+@dataclass(init=False, repr=False, eq=False)
 class UsageLimits:
     """Limits on one agent run; passing one raises `UsageLimitExceeded` before the request is sent."""
 
@@ -65,6 +82,18 @@ class UsageLimits:
     request_tokens_limit: int | None = None
     response_tokens_limit: int | None = None
     total_tokens_limit: int | None = None
+
+    def __init__(
+        self,
+        request_limit: int | None = 50,
+        request_tokens_limit: int | None = None,
+        response_tokens_limit: int | None = None,
+        total_tokens_limit: int | None = None,
+    ) -> None:
+        self.request_limit = request_limit
+        self.request_tokens_limit = request_tokens_limit
+        self.response_tokens_limit = response_tokens_limit
+        self.total_tokens_limit = total_tokens_limit
 
     def has_token_limits(self) -> bool:
         """Whether any token limit is set."""

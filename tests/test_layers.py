@@ -122,3 +122,5 @@ def test_vendor_import_loads_no_sdk_no_credentials_and_no_schemas(vendor: str) -
     assert 'modelkit.tools' not in loaded
     others = {name.split('.')[2] for name in loaded if name.startswith('modelkit.models.')} - interfaces
     assert not {name for name in others if not name.startswith('_')}
+    # The OpenAI dialect profiles are for the OpenAI interface; the others never build them.
+    assert ('modelkit.profiles' in loaded) is ('openai' in interfaces)

@@ -28,6 +28,8 @@ from typing import Literal
 from typing import Protocol
 from typing import TypeAlias
 
+from .._fieldwise import FACTORY
+from .._fieldwise import fieldwise
 from .._parts import PartsAssembler
 from ..exceptions import ModelkitError
 from ..exceptions import UserError
@@ -57,7 +59,8 @@ __all__ = (
 )
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class ModelRequestParameters:
     """What the agent asks of one request: the tools on offer and how the result may arrive."""
 
@@ -144,7 +147,8 @@ class ArrivalClock(Protocol):
         ...
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class StreamTiming:
     """When a streamed response's pieces arrived, on the `time.perf_counter()` clock.
 
@@ -157,6 +161,16 @@ class StreamTiming:
     headers_at: float | None = None
     """When the response status and headers arrived."""
     event_times: list[float] = field(default_factory=list)
+
+    def __init__(
+        self,
+        started_at: float | None = None,
+        headers_at: float | None = None,
+        event_times: list[float] = FACTORY,
+    ) -> None:
+        self.started_at = started_at
+        self.headers_at = headers_at
+        self.event_times = [] if event_times is FACTORY else event_times
 
     @property
     def first_event_at(self) -> float | None:
@@ -177,7 +191,8 @@ class StreamTiming:
         return [b - a for a, b in itertools.pairwise(times)]
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class StreamedResponse(ABC):
     """A response being streamed: iterate it for events, then `get()` the assembled `ModelResponse`.
 

@@ -54,6 +54,7 @@ from typing import cast
 import orjson
 
 from .._body import MAX_RESPONSE_BODY_BYTES
+from .._fieldwise import fieldwise
 from .._parts import PartsAssembler
 from ..exceptions import ModelHTTPError
 from ..exceptions import ModelkitError
@@ -476,7 +477,8 @@ class _Reopenable:
         return await self.open(stream.attempt)
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class WireStreamedResponse(_NamedStreamedResponse, Generic[E]):
     """A vendor's streamed response on the kit's event loop: subclass it per wire format.
 

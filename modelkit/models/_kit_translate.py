@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._fieldwise import fieldwise
 from ..messages import AudioUrl
 from ..messages import BinaryContent
 from ..messages import DocumentUrl
@@ -64,7 +65,8 @@ __all__ = (
 _ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
 
 
-@dataclass(frozen=True, slots=True)
+@fieldwise
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class ToolCallIdRule:
     """Which tool-call ids a vendor accepts, and how to make one from an id it would not.
 

@@ -46,6 +46,7 @@ from typing import cast
 import orjson
 from pydantic_core import ValidationError
 
+from .._fieldwise import fieldwise
 from .._redact import RedactingFilter
 from ..exceptions import UnexpectedModelBehavior
 from ..exceptions import UserError
@@ -459,7 +460,8 @@ _READ_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError, Ove
 _USAGE_KEYS = ('input_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens', 'output_tokens')
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class AnthropicStreamedResponse(WireStreamedResponse[SSEEvent]):
     """A message arriving as Anthropic's named server-sent events, translated into our part events."""
 

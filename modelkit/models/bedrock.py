@@ -35,6 +35,7 @@ from urllib.parse import quote
 import orjson
 from pydantic_core import ValidationError
 
+from .._fieldwise import fieldwise
 from ..exceptions import ModelHTTPError
 from ..exceptions import UnexpectedModelBehavior
 from ..exceptions import UserError
@@ -454,7 +455,8 @@ _STREAM_EVENT: LazyAdapter[wire.ConverseStreamOutput] = LazyAdapter(
 _READ_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class BedrockStreamedResponse(WireStreamedResponse[EventStreamMessage]):
     """A ConverseStream answer: AWS event-stream messages, translated into our part events.
 

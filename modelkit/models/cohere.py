@@ -46,6 +46,7 @@ from typing import cast
 import orjson
 from pydantic_core import ValidationError
 
+from .._fieldwise import fieldwise
 from ..exceptions import ModelStreamError
 from ..exceptions import UnexpectedModelBehavior
 from ..exceptions import UserError
@@ -324,7 +325,8 @@ _USAGE: LazyAdapter[wire.Usage] = LazyAdapter('modelkit.wire.cohere', 'Usage')
 _READ_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class CohereStreamedResponse(WireStreamedResponse[SSEEvent]):
     """A v2 chat response arriving as typed server-sent events, translated into our part events.
 

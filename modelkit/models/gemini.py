@@ -44,6 +44,7 @@ from urllib.parse import quote
 import orjson
 from pydantic_core import ValidationError
 
+from .._fieldwise import fieldwise
 from .._parts import PartsAssembler
 from ..exceptions import UnexpectedModelBehavior
 from ..exceptions import UserError
@@ -508,7 +509,8 @@ class _PartsReader:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class GeminiStreamedResponse(WireStreamedResponse[Any]):
     """A `streamGenerateContent` answer, as SSE (`alt=sse`) or as one JSON array, by content type."""
 

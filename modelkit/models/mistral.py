@@ -28,6 +28,7 @@ from typing import Literal
 
 import orjson
 
+from .._fieldwise import fieldwise
 from ..exceptions import UnexpectedModelBehavior
 from ..messages import ModelResponsePart
 from ..messages import ModelResponseStreamEvent
@@ -117,7 +118,8 @@ class MistralModel(OpenAIModel):
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class MistralStreamedResponse(OpenAIStreamedResponse):
     """A Mistral stream: OpenAI's chunks, whose delta `content` may be a list of chunks."""
 

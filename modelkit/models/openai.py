@@ -38,6 +38,7 @@ from typing import TypeAlias
 import orjson
 from pydantic_core import ValidationError
 
+from .._fieldwise import fieldwise
 from ..exceptions import UnexpectedModelBehavior
 from ..exceptions import UserError
 from ..messages import AudioUrl
@@ -434,7 +435,8 @@ _ARGS_TYPES = (str, dict)  # arguments are a JSON string; a few compatible serve
 _READ_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError, OverflowError)
 
 
-@dataclass
+@fieldwise
+@dataclass(repr=False, eq=False)
 class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
     """A chat completion arriving as server-sent events, translated into our part events.
 

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 
+from .._fieldwise import fieldwise
 from ..exceptions import ModelkitError, StreamProtocolError, UserError
 
 __all__ = (
@@ -137,7 +138,8 @@ _INT_TYPES = {cls: (code, fmt) for code, (_, fmt, cls) in _INTS.items()}
 _INT64 = _INTS[5][1]
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class EventStreamMessage:
     """One decoded event-stream message."""
 
@@ -146,6 +148,10 @@ class EventStreamMessage:
     `:event-type` / `:exception-type` / `:error-code`, `:content-type` as strings."""
     payload: bytes
     """The payload as sent (for Bedrock, one JSON object)."""
+
+    def __init__(self, headers: dict[str, HeaderValue], payload: bytes) -> None:
+        self.headers = headers
+        self.payload = payload
 
 
 def _error(offset: int, what: str) -> StreamProtocolError:

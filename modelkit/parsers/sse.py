@@ -44,6 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 
+from .._fieldwise import fieldwise
 from ..exceptions import ModelkitError, StreamProtocolError, UserError
 
 __all__ = ('MAX_EVENT_BYTES', 'MAX_RETRY_DIGITS', 'SSEDecoder', 'SSEEvent')
@@ -67,7 +68,8 @@ _CR = b'\r'
 _DATA_SP = b'data: '
 
 
-@dataclass(slots=True)
+@fieldwise
+@dataclass(slots=True, init=False, repr=False, eq=False)
 class SSEEvent:
     """One dispatched server-sent event."""
 
@@ -79,6 +81,14 @@ class SSEEvent:
     """The last event ID in force when the event was dispatched (it persists across events)."""
     retry: int | None = None
     """The reconnection time in milliseconds, only if this event's own block carried a valid one."""
+
+    def __init__(
+        self, event: str = 'message', data: str = '', id: str | None = None, retry: int | None = None
+    ) -> None:
+        self.event = event
+        self.data = data
+        self.id = id
+        self.retry = retry
 
 
 _decode = bytes.decode

@@ -30,13 +30,30 @@ from .._transport import (
     aclose_shared_http_client,
 )
 from ..exceptions import UserError
-from ..profiles import OPENAI_COMPATIBLE_PROFILE, OpenAIChatProfile
 from ._auth import SingleFlight
 
 if TYPE_CHECKING:
     import httpx
 
+    from ..profiles import OpenAIChatProfile
+
 __all__ = ('Provider', 'aclose_shared_http_client', 'infer_provider', 'known_providers')
+
+
+class _CompatibleProfile:
+    """`Provider.openai_chat_profile`'s default, `OPENAI_COMPATIBLE_PROFILE`, imported at the first read.
+
+    Only `OpenAIModel` reads a provider's profile, so providers of other wire formats (Anthropic,
+    Gemini, Cohere, Bedrock) do not build the profiles at import. Read on the class or an instance
+    alike; a subclass's own `openai_chat_profile`, or one set on an instance, takes its place.
+    """
+
+    __slots__ = ()
+
+    def __get__(self, instance: object, owner: type | None = None) -> OpenAIChatProfile:
+        from ..profiles import OPENAI_COMPATIBLE_PROFILE
+
+        return OPENAI_COMPATIBLE_PROFILE
 
 
 class Provider:
@@ -54,7 +71,7 @@ class Provider:
     """The environment variable that overrides the base URL; None where there is none."""
     key_required: ClassVar[bool] = True
     """Whether the service needs an API key (False for local servers such as Ollama)."""
-    openai_chat_profile: OpenAIChatProfile = OPENAI_COMPATIBLE_PROFILE
+    openai_chat_profile: OpenAIChatProfile = _CompatibleProfile()  # type: ignore[assignment]
     """The OpenAI chat-completions dialect this service speaks (read by `OpenAIModel`); data only."""
 
     def __init__(

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from .._fieldwise import fieldwise
 from .._signing import Signer, WireRequest
 
 if TYPE_CHECKING:
@@ -127,7 +128,10 @@ class SingleFlight(Generic[T]):
 # -- expiring credentials --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)  # not slots: `Expiring[str](...)` sets `__orig_class__`, which slots forbid
+@fieldwise
+@dataclass(
+    frozen=True, repr=False, eq=False
+)  # not slots: `Expiring[str](...)` sets `__orig_class__`, which slots forbid
 class Expiring(Generic[T]):
     """A credential and when it stops working (`time.time()` seconds; None: it does not expire)."""
 
