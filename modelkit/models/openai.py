@@ -487,7 +487,9 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
                     len(delta) == 1
                     and (content := delta.get('content')).__class__ is str
                     and choice.get('finish_reason') is None
-                    and not chunk.get('usage')
+                    # `in` before the lookup: a text delta's chunk has no `usage` key, and the
+                    # test costs less than a `.get` call.
+                    and ('usage' not in chunk or not chunk['usage'])
                 ):
                     think = self._think
                     if think is None:
