@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -191,7 +192,7 @@ class _Body(httpx.AsyncByteStream):
         self._transport: AiohttpModelkitTransport | None = transport
         self._response = response
         self._request = request
-        self._read = response.content.readany
+        self._read: Callable[[], Awaitable[bytes]] = response.content.readany
         self._eof = False
         self._protocol: Any = None
         self._closed: Any = None
@@ -230,7 +231,11 @@ class _Body(httpx.AsyncByteStream):
         try:
             chunk = await self._read()
         except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:  # TimeoutError is an OSError
+            self._read = _ended
             raise _body_error(exc, self._request, self._lost_to()) from exc
+        except BaseException:
+            self._read = _ended
+            raise
         if not chunk:
             self._eof = True
             raise StopAsyncIteration
@@ -247,6 +252,13 @@ class _Body(httpx.AsyncByteStream):
             self._response.release()  # read to the end: the connection goes back to the pool
         else:
             self._response.close()  # a connection mid-body cannot be reused: close it
+
+
+async def _ended() -> bytes:
+    # A body whose read failed (or was cancelled) ends there, as a generator does once an error
+    # has passed through it: aiohttp would raise its stored error again at every later pull (the
+    # pull `_abandon` makes on exit, say), chaining that one exception object to itself.
+    raise StopAsyncIteration
 
 
 class _BrokenFraming(aiohttp.ClientPayloadError):

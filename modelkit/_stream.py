@@ -21,7 +21,7 @@ are translated by the function the transport hands in.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ._body import _abandon, body_chunks
@@ -61,6 +61,7 @@ class ResponseStream:
         '_eof',
         '_model_name',
         '_next',
+        '_raw_body',
         '_response',
         '_retry',
         '_translate',
@@ -95,6 +96,7 @@ class ResponseStream:
         translate: ReadErrorTranslator,
         attempt: int = 1,
         wait_to_retry: Callable[[int, str], Awaitable[bool]] | None = None,
+        raw_body: AsyncIterable[bytes] | None = None,
     ) -> None:
         self.status_code = response.status_code
         self.headers = response.headers
@@ -107,6 +109,9 @@ class ResponseStream:
         self._translate = translate
         self.attempt = attempt
         self._retry = wait_to_retry
+        self._raw_body = raw_body
+        """The transport's own byte stream under the client's wrapper of `response.stream` (see
+        `modelkit._transport`), read directly when the body needs no decoding; None: not known."""
         self._chunks: AsyncIterator[bytes] | None = None
         self._next: Callable[[], Awaitable[bytes]] | None = None
         self._eof = False
@@ -168,7 +173,10 @@ class ResponseStream:
                 self._chunks = response.aiter_raw()  # httpx's own error for a body it cannot give
             else:
                 response.is_stream_consumed = True
-                self._chunks = body.__aiter__()
+                # The transport's stream itself where the transport knows it: the client's wrapper
+                # is one more async generator per chunk that only hands each chunk on (closing
+                # still goes through it, at exit).
+                self._chunks = (self._raw_body if self._raw_body is not None else body).__aiter__()
         else:
             # Decoded (gzip, deflate) with bounded output: see `body_chunks`.
             self._chunks = body_chunks(response, self._vendor)

@@ -27,7 +27,7 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -226,6 +226,7 @@ class _OpenStream(AbstractAsyncContextManager[ResponseStream]):
             translate=lambda exc: _stream_read_error(exc, vendor, model_name, response),
             attempt=attempt,
             wait_to_retry=self._wait_to_retry,
+            raw_body=_transport_stream(response),
         )
         return self._stream
 
@@ -507,6 +508,25 @@ class _RequestBody(httpx.AsyncByteStream):
             raise StopAsyncIteration
         self._sent = True
         return self._body
+
+
+_BOUND_STREAM: type | None = getattr(getattr(httpx, '_client', None), 'BoundAsyncStream', None)
+"""httpx's wrapper of a transport's response stream (it sets `response.elapsed` on close), or None
+if a later httpx has no such class (the body is then read through `response.stream` as it is)."""
+
+
+def _transport_stream(response: httpx.Response) -> AsyncIterable[bytes] | None:
+    """The transport's byte stream under httpx's `BoundAsyncStream`, or None when it is not one.
+
+    That wrapper iterates as an async generator that only passes each chunk on: one generator
+    resumption per chunk for nothing (on the aiohttp transport, the only generator between the
+    socket and the parser). Only iteration skips it; `response.aclose()` still closes through it.
+    """
+    stream = response.stream
+    if _BOUND_STREAM is None or type(stream) is not _BOUND_STREAM:
+        return None
+    inner = getattr(stream, '_stream', None)
+    return inner if hasattr(inner, '__aiter__') else None
 
 
 def _stream_read_error(
