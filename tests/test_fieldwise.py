@@ -158,9 +158,9 @@ def _as_generated(cls: type[Any]) -> type[Any]:
     for f in dataclasses.fields(cls):
         namespace['__annotations__'][f.name] = f.type
         if f.default is not dataclasses.MISSING:
-            namespace[f.name] = field(default=f.default)
+            namespace[f.name] = field(default=f.default, init=f.init)
         elif f.default_factory is not dataclasses.MISSING:
-            namespace[f.name] = field(default_factory=f.default_factory)
+            namespace[f.name] = field(default_factory=f.default_factory, init=f.init)
     return dataclass(type(cls.__name__, (), namespace))
 
 
@@ -190,6 +190,6 @@ def test_written_out_inits_are_the_ones_dataclass_would_generate(cls: type[Any])
         elif f.default is not dataclasses.MISSING:
             assert getattr(first, f.name) == f.default
     # Every field can be passed by keyword and ends up where it was passed.
-    given = {f.name: object() for f in dataclasses.fields(cls)}
+    given = {f.name: object() for f in dataclasses.fields(cls) if f.init}
     made = cls(**given)
     assert all(getattr(made, name) is value for name, value in given.items())

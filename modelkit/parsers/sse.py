@@ -40,9 +40,10 @@ input that arrives a byte at a time stays O(n).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
 from itertools import repeat
+from typing import TYPE_CHECKING, Any
 
 from .._fieldwise import fieldwise
 from ..exceptions import ModelkitError, StreamProtocolError, UserError
@@ -81,6 +82,12 @@ class SSEEvent:
     """The last event ID in force when the event was dispatched (it persists across events)."""
     retry: int | None = None
     """The reconnection time in milliseconds, only if this event's own block carried a valid one."""
+    raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    """`data` as the bytes that came (checked UTF-8), when the block had one `data` line; else None.
+
+    What a JSON payload is best parsed from (`orjson.loads(event.raw or event.data)`): the decoder
+    then never builds `data` at all, which is most of what it would cost per event (it is decoded
+    the first time it is read). Made by the decoder only, and not kept in step with `data`."""
 
     def __init__(
         self, event: str = 'message', data: str = '', id: str | None = None, retry: int | None = None
@@ -89,9 +96,20 @@ class SSEEvent:
         self.data = data
         self.id = id
         self.retry = retry
+        self.raw = None
+
+    if not TYPE_CHECKING:  # (so that mypy still sees a misspelt attribute)
+
+        def __getattr__(self, name):
+            # Only called for an attribute not set: the decoder's events leave `data` unset and
+            # set `raw`, which is checked UTF-8, so `data` is made the first time it is read.
+            if name == 'data':
+                data = self.data = self.raw.decode()
+                return data
+            message = f'{type(self).__name__!r} object has no attribute {name!r}'
+            raise AttributeError(message, name=name, obj=self)
 
 
-_decode = bytes.decode
 _new_event = object.__new__  # an event without a call to `__init__`: the hot paths set every field
 
 
@@ -128,17 +146,39 @@ def _long_line_end(work: bytes, pos: int) -> int:
             return -1
 
 
+def _utf8(data: bytes) -> bool:
+    """Whether `data` is valid UTF-8 (checked without building the text, when it is ASCII)."""
+    if data.isascii():
+        return True
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _Batched(list[Any]):
+    """The events of one `iter_feed()` call, where each run of blocks split in C is kept as its
+    `(kinds, payloads, last_id)`, to be made into events only as the caller takes them."""
+
+    __slots__ = ()
+
+
 def _append_events(
-    events: list[SSEEvent], kinds: Iterable[str], values: list[str], last_id: str | None
+    events: list[SSEEvent], kinds: Iterable[str], payloads: list[bytes], last_id: str | None
 ) -> None:
+    """Append an event per payload (checked UTF-8), its `data` left to be decoded when read."""
+    if events.__class__ is _Batched:
+        events.append((kinds, payloads, last_id))
+        return
     # Made without calling `__init__` (a Python frame per event), which is most of their cost.
     append = events.append
     new = _new_event
     cls = SSEEvent
-    for kind, value in zip(kinds, values, strict=False):  # `kinds` may be endless
+    for kind, payload in zip(kinds, payloads, strict=False):  # `kinds` may be endless
         event = new(cls)
         event.event = kind
-        event.data = value
+        event.raw = payload
         event.id = last_id
         event.retry = None
         append(event)
@@ -149,12 +189,10 @@ def _data_only(region: bytes, sep: bytes, stop: int, last_id: str | None, events
     payloads = region[6 : 6 - len(sep)].split(sep)
     if 10 in (joined := b''.join(payloads)) or 13 in joined:
         return -1  # some block is more than one `data: ` line
-    try:
-        # Decoded one by one: a wide character in one payload then does not widen them all.
-        values = list(map(_decode, payloads))
-    except UnicodeDecodeError:
+    # Each payload is valid UTF-8 if they all are: the splits were at ASCII bytes.
+    if not _utf8(joined):
         return -1
-    _append_events(events, repeat('message'), values, last_id)
+    _append_events(events, repeat('message'), payloads, last_id)
     return stop
 
 
@@ -207,14 +245,13 @@ def _canonical(work: bytes, pos: int, limit: int, last_id: str | None, events: l
     try:
         kinds = b'\n'.join(lines[0 : 3 * k : 3])[7:].decode().split('\nevent: ')
         payloads = data_lines[6:].split(b'\ndata: ')
-        if len(kinds) != k or len(payloads) != k:
-            return -1
-        values = list(map(_decode, payloads))
     except UnicodeDecodeError:
+        return -1
+    if len(kinds) != k or len(payloads) != k or not _utf8(data_lines):
         return -1
     if '' in kinds:
         kinds = [kind or 'message' for kind in kinds]
-    _append_events(events, kinds, values, last_id)
+    _append_events(events, kinds, payloads, last_id)
     return stop
 
 
@@ -237,9 +274,11 @@ class SSEDecoder:
         '_event',
         '_id_buffer',
         '_kind',
+        '_lazy',
         '_offset',
         '_pending',
         '_prefix',
+        '_run',
         '_skip_lf',
         'last_event_id',
         'retry',
@@ -284,12 +323,66 @@ class SSEDecoder:
         self._event = ''
         self._block_retry: int | None = None
         self._error: ModelkitError | None = None
+        self._lazy = False
+        """`iter_feed()` is running: the blocks split in C are kept unmade (see `_Batched`)."""
+        self._run: Generator[SSEEvent, None, None] | None = None
+        """The events `iter_feed()` handed out last, while the caller may not have taken them all."""
         self.truncated = False
         self.last_event_id = None
         self.retry = None
 
+    def iter_feed(self, data: bytes) -> Iterable[SSEEvent]:
+        """`feed()`, with each event made only as the caller takes it.
+
+        The same events in the same order, but a chunk holding thousands of them (a body that
+        arrives whole) is never held as thousands of events at once, which is much of what such
+        a chunk costs. A caller that stops taking them loses nothing: the next `feed()`,
+        `iter_feed()` or `close()` returns the events it did not take first.
+        """
+        if self._run is not None:
+            return self.feed(data)
+        self._lazy = True
+        try:
+            found = self.feed(data)
+        finally:
+            self._lazy = False
+        if found.__class__ is _Batched:
+            run = self._run = self._made(found)
+            return run
+        return found
+
+    def _made(self, found: list[Any]) -> Generator[SSEEvent, None, None]:
+        new = _new_event
+        cls = SSEEvent
+        for item in found:
+            if item.__class__ is tuple:
+                kinds, payloads, last_id = item
+                for kind, payload in zip(kinds, payloads, strict=False):  # `kinds` may be endless
+                    event = new(cls)
+                    event.event = kind
+                    event.raw = payload
+                    event.id = last_id
+                    event.retry = None
+                    yield event
+            else:
+                yield item
+        self._run = None
+
+    def _left(self) -> list[SSEEvent]:
+        """The events of the last `iter_feed()` its caller did not take."""
+        run = self._run
+        self._run = None
+        return list(run) if run is not None else []
+
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Consume a chunk of the body; return the events it completed (often none or one)."""
+        if self._run is not None and (left := self._left()):
+            try:
+                return left + self.feed(data)
+            except ModelkitError:
+                if self._error is None:
+                    raise
+                return left  # they came before the error, which the next call raises
         buf = self._buf
         # `int in bytes` is a bare memchr; `bytes in bytes` and method calls cost several times more.
         if buf and 10 not in data and 13 not in data:
@@ -409,20 +502,28 @@ class SSEDecoder:
             return None
         if 10 in payload or 13 in payload or n > MAX_EVENT_BYTES:
             return None
-        try:
-            value = payload.decode()
-        except UnicodeDecodeError:
-            return None  # the line machine says where
-        self._offset += n
         event = _new_event(SSEEvent)
+        if not payload.isascii():
+            try:
+                event.data = payload.decode()  # (made now that it is checked anyway)
+            except UnicodeDecodeError:
+                return None  # the line machine says where
+        self._offset += n
         event.event = self._kind
-        event.data = value
+        event.raw = payload
         event.id = self.last_event_id
         event.retry = None
         return event
 
     def close(self) -> list[SSEEvent]:
         """End of stream: return no further event; set `truncated` if unfinished data was dropped."""
+        if self._run is not None and (left := self._left()):
+            try:
+                return left + self.close()
+            except ModelkitError:
+                if self._error is None:
+                    raise
+                return left  # they came before the error, which the next call raises
         if self._closed:
             return []
         if self._error is not None:
@@ -480,7 +581,7 @@ class SSEDecoder:
             if work[0] == 10:
                 pos = 1
         offset = self._offset
-        events: list[SSEEvent] = []
+        events: list[SSEEvent] = _Batched() if self._lazy else []
         try:
             while pos < n:
                 # The region to parse now: every complete line in the next _REGION_BYTES.
@@ -532,13 +633,13 @@ class SSEDecoder:
                     ):
                         stop = end - 4
                     if stop >= 0:
+                        payload = work[start:stop]
                         try:
-                            value = work[start:stop].decode()
                             type_ = kind.decode() or 'message'
                         except UnicodeDecodeError:
-                            pass  # the line machine says where
-                        else:
-                            events.append(SSEEvent(type_, value, self.last_event_id, None))
+                            type_ = ''  # the line machine says where
+                        if type_ and _utf8(payload):
+                            _append_events(events, (type_,), [payload], self.last_event_id)
                             pos = end
                             if last:
                                 break
@@ -565,18 +666,13 @@ class SSEDecoder:
                         bad = [p for p in parts if 10 in p]
                     else:
                         bad = [p for p in parts if 10 in p or 13 in p]
-                    if not bad:
-                        last_id = self.last_event_id
-                        new_event = SSEEvent
-                        try:
-                            events += [new_event('message', p.decode(), last_id, None) for p in parts]
-                        except UnicodeDecodeError:
-                            pass  # the line machine keeps the events before the bad byte
-                        else:
-                            pos = end
-                            if last:
-                                break
-                            continue
+                    # (Else the line machine keeps the events before the bad byte.)
+                    if not bad and _utf8(b''.join(parts)):
+                        _append_events(events, repeat('message'), parts, self.last_event_id)
+                        pos = end
+                        if last:
+                            break
+                        continue
                 region = raw if cr < 0 else raw.replace(b'\r\n', _LF).replace(_CR, _LF)
                 self._blocks(region, raw, offset + pos, events)
                 pos = end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -217,6 +218,60 @@ def test_last_event_type_wins() -> None:
 
 def test_data_is_utf8() -> None:
     assert all_ways('data: café 東京 😀\n\n'.encode()) == [message('café 東京 😀')]
+
+
+# The payload's bytes (`raw`), which the vendor interfaces parse instead of `data`.
+
+USUAL_SHAPES = (
+    b'data: {"a": 1}\n\ndata: caf\xc3\xa9\n\n',
+    b'data: {"a": 1}\r\n\r\ndata: \xf0\x9f\x98\x80\r\n\r\n',
+    b'event: delta\ndata: {"a": 1}\n\nevent: delta\ndata: \xe6\x9d\xb1\n\n',
+)
+
+
+@pytest.mark.parametrize('body', USUAL_SHAPES)
+@pytest.mark.parametrize('how', ['whole', 'per-event', 'bytewise', 'twice'])
+def test_usual_shapes_keep_the_payload_bytes(body: bytes, how: str) -> None:
+    sep = b'\r\n\r\n' if b'\r' in body else b'\n\n'
+    first, second = (part + sep for part in body.split(sep)[:2])
+    chunks = {
+        'whole': [body],
+        'per-event': [first, second],
+        'bytewise': bytewise(body),
+        'twice': [body, body],
+    }[how]
+    events, _ = decode(chunks)
+    assert events
+    for event in events:
+        assert event.raw is not None
+        assert event.raw == event.data.encode()
+        assert event.raw in body
+    assert events == decode(bytewise(body * (2 if how == 'twice' else 1)))[0]
+
+
+def test_other_shapes_leave_raw_unset() -> None:
+    events, _ = decode([b'data: a\ndata: b\n\n: comment\ndata: c\n\n'])
+    assert events == [message('a\nb'), message('c')]
+    assert events[0].raw is None
+
+
+def test_raw_is_not_part_of_the_event_s_value() -> None:
+    (decoded,), _ = decode([b'data: x\n\n'])
+    made = SSEEvent(data='x')
+    assert made.raw is None
+    assert decoded.raw == b'x'
+    assert decoded == made
+    assert repr(decoded) == repr(made) == "SSEEvent(event='message', data='x', id=None, retry=None)"
+    assert dataclasses.replace(decoded, data='y').raw is None
+    with pytest.raises(AttributeError, match='no attribute'):
+        decoded.nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_data_read_from_raw_is_text() -> None:
+    (event,), _ = decode([b'data: {"a": 1}\n\n'])
+    assert type(event.data) is str
+    assert event.data == '{"a": 1}'
+    assert event.data is event.data  # made once
 
 
 # id.

@@ -3,6 +3,7 @@ bytes either parse or raise `StreamProtocolError`."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -319,3 +320,49 @@ def test_usual_layout_over_many_regions() -> None:
     crlf = body.replace(b'\n', b'\r\n')
     assert run([crlf]) == reference(crlf) == expected
     assert run(split_at(crlf, list(range(0, len(crlf), 4097)))) == expected
+
+
+# `iter_feed()`, as the kit's event loop takes events: the same outcome, even from a caller that
+# stops taking them partway (the rest come first from the next call).
+
+
+def run_lazily(chunks: list[bytes], takes: list[int]) -> Outcome:
+    decoder = SSEDecoder()
+    events: list[Event] = []
+    try:
+        for i, chunk in enumerate(chunks):
+            found = decoder.iter_feed(chunk)
+            if not isinstance(found, list) and takes:
+                found = itertools.islice(found, takes[i % len(takes)])  # a generator: stop early
+            events += [(e.event, e.data, e.id, e.retry) for e in found]
+        events += [(e.event, e.data, e.id, e.retry) for e in decoder.close()]
+        decoder.close()
+    except StreamProtocolError as exc:
+        found_at = re.search(r'at byte (\d+)$', str(exc))
+        return Outcome(tuple(events), error_at=int(found_at.group(1)) if found_at else -1)
+    return Outcome(tuple(events), None, decoder.truncated, decoder.last_event_id, decoder.retry)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=usual_streams() | token_streams(),
+    cuts=st.lists(st.integers(0, 600), max_size=6),
+    takes=st.lists(st.integers(0, 3), max_size=4),
+)
+def test_iter_feed_loses_nothing_however_taken(body: bytes, cuts: list[int], takes: list[int]) -> None:
+    expected = run([body])
+    assert run_lazily([body], takes) == expected
+    assert run_lazily(split_at(body, cuts), takes) == expected
+    assert run_lazily([*split_at(body, cuts), b''], takes) == expected
+
+
+def test_iter_feed_of_many_events_makes_them_as_taken() -> None:
+    body = b''.join(b'event: delta\ndata: {"i": %d}\n\n' % i for i in range(1000))
+    decoder = SSEDecoder()
+    found = decoder.iter_feed(body)
+    assert not isinstance(found, list)
+    first = list(itertools.islice(found, 10))
+    assert [e.data for e in first] == [f'{{"i": {i}}}' for i in range(10)]
+    rest = decoder.feed(b'data: last\n\n')
+    assert [e.data for e in rest] == [f'{{"i": {i}}}' for i in range(10, 1000)] + ['last']
+    assert decoder.close() == []
