@@ -486,10 +486,10 @@ class AnthropicStreamedResponse(WireStreamedResponse[SSEEvent]):
     def _process_event(self, event: SSEEvent) -> Event | Iterator[Event] | None:
         # The hot path: one orjson.loads and a few dict lookups per event, no pydantic; a text delta,
         # nearly every event, returns from the first branch. The payload's `type` decides, not the
-        # SSE event name, which some gateways drop.
-        data = event.data
+        # SSE event name, which some gateways drop. The payload's bytes are parsed where the decoder
+        # kept them (`raw`): the text is then never made, unless a message needs it.
         try:
-            payload = orjson.loads(data)
+            payload = orjson.loads(event.raw or event.data)
             kind = payload['type']
             if kind == 'content_block_delta':
                 delta = payload['delta']
@@ -498,12 +498,12 @@ class AnthropicStreamedResponse(WireStreamedResponse[SSEEvent]):
                 return self._block_delta(payload['index'], delta)
             handler = _HANDLERS.get(kind)
             if handler is not None:
-                return handler(self, payload, data)
+                return handler(self, payload, event.data)
             if kind == 'error' or event.event == 'error':
-                raise stream_error(self._vendor, data)
+                raise stream_error(self._vendor, event.data)
             return None  # `ping`, and event types we do not know
         except _READ_ERRORS as exc:
-            raise self._event_problem(data, exc) from exc
+            raise self._event_problem(event.data, exc) from exc
 
     def _block_delta(self, index: int, delta: dict[str, Any]) -> Event | None:
         kind = delta['type']

@@ -346,7 +346,7 @@ class CohereStreamedResponse(WireStreamedResponse[SSEEvent]):
         # The hot path: one orjson.loads and a few lookups for a text delta; every other event type
         # goes through `_HANDLERS`, and whatever the lookups trip over to `_event_problem`.
         try:
-            payload = orjson.loads(event.data)
+            payload = orjson.loads(event.raw or event.data)  # the bytes, where the decoder kept them
             kind = payload['type']
             if kind == 'content-delta':
                 content = payload['delta']['message']['content']

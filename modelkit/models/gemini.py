@@ -553,15 +553,15 @@ class GeminiStreamedResponse(WireStreamedResponse[Any]):
         if event.__class__ is SSEEvent:
             if event.event != 'message':
                 return None  # an event type Gemini does not send: skip it
-            data: str | None = event.data
             try:
-                chunk = orjson.loads(event.data)
+                # The bytes, where the decoder kept them (`raw`): the text is made only if needed.
+                chunk = orjson.loads(event.raw or event.data)
             except orjson.JSONDecodeError as exc:
                 raise UnexpectedModelBehavior(
                     f'{self._vendor} sent a stream event that is not JSON ({exc})', event.data
                 ) from exc
         else:
-            chunk, data = event, None
+            chunk = event
         reader = self._reader
         if reader.kind == _TEXT:
             try:
@@ -580,7 +580,7 @@ class GeminiStreamedResponse(WireStreamedResponse[Any]):
                         return self._parts_manager.text_delta(reader.part_no, text)
             except _READ_ERRORS:
                 pass  # `_process_chunk` says what is wrong with it
-        return self._process_chunk(chunk, data)
+        return self._process_chunk(chunk, event.data if event.__class__ is SSEEvent else None)
 
     def _process_chunk(self, chunk: Any, data: str | None) -> Iterator[Event]:
         """Any chunk but a plain text delta: the first one, thoughts, calls, signatures, the finish."""

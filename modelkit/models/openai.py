@@ -469,12 +469,13 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
         # The hot path: one orjson.loads and a few dict lookups per chunk, no pydantic. A chunk that
         # is only a text delta is handled here; anything else goes to `_process_chunk`, and anything
         # the lookups trip over to `_chunk_problem`, which validates the chunk to name the problem.
-        data = event.data
         if event.event != 'message':
             if event.event == 'error':
-                raise stream_error(self._vendor, data)
+                raise stream_error(self._vendor, event.data)
             return None  # an event type we do not know: skip it
-        if data == '[DONE]':
+        # The payload's bytes where the decoder kept them (`raw`): its text is then made only if needed.
+        data = event.raw or event.data
+        if data == b'[DONE]' or data == '[DONE]':
             self._end_seen = True
             return self._flush_text()
         try:
@@ -503,9 +504,9 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
                         return self._parts_manager.text_delta(~think.segment, content)
                     return self._tagged_text(think.feed(content))
         except _READ_ERRORS as exc:
-            self._skip_or_raise(data, exc)
+            self._skip_or_raise(event.data, exc)
             return None
-        return self._process_chunk(chunk, data)
+        return self._process_chunk(chunk, event.data)
 
     def _skip_or_raise(self, data: str, exc: Exception) -> None:
         problem = self._chunk_problem(data, exc)
