@@ -24,7 +24,10 @@ Where we differ from the spec, on purpose:
 - **`close()` never dispatches** the unterminated last event (as the spec says) but sets
   `truncated` when it discarded data, so callers can say the stream was cut off.
 
-Everything works on bytes, and each field value is decoded once. This is the streaming hot
+Everything works on bytes, and each field value is decoded once; a payload the fast paths read
+is checked to be UTF-8 but not decoded: its event keeps the bytes (`raw`, what the vendor
+interfaces parse) and makes `data` from them only if it is read. `iter_feed()` makes the events
+of the blocks split in C one at a time, as the caller takes them. This is the streaming hot
 path, so the usual shapes skip the line machine. Between blocks nothing can be dispatched before
 a blank line, so until one arrives a chunk is only appended (a memchr or two per small piece; a
 block's lines are parsed once, when it is complete). Then the complete blocks are read at once:
@@ -42,7 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import filterfalse, repeat
 from typing import TYPE_CHECKING, Any
 
 from .._fieldwise import fieldwise
@@ -146,12 +149,16 @@ def _long_line_end(work: bytes, pos: int) -> int:
             return -1
 
 
-def _utf8(data: bytes) -> bool:
-    """Whether `data` is valid UTF-8 (checked without building the text, when it is ASCII)."""
-    if data.isascii():
+def _utf8(joined: bytes, payloads: Iterable[bytes]) -> bool:
+    """Whether the `payloads` (`joined` is all of them) are valid UTF-8, without building their text
+    when they are ASCII."""
+    if joined.isascii():
         return True
     try:
-        data.decode()
+        # One by one and only the others: a region's one emoji would make decoding it whole write
+        # four bytes per character of it.
+        for payload in filterfalse(bytes.isascii, payloads):
+            payload.decode()
     except UnicodeDecodeError:
         return False
     return True
@@ -165,23 +172,11 @@ class _Batched(list[Any]):
 
 
 def _append_events(
-    events: list[SSEEvent], kinds: Iterable[str], payloads: list[bytes], last_id: str | None
+    events: list[Any], kinds: Iterable[str], payloads: list[bytes], last_id: str | None
 ) -> None:
-    """Append an event per payload (checked UTF-8), its `data` left to be decoded when read."""
-    if events.__class__ is _Batched:
-        events.append((kinds, payloads, last_id))
-        return
-    # Made without calling `__init__` (a Python frame per event), which is most of their cost.
-    append = events.append
-    new = _new_event
-    cls = SSEEvent
-    for kind, payload in zip(kinds, payloads, strict=False):  # `kinds` may be endless
-        event = new(cls)
-        event.event = kind
-        event.raw = payload
-        event.id = last_id
-        event.retry = None
-        append(event)
+    """Append an event per payload (checked UTF-8): kept as they are, to be made into events as
+    they are taken (`SSEDecoder._made`)."""
+    events.append((kinds, payloads, last_id))
 
 
 def _data_only(region: bytes, sep: bytes, stop: int, last_id: str | None, events: list[SSEEvent]) -> int:
@@ -190,7 +185,7 @@ def _data_only(region: bytes, sep: bytes, stop: int, last_id: str | None, events
     if 10 in (joined := b''.join(payloads)) or 13 in joined:
         return -1  # some block is more than one `data: ` line
     # Each payload is valid UTF-8 if they all are: the splits were at ASCII bytes.
-    if not _utf8(joined):
+    if not _utf8(joined, payloads):
         return -1
     _append_events(events, repeat('message'), payloads, last_id)
     return stop
@@ -247,7 +242,7 @@ def _canonical(work: bytes, pos: int, limit: int, last_id: str | None, events: l
         payloads = data_lines[6:].split(b'\ndata: ')
     except UnicodeDecodeError:
         return -1
-    if len(kinds) != k or len(payloads) != k or not _utf8(data_lines):
+    if len(kinds) != k or len(payloads) != k or not _utf8(data_lines, payloads):
         return -1
     if '' in kinds:
         kinds = [kind or 'message' for kind in kinds]
@@ -274,7 +269,6 @@ class SSEDecoder:
         '_event',
         '_id_buffer',
         '_kind',
-        '_lazy',
         '_offset',
         '_pending',
         '_prefix',
@@ -323,13 +317,16 @@ class SSEDecoder:
         self._event = ''
         self._block_retry: int | None = None
         self._error: ModelkitError | None = None
-        self._lazy = False
-        """`iter_feed()` is running: the blocks split in C are kept unmade (see `_Batched`)."""
         self._run: Generator[SSEEvent, None, None] | None = None
         """The events `iter_feed()` handed out last, while the caller may not have taken them all."""
         self.truncated = False
         self.last_event_id = None
         self.retry = None
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """Consume a chunk of the body; return the events it completed (often none or one)."""
+        found = self.iter_feed(data)
+        return found if found.__class__ is list else self._left()
 
     def iter_feed(self, data: bytes) -> Iterable[SSEEvent]:
         """`feed()`, with each event made only as the caller takes it.
@@ -339,19 +336,65 @@ class SSEDecoder:
         a chunk costs. A caller that stops taking them loses nothing: the next `feed()`,
         `iter_feed()` or `close()` returns the events it did not take first.
         """
-        if self._run is not None:
-            return self.feed(data)
-        self._lazy = True
-        try:
-            found = self.feed(data)
-        finally:
-            self._lazy = False
+        # The kit's hot path, once per chunk: `feed()` calls this, not the other way round.
+        if self._run is not None and (left := self._left()):
+            try:
+                return left + self.feed(data)
+            except ModelkitError:
+                if self._error is None:
+                    raise
+                return left  # they came before the error, which the next call raises
+        buf = self._buf
+        # `int in bytes` is a bare memchr; `bytes in bytes` and method calls cost several times more.
+        if buf and 10 not in data and 13 not in data:
+            # Still inside one line (byte-at-a-time input): append in amortised O(1).
+            buf += data
+            if len(buf) > MAX_EVENT_BYTES:
+                self._check_line(buf)
+            return []
+        if not self._clean:
+            return self._lazily(self._feed(data))
+        if not buf:
+            # One whole event per chunk is what a socket mostly delivers: `<prefix><payload>` and a
+            # blank line, LF or CRLF ended, where the prefix is the last such event's (`data: ` for
+            # OpenAI and Gemini, `event: <type>\ndata: ` for Anthropic and Cohere).
+            event = self._single(data)
+            if event is not None:
+                return [event]
+        # Between blocks: nothing is dispatched before a blank line, so until one arrives the bytes
+        # are only appended (each line is parsed once, when its block is complete, and a small
+        # piece costs a memchr or two). Then the blocks up to the last blank line are decoded at
+        # once and the rest waits.
+        if 13 not in data:
+            if 10 not in data or (b'\n\n' not in data and not (buf and data[0] == 10 and buf[-1] == 10)):
+                if len(buf) + len(data) > _REGION_BYTES:
+                    return self._lazily(self._feed(data))  # lines without a blank one: parse them now
+                buf += data
+                return []
+        elif not (
+            # Whether a blank line ends in `data` (two line ends in a row, where CR LF is one),
+            # inline: a function call would be most of what a small CRLF piece costs.
+            b'\n\r' in data
+            or b'\n\n' in data
+            or b'\r\r' in data
+            or (buf and ((buf[-1] == 10 and data[0] in (10, 13)) or (buf[-1] == 13 and data[0] == 13)))
+        ):
+            if len(buf) + len(data) > _REGION_BYTES:
+                return self._lazily(self._feed(data))
+            buf += data
+            return []
+        return self._lazily(self._complete(b''.join((buf, data)) if buf else data))
+
+    def _lazily(self, found: list[SSEEvent]) -> Iterable[SSEEvent]:
+        """`found`, or if it holds runs of blocks still to be made into events, a generator of them."""
         if found.__class__ is _Batched:
             run = self._run = self._made(found)
             return run
         return found
 
     def _made(self, found: list[Any]) -> Generator[SSEEvent, None, None]:
+        # Made without calling `__init__` (a Python frame per event), which is most of their cost;
+        # their `data` is decoded from `raw` if it is read.
         new = _new_event
         cls = SSEEvent
         for item in found:
@@ -373,56 +416,6 @@ class SSEDecoder:
         run = self._run
         self._run = None
         return list(run) if run is not None else []
-
-    def feed(self, data: bytes) -> list[SSEEvent]:
-        """Consume a chunk of the body; return the events it completed (often none or one)."""
-        if self._run is not None and (left := self._left()):
-            try:
-                return left + self.feed(data)
-            except ModelkitError:
-                if self._error is None:
-                    raise
-                return left  # they came before the error, which the next call raises
-        buf = self._buf
-        # `int in bytes` is a bare memchr; `bytes in bytes` and method calls cost several times more.
-        if buf and 10 not in data and 13 not in data:
-            # Still inside one line (byte-at-a-time input): append in amortised O(1).
-            buf += data
-            if len(buf) > MAX_EVENT_BYTES:
-                self._check_line(buf)
-            return []
-        if not self._clean:
-            return self._feed(data)
-        if not buf:
-            # One whole event per chunk is what a socket mostly delivers: `<prefix><payload>` and a
-            # blank line, LF or CRLF ended, where the prefix is the last such event's (`data: ` for
-            # OpenAI and Gemini, `event: <type>\ndata: ` for Anthropic and Cohere).
-            event = self._single(data)
-            if event is not None:
-                return [event]
-        # Between blocks: nothing is dispatched before a blank line, so until one arrives the bytes
-        # are only appended (each line is parsed once, when its block is complete, and a small
-        # piece costs a memchr or two). Then the blocks up to the last blank line are decoded at
-        # once and the rest waits.
-        if 13 not in data:
-            if 10 not in data or (b'\n\n' not in data and not (buf and data[0] == 10 and buf[-1] == 10)):
-                if len(buf) + len(data) > _REGION_BYTES:
-                    return self._feed(data)  # lines without a blank one: parse them as they come
-                buf += data
-                return []
-        elif not (
-            # Whether a blank line ends in `data` (two line ends in a row, where CR LF is one),
-            # inline: a function call would be most of what a small CRLF piece costs.
-            b'\n\r' in data
-            or b'\n\n' in data
-            or b'\r\r' in data
-            or (buf and ((buf[-1] == 10 and data[0] in (10, 13)) or (buf[-1] == 13 and data[0] == 13)))
-        ):
-            if len(buf) + len(data) > _REGION_BYTES:
-                return self._feed(data)
-            buf += data
-            return []
-        return self._complete(b''.join((buf, data)) if buf else data)
 
     def _learn(self, data: bytes) -> None:
         """Remember the prefix of a chunk's first event (`event: <type>\ndata: `, or `data: `)
@@ -581,7 +574,7 @@ class SSEDecoder:
             if work[0] == 10:
                 pos = 1
         offset = self._offset
-        events: list[SSEEvent] = _Batched() if self._lazy else []
+        events: list[SSEEvent] = _Batched()
         try:
             while pos < n:
                 # The region to parse now: every complete line in the next _REGION_BYTES.
@@ -638,7 +631,7 @@ class SSEDecoder:
                             type_ = kind.decode() or 'message'
                         except UnicodeDecodeError:
                             type_ = ''  # the line machine says where
-                        if type_ and _utf8(payload):
+                        if type_ and _utf8(payload, (payload,)):
                             _append_events(events, (type_,), [payload], self.last_event_id)
                             pos = end
                             if last:
@@ -667,7 +660,7 @@ class SSEDecoder:
                     else:
                         bad = [p for p in parts if 10 in p or 13 in p]
                     # (Else the line machine keeps the events before the bad byte.)
-                    if not bad and _utf8(b''.join(parts)):
+                    if not bad and _utf8(b''.join(parts), parts):
                         _append_events(events, repeat('message'), parts, self.last_event_id)
                         pos = end
                         if last:
