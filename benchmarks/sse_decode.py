@@ -75,17 +75,21 @@ def _modelkit() -> Decode:
         raise Unavailable(f'not available yet ({exc})') from None
 
     def decode(pieces: list[bytes], emit: Emit) -> None:
+        # As the vendor interfaces consume events: through `iter_feed` as the kit's event loop
+        # does, and the payload's bytes (`raw`) where the decoder kept them, which it then never
+        # decodes to text.
         loads = orjson.loads
         decoder = SSEDecoder()
-        feed = decoder.feed
+        feed = getattr(decoder, 'iter_feed', decoder.feed)
         for piece in pieces:
             for event in feed(piece):
-                data = event.data
-                if data != _DONE:
+                data = event.raw or event.data
+                if data != _DONE_BYTES and data != _DONE:
                     emit(loads(data))
         for event in decoder.close():
-            if event.data != _DONE:
-                emit(loads(event.data))
+            data = event.raw or event.data
+            if data != _DONE_BYTES and data != _DONE:
+                emit(loads(data))
 
     return decode
 

@@ -144,12 +144,14 @@ def _modelkit_decode(pieces: list[bytes], emit: Emit) -> None:
 
     loads = orjson.loads
     decoder = SSEDecoder()
-    feed = decoder.feed
+    # As `AnthropicModel` consumes events: through `iter_feed` as the kit's event loop does, and
+    # the payload's bytes (`raw`) where the decoder kept them.
+    feed = getattr(decoder, 'iter_feed', decoder.feed)
     for piece in pieces:
         for event in feed(piece):
-            emit((event.event, loads(event.data)))
+            emit((event.event, loads(event.raw or event.data)))
     for event in decoder.close():
-        emit((event.event, loads(event.data)))
+        emit((event.event, loads(event.raw or event.data)))
 
 
 def _checked(decode: Decode, pieces: list[bytes], stream: AnthropicStream) -> str:
