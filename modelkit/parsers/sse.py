@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from itertools import filterfalse, repeat
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._fieldwise import fieldwise
 from ..exceptions import ModelkitError, StreamProtocolError, UserError
@@ -101,16 +101,23 @@ class SSEEvent:
         self.retry = retry
         self.raw = None
 
-    if not TYPE_CHECKING:  # (so that mypy still sees a misspelt attribute)
 
-        def __getattr__(self, name):
-            # Only called for an attribute not set: the decoder's events leave `data` unset and
-            # set `raw`, which is checked UTF-8, so `data` is made the first time it is read.
-            if name == 'data':
-                data = self.data = self.raw.decode()
-                return data
-            message = f'{type(self).__name__!r} object has no attribute {name!r}'
-            raise AttributeError(message, name=name, obj=self)
+_DATA_DOC = "The block's `data` lines joined with `'\\n'`."
+_data_slot: Any = SSEEvent.__dict__['data']  # where `data` is kept once made
+
+
+def _data(event: SSEEvent) -> str:
+    # The decoder's events leave `data` unset and set `raw` (checked UTF-8): it is made when read.
+    # A property on `data` alone, not a `__getattr__`, which would slow every attribute access.
+    try:
+        data: str = _data_slot.__get__(event, SSEEvent)
+    except AttributeError:
+        data = event.raw.decode()  # type: ignore[union-attr]
+        _data_slot.__set__(event, data)
+    return data
+
+
+setattr(SSEEvent, 'data', property(_data, _data_slot.__set__, doc=_DATA_DOC))  # noqa: B010
 
 
 _new_event = object.__new__  # an event without a call to `__init__`: the hot paths set every field
@@ -495,12 +502,12 @@ class SSEDecoder:
             return None
         if 10 in payload or 13 in payload or n > MAX_EVENT_BYTES:
             return None
-        event = _new_event(SSEEvent)
         if not payload.isascii():
             try:
-                event.data = payload.decode()  # (made now that it is checked anyway)
+                payload.decode()
             except UnicodeDecodeError:
                 return None  # the line machine says where
+        event = _new_event(SSEEvent)
         self._offset += n
         event.event = self._kind
         event.raw = payload
