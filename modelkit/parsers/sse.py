@@ -390,7 +390,11 @@ class SSEDecoder:
                 return self._lazily(self._feed(data))
             buf += data
             return []
-        return self._lazily(self._complete(b''.join((buf, data)) if buf else data))
+        found = self._complete(b''.join((buf, data)) if buf else data)
+        if found.__class__ is _Batched:  # (`_lazily` inline: this is the way of every small piece)
+            run = self._run = self._made(found)
+            return run
+        return found
 
     def _lazily(self, found: list[SSEEvent]) -> Iterable[SSEEvent]:
         """`found`, or if it holds runs of blocks still to be made into events, a generator of them."""
