@@ -90,7 +90,7 @@ class SSEEvent:
 
     What a JSON payload is best parsed from (`orjson.loads(event.raw or event.data)`): the decoder
     then never builds `data` at all, which is most of what it would cost per event (it is decoded
-    the first time it is read). Made by the decoder only, and not kept in step with `data`."""
+    the first time it is read). Made by the decoder only; setting `data` sets it to None."""
 
     def __init__(
         self, event: str = 'message', data: str = '', id: str | None = None, retry: int | None = None
@@ -117,7 +117,12 @@ def _data(event: SSEEvent) -> str:
     return data
 
 
-setattr(SSEEvent, 'data', property(_data, _data_slot.__set__, doc=_DATA_DOC))  # noqa: B010
+def _set_data(event: SSEEvent, data: str) -> None:
+    _data_slot.__set__(event, data)
+    event.raw = None  # no longer these bytes
+
+
+setattr(SSEEvent, 'data', property(_data, _set_data, doc=_DATA_DOC))  # noqa: B010
 
 
 _new_event = object.__new__  # an event without a call to `__init__`: the hot paths set every field

@@ -263,6 +263,9 @@ def test_raw_is_not_part_of_the_event_s_value() -> None:
     assert decoded == made
     assert repr(decoded) == repr(made) == "SSEEvent(event='message', data='x', id=None, retry=None)"
     assert dataclasses.replace(decoded, data='y').raw is None
+    decoded.data = 'z'
+    assert decoded.raw is None  # the bytes are no longer the data's
+    assert decoded == SSEEvent(data='z')
     with pytest.raises(AttributeError, match='no attribute'):
         decoded.nothing  # type: ignore[attr-defined]  # noqa: B018
 
