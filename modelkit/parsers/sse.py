@@ -376,26 +376,37 @@ class SSEDecoder:
         # Between blocks: nothing is dispatched before a blank line, so until one arrives the bytes
         # are only appended (each line is parsed once, when its block is complete, and a small
         # piece costs a memchr or two). Then the blocks up to the last blank line are decoded at
-        # once and the rest waits.
+        # once and the rest waits. `cut` is where the last blank line ends in `buf + data` (0: a
+        # blank line is there but `_complete` must find it; -1: none). The searches are `rfind`,
+        # never `bytes in bytes`: CPython first tries such a needle as an integer, and the
+        # exception that fails costs twice the search itself, once per small piece.
         if 13 not in data:
-            if 10 not in data or (b'\n\n' not in data and not (buf and data[0] == 10 and buf[-1] == 10)):
-                if len(buf) + len(data) > _REGION_BYTES:
-                    return self._lazily(self._feed(data))  # lines without a blank one: parse them now
-                buf += data
-                return []
-        elif not (
+            cut = data.rfind(b'\n\n') if 10 in data else -1
+            if cut >= 0:
+                cut += len(buf) + 2
+            elif buf and data[0] == 10 and buf[-1] == 10:
+                cut = len(buf) + 1
+            if cut > 0 and 13 in buf:
+                cut = 0  # CRs wait in `buf`: which line ends pair up is `_complete`'s to find
+        elif (cut := data.rfind(b'\r\n\r\n')) >= 0 and 10 not in (rest := data[cut + 4 :]) and 13 not in rest:
+            cut += len(buf) + 4  # (Gemini's) CRLF blank line, and no line end after it
+        elif (
             # Whether a blank line ends in `data` (two line ends in a row, where CR LF is one),
             # inline: a function call would be most of what a small CRLF piece costs.
-            b'\n\r' in data
-            or b'\n\n' in data
-            or b'\r\r' in data
+            data.find(b'\n\r') >= 0
+            or data.find(b'\n\n') >= 0
+            or data.find(b'\r\r') >= 0
             or (buf and ((buf[-1] == 10 and data[0] in (10, 13)) or (buf[-1] == 13 and data[0] == 13)))
         ):
+            cut = 0
+        else:
+            cut = -1
+        if cut < 0:
             if len(buf) + len(data) > _REGION_BYTES:
-                return self._lazily(self._feed(data))
+                return self._lazily(self._feed(data))  # lines without a blank one: parse them now
             buf += data
             return []
-        found = self._complete(b''.join((buf, data)) if buf else data)
+        found = self._complete(b''.join((buf, data)) if buf else data, cut)
         if found.__class__ is _Batched:  # (`_lazily` inline: this is the way of every small piece)
             run = self._run = self._made(found)
             return run
@@ -453,10 +464,14 @@ class SSEDecoder:
         if len(buf) - start > MAX_EVENT_BYTES:
             self._fail(_too_long('a line'))
 
-    def _complete(self, work: bytes) -> list[SSEEvent]:
+    def _complete(self, work: bytes, cut: int = 0) -> list[SSEEvent]:
         """`work`, from a block boundary on, holds a blank line: decode up to the last one, and
-        keep the rest (lines of the next block, no blank line among them) unparsed."""
-        if 13 not in work:
+        keep the rest (lines of the next block, no blank line among them) unparsed. `cut`, if
+        known, is where that blank line ends, and nothing after it ends a line."""
+        tail = 0  # the length of the blank line's line ends when `head` is known to end with them
+        if cut:
+            tail = 2 if work[cut - 2] == 10 else 4
+        elif 13 not in work:
             cut = work.rfind(b'\n\n') + 2
         else:
             if work[-3:] == b'\r\n\r':
@@ -477,23 +492,29 @@ class SSEDecoder:
                 work.find(b'\n\n', cut) >= 0 or work.find(b'\r\r', cut) >= 0 or work.find(b'\n\r', cut) >= 0
             ):
                 cut = 1  # blocks ended by CRs alone: the line machine reads them all
-        self._buf = bytearray()
         if cut <= 1:
+            self._buf = bytearray()
             return self._feed(work)
-        head = work[:cut] if cut < len(work) else work
-        event = self._single(head)
-        if event is not None:
-            events = [event]
-        else:
-            events = self._feed(head)
-            if self._error is not None:
-                return events
         if cut < len(work):
-            self._buf = bytearray(work[cut:])
+            head = work[:cut]
+            rest = work[cut:]
+        else:
+            head = work
+            rest = b''
+        event = self._single(head, tail)
+        if event is not None:
+            self._buf = bytearray(rest)
+            return [event]
+        self._buf = bytearray()
+        events = self._feed(head)
+        if self._error is None and rest:
+            self._buf = bytearray(rest)
         return events
 
-    def _single(self, data: bytes) -> SSEEvent | None:
-        """`data` as one event of the remembered prefix (as `feed` checks first), or None."""
+    def _single(self, data: bytes, tail: int = 0) -> SSEEvent | None:
+        """`data` as one event of the remembered prefix (as `feed` checks first), or None.
+
+        `tail`, if known, is the length of the blank line's line ends that `data` ends with."""
         prefix = self._prefix
         if data[: len(prefix)] != prefix:
             if 13 in data:
@@ -503,7 +524,9 @@ class SSEDecoder:
             if data[: len(prefix)] != prefix:
                 return None
         n = len(data)
-        if data[-2:] == b'\n\n':
+        if tail:
+            payload = data[len(prefix) : -tail]
+        elif data[-2:] == b'\n\n':
             payload = data[len(prefix) : -2]
         elif data[-4:] == b'\r\n\r\n':
             payload = data[len(prefix) : -4]
