@@ -363,7 +363,7 @@ class SSEDecoder:
             buf += data
             if len(buf) > MAX_EVENT_BYTES:
                 self._check_line(buf)
-            return []
+            return ()  # a constant: an empty list would be made and freed per small piece
         if not self._clean:
             return self._lazily(self._feed(data))
         if not buf:
@@ -405,7 +405,7 @@ class SSEDecoder:
             if len(buf) + len(data) > _REGION_BYTES:
                 return self._lazily(self._feed(data))  # lines without a blank one: parse them now
             buf += data
-            return []
+            return ()
         found = self._complete(b''.join((buf, data)) if buf else data, cut)
         if found.__class__ is _Batched:  # (`_lazily` inline: this is the way of every small piece)
             run = self._run = self._made(found)
