@@ -43,9 +43,9 @@ input that arrives a byte at a time stays O(n).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import filterfalse, repeat
+from itertools import chain, filterfalse, repeat
 from typing import Any
 
 from .._fieldwise import fieldwise
@@ -138,6 +138,21 @@ def _too_long(what: str) -> StreamProtocolError:
     )
 
 
+def _block_end(work: bytes, pos: int, limit: int) -> int:
+    """A bound just past the first blank line in `work[pos:limit]` (with the line ends after it
+    that may belong to it), or `limit` if there is none; `pos` starts a line."""
+    if work[pos] == 10 or work[pos] == 13:
+        return min(limit, pos + 2)  # the line before ended in an earlier chunk: this one is blank
+    first = work.find(b'\n\n', pos, limit)
+    if work.find(13, pos, limit) >= 0:
+        # The other ways two line ends meet, where CR LF is one of them.
+        for pair in (b'\n\r', b'\r\r'):
+            at = work.find(pair, pos, limit if first < 0 else first)
+            if at >= 0:
+                first = at
+    return limit if first < 0 else min(limit, first + 3)
+
+
 def _long_line_end(work: bytes, pos: int) -> int:
     """Where the line at `pos`, known to be longer than _REGION_BYTES, ends (-1: not in `work`).
 
@@ -189,6 +204,22 @@ def _append_events(
     """Append an event per payload (checked UTF-8): kept as they are, to be made into events as
     they are taken (`SSEDecoder._made`)."""
     events.append((kinds, payloads, last_id))
+
+
+def _events_of(item: Any) -> list[SSEEvent]:
+    """A run of `_append_events` as its events, or an event the line machine made, alone."""
+    if item.__class__ is not tuple:
+        return [item]
+    kinds, payloads, last_id = item
+    # Made in C without calling `__init__` (a Python frame per event), which is most of their
+    # cost; their `data` is decoded from `raw` if it is read.
+    events: list[SSEEvent] = list(map(_new_event, repeat(SSEEvent, len(payloads))))
+    for event, kind, payload in zip(events, kinds, payloads, strict=False):  # `kinds` may be endless
+        event.event = kind
+        event.raw = payload
+        event.id = last_id
+        event.retry = None
+    return events
 
 
 def _data_only(region: bytes, sep: bytes, stop: int, last_id: str | None, events: list[SSEEvent]) -> int:
@@ -329,7 +360,7 @@ class SSEDecoder:
         self._event = ''
         self._block_retry: int | None = None
         self._error: ModelkitError | None = None
-        self._run: Generator[SSEEvent, None, None] | None = None
+        self._run: Iterator[SSEEvent] | None = None
         """The events `iter_feed()` handed out last, while the caller may not have taken them all."""
         self.truncated = False
         self.last_event_id = None
@@ -419,24 +450,10 @@ class SSEDecoder:
             return run
         return found
 
-    def _made(self, found: list[Any]) -> Generator[SSEEvent, None, None]:
-        # Made without calling `__init__` (a Python frame per event), which is most of their cost;
-        # their `data` is decoded from `raw` if it is read.
-        new = _new_event
-        cls = SSEEvent
-        for item in found:
-            if item.__class__ is tuple:
-                kinds, payloads, last_id = item
-                for kind, payload in zip(kinds, payloads, strict=False):  # `kinds` may be endless
-                    event = new(cls)
-                    event.event = kind
-                    event.raw = payload
-                    event.id = last_id
-                    event.retry = None
-                    yield event
-            else:
-                yield item
-        self._run = None
+    def _made(self, found: list[Any]) -> Iterator[SSEEvent]:
+        # The events of one run at a time, each run's made by a comprehension, chained in C: a
+        # generator would be resumed once per event, which costs more than making the event.
+        return chain.from_iterable(map(_events_of, found))
 
     def _left(self) -> list[SSEEvent]:
         """The events of the last `iter_feed()` its caller did not take."""
@@ -626,6 +643,11 @@ class SSEDecoder:
                     if stop > 0:
                         pos = stop
                         continue
+                else:
+                    # Only the block in progress needs the line machine: the blocks after its
+                    # blank line get the fast paths (else a stream cut inside a block would stay
+                    # on the line machine for as long as its chunks kept ending inside one).
+                    limit = _block_end(work, pos, limit)
                 last = limit == n  # then nothing after this region ends a line yet
                 end = work.rfind(10, pos, limit)
                 cr = work.rfind(13, pos, limit)
