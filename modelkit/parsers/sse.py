@@ -314,6 +314,7 @@ class SSEDecoder:
         '_kind',
         '_offset',
         '_pending',
+        '_plen',
         '_prefix',
         '_run',
         '_skip_lf',
@@ -348,6 +349,7 @@ class SSEDecoder:
         self._prefix = _DATA_SP
         """The start of the last whole event that came as one chunk: `data: `, or `event: <type>\\n`
         and `data: `; a chunk that starts with it and is one event is decoded at once."""
+        self._plen = len(_DATA_SP)
         self._kind = 'message'
         """The event type `_prefix` names."""
         self._pending = False
@@ -466,6 +468,7 @@ class SSEDecoder:
         for the one-event-per-chunk shortcut."""
         if data.startswith(_DATA_SP):
             self._prefix = _DATA_SP
+            self._plen = len(_DATA_SP)
             self._kind = 'message'
         elif data.startswith(b'event: ') and (lf := data.find(10)) > 0 and data.startswith(_DATA_SP, lf + 1):
             try:
@@ -473,6 +476,7 @@ class SSEDecoder:
             except UnicodeDecodeError:
                 return
             self._prefix = data[: lf + 7]
+            self._plen = lf + 7
             self._kind = kind or 'message'
 
     def _check_line(self, buf: bytearray) -> None:
@@ -532,23 +536,27 @@ class SSEDecoder:
         """`data` as one event of the remembered prefix (as `feed` checks first), or None.
 
         `tail`, if known, is the length of the blank line's line ends that `data` ends with."""
-        prefix = self._prefix
-        if data[: len(prefix)] != prefix:
+        plen = self._plen
+        if data[:plen] != self._prefix:
             if 13 in data:
                 return None
             self._learn(data)
-            prefix = self._prefix
-            if data[: len(prefix)] != prefix:
+            plen = self._plen
+            if data[:plen] != self._prefix:
                 return None
         n = len(data)
-        if tail:
-            payload = data[len(prefix) : -tail]
-        elif data[-2:] == b'\n\n':
-            payload = data[len(prefix) : -2]
-        elif data[-4:] == b'\r\n\r\n':
-            payload = data[len(prefix) : -4]
-        else:
-            return None
+        if not tail:
+            # The last bytes by index, not `data[-2:] == b'\n\n'`: a slice is an object to make
+            # and free, most of what the check would cost. (`n >= plen >= 6`.)
+            if data[-1] != 10:
+                return None
+            if data[-2] == 10:
+                tail = 2
+            elif data[-2] == 13 and data[-3] == 10 and data[-4] == 13:
+                tail = 4
+            else:
+                return None
+        payload = data[plen:-tail]
         if 10 in payload or 13 in payload or n > MAX_EVENT_BYTES:
             return None
         if not payload.isascii():
