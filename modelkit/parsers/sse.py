@@ -439,8 +439,15 @@ class SSEDecoder:
                 return self._lazily(self._feed(data))  # lines without a blank one: parse them now
             buf += data
             return ()
-        found = self._complete(b''.join((buf, data)) if buf else data, cut)
-        if found.__class__ is _Batched:  # (`_lazily` inline: this is the way of every small piece)
+        work = b''.join((buf, data)) if buf else data
+        if cut:
+            # (`_complete`'s way to one event, inline: this is the way of every small piece.)
+            event = self._single(work[:cut] if cut < len(work) else work, 2 if work[cut - 2] == 10 else 4)
+            if event is not None:
+                self._buf = bytearray(work[cut:])
+                return [event]
+        found = self._complete(work, cut)
+        if found.__class__ is _Batched:  # (`_lazily` inline, likewise)
             run = self._run = self._made(found)
             return run
         return found
@@ -488,48 +495,43 @@ class SSEDecoder:
     def _complete(self, work: bytes, cut: int = 0) -> list[SSEEvent]:
         """`work`, from a block boundary on, holds a blank line: decode up to the last one, and
         keep the rest (lines of the next block, no blank line among them) unparsed. `cut`, if
-        known, is where that blank line ends, and nothing after it ends a line."""
-        tail = 0  # the length of the blank line's line ends when `head` is known to end with them
-        if cut:
-            tail = 2 if work[cut - 2] == 10 else 4
-        elif 13 not in work:
-            cut = work.rfind(b'\n\n') + 2
-        else:
-            if work[-3:] == b'\r\n\r':
-                # A CRLF blank line cut after its CR (small pieces often are): that CR already
-                # ends the block, so read it as the whole blank line and let the LF, if it is
-                # the next chunk's first byte, belong to it, as the line machine would.
-                events = self._complete(work + _LF)
-                if self._error is None and not self._buf:
-                    self._offset -= 1  # the LF added here is not in the stream
-                    self._skip_lf = True
-                    self._clean = False
-                return events
-            cut = work.rfind(b'\r\n\r\n') + 4
-            lf = work.rfind(b'\n\n') + 2
-            if lf > cut:
-                cut = lf
-            if cut > 1 and (
-                work.find(b'\n\n', cut) >= 0 or work.find(b'\r\r', cut) >= 0 or work.find(b'\n\r', cut) >= 0
-            ):
-                cut = 1  # blocks ended by CRs alone: the line machine reads them all
-        if cut <= 1:
-            self._buf = bytearray()
-            return self._feed(work)
-        if cut < len(work):
-            head = work[:cut]
-            rest = work[cut:]
-        else:
-            head = work
-            rest = b''
-        event = self._single(head, tail)
-        if event is not None:
-            self._buf = bytearray(rest)
-            return [event]
+        known, is where that blank line ends, nothing after it ends a line, and the blocks
+        before it are not one event of the remembered prefix (`_single` said so)."""
+        if not cut:
+            if 13 not in work:
+                cut = work.rfind(b'\n\n') + 2
+            else:
+                if work[-3:] == b'\r\n\r':
+                    # A CRLF blank line cut after its CR (small pieces often are): that CR already
+                    # ends the block, so read it as the whole blank line and let the LF, if it is
+                    # the next chunk's first byte, belong to it, as the line machine would.
+                    events = self._complete(work + _LF)
+                    if self._error is None and not self._buf:
+                        self._offset -= 1  # the LF added here is not in the stream
+                        self._skip_lf = True
+                        self._clean = False
+                    return events
+                cut = work.rfind(b'\r\n\r\n') + 4
+                lf = work.rfind(b'\n\n') + 2
+                if lf > cut:
+                    cut = lf
+                if cut > 1 and (
+                    work.find(b'\n\n', cut) >= 0
+                    or work.find(b'\r\r', cut) >= 0
+                    or work.find(b'\n\r', cut) >= 0
+                ):
+                    cut = 1  # blocks ended by CRs alone: the line machine reads them all
+            if cut <= 1:
+                self._buf = bytearray()
+                return self._feed(work)
+            event = self._single(work[:cut] if cut < len(work) else work)
+            if event is not None:
+                self._buf = bytearray(work[cut:])
+                return [event]
         self._buf = bytearray()
-        events = self._feed(head)
-        if self._error is None and rest:
-            self._buf = bytearray(rest)
+        events = self._feed(work[:cut] if cut < len(work) else work)
+        if self._error is None and cut < len(work):
+            self._buf = bytearray(work[cut:])
         return events
 
     def _single(self, data: bytes, tail: int = 0) -> SSEEvent | None:
