@@ -66,6 +66,10 @@ _REGION_BYTES = 64 * 1024
 """How much of a large chunk is split into events at a time: the pieces, their decoded text and
 the events of one region stay in the CPU cache, which makes a large body decode faster."""
 
+_MULTI_BYTES = 4096
+"""Above this size a chunk is most likely many events, and `_single` looks for a line end in it
+before copying out its payload."""
+
 _BOM = b'\xef\xbb\xbf'
 _LF = b'\n'
 _CR = b'\r'
@@ -281,10 +285,13 @@ def _canonical(work: bytes, pos: int, limit: int, last_id: str | None, events: l
     if not data_lines.startswith(_DATA_SP):
         return -1
     try:
-        kinds = b'\n'.join(lines[0 : 3 * k : 3])[7:].decode().split('\nevent: ')
-        payloads = data_lines[6:].split(b'\ndata: ')
+        kinds = b'\n'.join(lines[0 : 3 * k : 3]).decode().split('\nevent: ')
     except UnicodeDecodeError:
         return -1
+    # The prefixes off the first parts only: slicing the joined lines would copy them all.
+    kinds[0] = kinds[0][7:]
+    payloads = data_lines.split(b'\ndata: ')
+    payloads[0] = payloads[0][6:]
     if len(kinds) != k or len(payloads) != k or not _utf8(data_lines, payloads):
         return -1
     if '' in kinds:
@@ -558,6 +565,8 @@ class SSEDecoder:
                 tail = 4
             else:
                 return None
+        if n > _MULTI_BYTES and data.find(10, plen, n - tail) >= 0:
+            return None  # (found without copying what is most likely many events)
         payload = data[plen:-tail]
         if 10 in payload or 13 in payload or n > MAX_EVENT_BYTES:
             return None
