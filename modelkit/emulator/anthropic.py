@@ -40,6 +40,7 @@ from ._script import Conversation
 from ._script import Reply
 from ._script import ToolSpec
 from ._script import count_tokens
+from ._script import json_tokens
 from ._script import plan_reply
 from ._server import EmulatorState
 from ._server import Request
@@ -359,7 +360,7 @@ def count_input_tokens(body: Json) -> int:
                 _block_tokens(block) for block in _content_blocks(message.get('content'))
             )
     if body.get('tools'):
-        total += count_tokens(orjson.dumps(body['tools']).decode())
+        total += json_tokens(body['tools'])
     return total
 
 

@@ -51,6 +51,7 @@ from ._script import Conversation
 from ._script import Reply
 from ._script import ToolSpec
 from ._script import count_tokens
+from ._script import json_tokens
 from ._script import plan_reply
 from ._server import ANY_KEY_PLACEHOLDER
 from ._server import EmulatorState
@@ -471,11 +472,11 @@ def count_input_tokens(body: Json) -> int:
             elif isinstance(result := block.get('toolResult'), dict):
                 total += count_tokens(_text_of(result.get('content') or []))
             elif isinstance(tool_use := block.get('toolUse'), dict):
-                total += count_tokens(orjson.dumps(tool_use.get('input', {})).decode())
+                total += json_tokens(tool_use.get('input', {}))
             elif isinstance(block.get('text'), str):
                 total += count_tokens(block['text'])
     if (config := body.get('toolConfig')) is not None:
-        total += count_tokens(orjson.dumps(config).decode())
+        total += json_tokens(config)
     return total
 
 

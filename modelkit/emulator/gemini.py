@@ -38,6 +38,7 @@ from ._script import Conversation
 from ._script import Reply
 from ._script import ToolSpec
 from ._script import count_tokens
+from ._script import json_tokens
 from ._script import plan_reply
 from ._server import EmulatorState
 from ._server import Request
@@ -360,9 +361,9 @@ def prompt_tokens(body: Json) -> int:
             for name in ('text', 'functionCall', 'functionResponse'):
                 value = _get(part, name)
                 if value is not None:
-                    total += count_tokens(value if isinstance(value, str) else orjson.dumps(value).decode())
+                    total += count_tokens(value) if isinstance(value, str) else json_tokens(value)
     if body.get('tools'):
-        total += count_tokens(orjson.dumps(body['tools']).decode())
+        total += json_tokens(body['tools'])
     return max(total, 1)
 
 
