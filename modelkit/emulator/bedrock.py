@@ -320,10 +320,9 @@ class BedrockVendor(Vendor):
         conv = Conversation(prompt='', tools=self._tool_specs(body.get('toolConfig')))
         if isinstance(limit := inference.get('maxTokens'), int) and not isinstance(limit, bool):
             conv.max_tokens = limit
-        stops = inference.get('stopSequences') or []
-        if not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops):
-            raise self.refuse('invalid_request', 'inferenceConfig.stopSequences must be a list of strings')
-        conv.stop_sequences = tuple(stops)
+        conv.stop_sequences = self.stop_sequences(
+            inference.get('stopSequences'), 'inferenceConfig.stopSequences must be a list of strings'
+        )
         self._apply_tool_choice(conv, (body.get('toolConfig') or {}).get('toolChoice'))
         thinking = (body.get('additionalModelRequestFields') or {}).get('thinking')
         if isinstance(thinking, dict) and thinking.get('type') == 'enabled':
