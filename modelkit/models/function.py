@@ -31,8 +31,8 @@ from ..usage import Usage
 from . import ModelRequestParameters
 from . import StreamedResponse
 from . import _NamedStreamedResponse
-from .test import LocalModel
 from .test import _count_words
+from .test import _LocalModel
 
 __all__ = (
     'AgentInfo',
@@ -78,7 +78,7 @@ StreamFunctionDef: TypeAlias = Callable[[list[ModelMessage], AgentInfo], AsyncIt
 """An async generator answering the conversation in text deltas and tool-call deltas."""
 
 
-class FunctionModel(LocalModel):
+class FunctionModel(_LocalModel):
     """A model that answers by calling your function (`request`) or stream function (`request_stream`)."""
 
     function: FunctionDef | None

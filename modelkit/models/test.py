@@ -44,7 +44,7 @@ from . import ModelRequestParameters
 from . import StreamedResponse
 from . import _NamedStreamedResponse
 
-__all__ = ('LocalModel', 'TestModel', 'TestStreamedResponse', 'generate_from_schema')
+__all__ = ('TestModel', 'TestStreamedResponse', 'generate_from_schema')
 
 
 class _CallMaker(Protocol):
@@ -53,7 +53,7 @@ class _CallMaker(Protocol):
     ) -> ToolCallPart: ...
 
 
-class LocalModel(Model):
+class _LocalModel(Model):
     """A model answered in-process (`TestModel`, `FunctionModel`): it makes no request, so its usage
     is estimated from the words sent and answered, and a stream is timed from when it was asked for.
 
@@ -101,7 +101,7 @@ class LocalModel(Model):
         raise NotImplementedError
 
 
-class TestModel(LocalModel):
+class TestModel(_LocalModel):
     """A model that calls your tools with schema-valid arguments and answers deterministically.
 
     - `call_tools`: `'all'` function tools, or a list of the names to call on the first request.
