@@ -46,6 +46,7 @@ __all__ = (
     'ToolSpec',
     'count_tokens',
     'fragments',
+    'json_tokens',
     'parse_controls',
     'plan_reply',
     'seeded_rng',
@@ -239,6 +240,12 @@ def seeded_rng(seed: int | str, *parts: str) -> random.Random:
 def count_tokens(text: str) -> int:
     """The emulator's token count: words and punctuation marks (close to real tokenizers for English)."""
     return len(_TOKEN_RE.findall(text))
+
+
+def json_tokens(value: Any) -> int:
+    """The token count of a JSON value sent in a request (tool definitions, tool arguments, a
+    schema): that of its compact JSON text, as a vendor's tokenizer reads it."""
+    return count_tokens(orjson.dumps(value).decode())
 
 
 def fragments(text: str) -> list[str]:

@@ -20,7 +20,8 @@ The core does the rest, the same way for every vendor: auth checks (`authenticat
 parsing and fault selection (`admit`), the HTTP fault answers in the vendor's shape
 (`fault_response`), pacing and mid-stream strikes (`stream_frames` over `Frame`s), the non-streamed
 answer with its faults (`plain_response`), the 404 for an unknown path (`not_found`), and reading a
-request body that must be a JSON object (`json_object`).
+request body that must be a JSON object (`json_object`), and the checks of a field that must be a
+list (`json_list`, `stop_sequences`).
 """
 
 from __future__ import annotations
@@ -318,6 +319,23 @@ class Vendor:
         if not isinstance(body, dict):
             raise self.refuse('invalid_request', not_object)
         return body
+
+    def json_list(self, value: Any, message: str) -> list[Any]:
+        """A request field that must be a JSON array where present: [] when absent (None), else a
+        `Refusal` (`invalid_request`, the vendor's `message`) to raise."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.refuse('invalid_request', message)
+        return value
+
+    def stop_sequences(self, value: Any, message: str) -> tuple[str, ...]:
+        """A request's stop sequences, a list of strings (none when absent or empty), or a `Refusal`
+        (`invalid_request`, the vendor's `message`) to raise."""
+        stops = value or []
+        if not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops):
+            raise self.refuse('invalid_request', message)
+        return tuple(stops)
 
     def authenticate(self, request: Request, state: EmulatorState) -> str:
         """The key the request presents, or a `Refusal` (401 in this vendor's shape) to raise."""

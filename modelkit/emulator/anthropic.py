@@ -40,6 +40,7 @@ from ._script import Conversation
 from ._script import Reply
 from ._script import ToolSpec
 from ._script import count_tokens
+from ._script import json_tokens
 from ._script import plan_reply
 from ._server import EmulatorState
 from ._server import Request
@@ -235,10 +236,9 @@ class AnthropicVendor(Vendor):
         conv = Conversation(prompt='', tools=tools, max_tokens=body['max_tokens'])
         self._apply_tool_choice(conv, body.get('tool_choice'), {tool.name for tool in tools})
         self._apply_thinking(conv, body)
-        stops = body.get('stop_sequences') or []
-        if not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops):
-            raise self.refuse('invalid_request', 'stop_sequences: Input should be a list of strings')
-        conv.stop_sequences = tuple(stops)
+        conv.stop_sequences = self.stop_sequences(
+            body.get('stop_sequences'), 'stop_sequences: Input should be a list of strings'
+        )
 
         call_names: dict[str, str] = {}
         for message in messages:
@@ -257,12 +257,8 @@ class AnthropicVendor(Vendor):
         return conv
 
     def _tool_specs(self, tools: Any) -> list[ToolSpec]:
-        if tools is None:
-            return []
-        if not isinstance(tools, list):
-            raise self.refuse('invalid_request', 'tools: Input should be a valid list')
         specs = []
-        for i, tool in enumerate(tools):
+        for i, tool in enumerate(self.json_list(tools, 'tools: Input should be a valid list')):
             if not isinstance(tool, dict) or not isinstance(tool.get('name'), str):
                 raise self.refuse('invalid_request', f'tools.{i}.name: Field required')
             if tool.get('type') not in (None, 'custom'):
@@ -359,7 +355,7 @@ def count_input_tokens(body: Json) -> int:
                 _block_tokens(block) for block in _content_blocks(message.get('content'))
             )
     if body.get('tools'):
-        total += count_tokens(orjson.dumps(body['tools']).decode())
+        total += json_tokens(body['tools'])
     return total
 
 

@@ -51,6 +51,7 @@ from ._script import Conversation
 from ._script import Reply
 from ._script import ToolSpec
 from ._script import count_tokens
+from ._script import json_tokens
 from ._script import plan_reply
 from ._server import ANY_KEY_PLACEHOLDER
 from ._server import EmulatorState
@@ -319,10 +320,9 @@ class BedrockVendor(Vendor):
         conv = Conversation(prompt='', tools=self._tool_specs(body.get('toolConfig')))
         if isinstance(limit := inference.get('maxTokens'), int) and not isinstance(limit, bool):
             conv.max_tokens = limit
-        stops = inference.get('stopSequences') or []
-        if not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops):
-            raise self.refuse('invalid_request', 'inferenceConfig.stopSequences must be a list of strings')
-        conv.stop_sequences = tuple(stops)
+        conv.stop_sequences = self.stop_sequences(
+            inference.get('stopSequences'), 'inferenceConfig.stopSequences must be a list of strings'
+        )
         self._apply_tool_choice(conv, (body.get('toolConfig') or {}).get('toolChoice'))
         thinking = (body.get('additionalModelRequestFields') or {}).get('thinking')
         if isinstance(thinking, dict) and thinking.get('type') == 'enabled':
@@ -471,11 +471,11 @@ def count_input_tokens(body: Json) -> int:
             elif isinstance(result := block.get('toolResult'), dict):
                 total += count_tokens(_text_of(result.get('content') or []))
             elif isinstance(tool_use := block.get('toolUse'), dict):
-                total += count_tokens(orjson.dumps(tool_use.get('input', {})).decode())
+                total += json_tokens(tool_use.get('input', {}))
             elif isinstance(block.get('text'), str):
                 total += count_tokens(block['text'])
     if (config := body.get('toolConfig')) is not None:
-        total += count_tokens(orjson.dumps(config).decode())
+        total += json_tokens(config)
     return total
 
 

@@ -37,6 +37,7 @@ from ._script import Reply
 from ._script import ToolSpec
 from ._script import count_tokens
 from ._script import fragments
+from ._script import json_tokens
 from ._script import plan_reply
 from ._server import EmulatorState
 from ._server import Request
@@ -286,7 +287,7 @@ def count_input_tokens(body: Json) -> int:
             if isinstance(function, dict):
                 total += count_tokens(f'{function.get("name", "")} {function.get("arguments", "")}')
     if body.get('tools'):
-        total += count_tokens(orjson.dumps(body['tools']).decode())
+        total += json_tokens(body['tools'])
     return total
 
 

@@ -38,6 +38,7 @@ from ._script import Conversation
 from ._script import Reply
 from ._script import ToolSpec
 from ._script import count_tokens
+from ._script import json_tokens
 from ._script import plan_reply
 from ._server import EmulatorState
 from ._server import Request
@@ -57,16 +58,18 @@ __all__ = ('GLA', 'VENDORS', 'VERTEX', 'GeminiVendor', 'JSONArrayEncoder', 'Vert
 DEFAULT_THINKING_BUDGET = 1024
 """The thinking budget when `includeThoughts` is set without one (or with Gemini's -1, dynamic)."""
 
-_STATUSES: dict[ErrorKind, str] = {
-    'invalid_request': 'INVALID_ARGUMENT',
-    'authentication': 'UNAUTHENTICATED',
-    'permission': 'PERMISSION_DENIED',
-    'not_found': 'NOT_FOUND',
-    'too_large': 'INVALID_ARGUMENT',
-    'rate_limit': 'RESOURCE_EXHAUSTED',
-    'server': 'INTERNAL',
-    'unavailable': 'UNAVAILABLE',
-    'overloaded': 'UNAVAILABLE',
+# Google's error objects pair the HTTP code with its canonical google.rpc status name
+# (google/rpc/code.proto). A body over the emulator's size limit (413) reads as Google's answer to
+# an oversized request.
+_STATUSES: dict[int, str] = {
+    400: 'INVALID_ARGUMENT',
+    401: 'UNAUTHENTICATED',
+    403: 'PERMISSION_DENIED',
+    404: 'NOT_FOUND',
+    413: 'INVALID_ARGUMENT',
+    429: 'RESOURCE_EXHAUSTED',
+    500: 'INTERNAL',
+    503: 'UNAVAILABLE',
 }
 _FAULT_MESSAGES: dict[ErrorKind, str] = {
     'rate_limit': 'Resource has been exhausted (e.g. check quota). (emulated)',
@@ -97,6 +100,8 @@ class GeminiVendor(Vendor):
         'GOOGLE_GEMINI_BASE_URL': '{base_url}',
         'GEMINI_API_KEY': '{api_key}',
     }
+    # Google says an overloaded model is unavailable: 503, not Anthropic's 529.
+    error_status = {**ERROR_STATUS, 'overloaded': 503}
     fault_messages = _FAULT_MESSAGES
     model_path: ClassVar[str] = r'/(?:v1beta|v1|v1alpha)/models/(?P<model>[^/:]+)'
 
@@ -128,7 +133,7 @@ class GeminiVendor(Vendor):
 
     def error_payload(self, kind: ErrorKind, message: str, status: int, *, param: str | None = None) -> Any:
         """Google's error object (an HTTP error body, and an in-stream error element)."""
-        return {'error': {'code': status, 'message': message, 'status': _STATUSES[kind]}}
+        return {'error': {'code': status, 'message': message, 'status': _STATUSES.get(status, 'UNKNOWN')}}
 
     def fault_response(self, kind: ErrorKind, controls: Controls) -> Response:
         """Google's faults; a 429 says how long to wait in the body's RetryInfo, as Gemini does."""
@@ -239,12 +244,8 @@ class GeminiVendor(Vendor):
         return conv
 
     def _tool_specs(self, tools: Any) -> list[ToolSpec]:
-        if tools is None:
-            return []
-        if not isinstance(tools, list):
-            raise self.refuse('invalid_request', "Invalid value at 'tools': expected a list")
         specs = []
-        for tool in tools:
+        for tool in self.json_list(tools, "Invalid value at 'tools': expected a list"):
             for i, declaration in enumerate(_get(tool, 'functionDeclarations') or ()):
                 if not isinstance(_get(declaration, 'name'), str):
                     raise self.refuse(
@@ -263,10 +264,9 @@ class GeminiVendor(Vendor):
             if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
                 raise self.refuse('invalid_request', 'max_output_tokens must be a positive integer')
             conv.max_tokens = limit
-        stops = _get(config, 'stopSequences') or []
-        if not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops):
-            raise self.refuse('invalid_request', 'stop_sequences must be a list of strings')
-        conv.stop_sequences = tuple(stops)
+        conv.stop_sequences = self.stop_sequences(
+            _get(config, 'stopSequences'), 'stop_sequences must be a list of strings'
+        )
         if str(_get(config, 'responseMimeType') or '').startswith('application/json'):
             schema = _get(config, 'responseJsonSchema')
             if schema is None and (openapi := _get(config, 'responseSchema')) is not None:
@@ -360,9 +360,9 @@ def prompt_tokens(body: Json) -> int:
             for name in ('text', 'functionCall', 'functionResponse'):
                 value = _get(part, name)
                 if value is not None:
-                    total += count_tokens(value if isinstance(value, str) else orjson.dumps(value).decode())
+                    total += count_tokens(value) if isinstance(value, str) else json_tokens(value)
     if body.get('tools'):
-        total += count_tokens(orjson.dumps(body['tools']).decode())
+        total += json_tokens(body['tools'])
     return max(total, 1)
 
 

@@ -32,6 +32,7 @@ from ._script import Reply
 from ._script import ToolCallPlan
 from ._script import ToolSpec
 from ._script import count_tokens
+from ._script import json_tokens
 from ._script import plan_reply
 from ._server import EmulatorState
 from ._server import Request
@@ -228,7 +229,18 @@ class OpenAIVendor(Vendor):
 
     def usage(self, prompt_tokens: int, completion_tokens: int) -> Json:
         """The usage object for these counts."""
-        return _usage(prompt_tokens, completion_tokens)
+        return {
+            'prompt_tokens': prompt_tokens,
+            'completion_tokens': completion_tokens,
+            'total_tokens': prompt_tokens + completion_tokens,
+            'prompt_tokens_details': {'cached_tokens': 0, 'audio_tokens': 0},
+            'completion_tokens_details': {
+                'reasoning_tokens': 0,
+                'audio_tokens': 0,
+                'accepted_prediction_tokens': 0,
+                'rejected_prediction_tokens': 0,
+            },
+        }
 
 
 class OpenAIDialectVendor(OpenAIVendor):
@@ -432,28 +444,13 @@ def count_prompt_tokens(body: Json) -> int:
                 )
     for key in ('tools', 'response_format'):
         if body.get(key):
-            total += count_tokens(orjson.dumps(body[key]).decode())
+            total += json_tokens(body[key])
     return total
 
 
 # --------------------------------------------------------------------------------------------
 # Writing the answer
 # --------------------------------------------------------------------------------------------
-
-
-def _usage(prompt_tokens: int, completion_tokens: int) -> Json:
-    return {
-        'prompt_tokens': prompt_tokens,
-        'completion_tokens': completion_tokens,
-        'total_tokens': prompt_tokens + completion_tokens,
-        'prompt_tokens_details': {'cached_tokens': 0, 'audio_tokens': 0},
-        'completion_tokens_details': {
-            'reasoning_tokens': 0,
-            'audio_tokens': 0,
-            'accepted_prediction_tokens': 0,
-            'rejected_prediction_tokens': 0,
-        },
-    }
 
 
 def _finish_reason(reply: Reply, forced: bool) -> str:

@@ -76,9 +76,11 @@ from . import StreamedResponse
 from . import _NamedStreamedResponse
 from . import check_allow_model_requests
 from ._kit_errors import event_problem
+from ._kit_errors import parse_event
 from ._kit_errors import stream_error
 from ._kit_errors import unexpected_body
 from ._kit_errors import validation_summary
+from ._kit_translate import ANTHROPIC_STOP_REASONS
 from ._kit_translate import ANTHROPIC_TOOL_CALL_IDS
 from ._kit_translate import MISTRAL_TOOL_CALL_IDS
 from ._kit_translate import ThinkTagSplitter
@@ -102,6 +104,7 @@ if TYPE_CHECKING:
     from ..providers import Provider
 
 __all__ = (
+    'ANTHROPIC_STOP_REASONS',
     'ANTHROPIC_TOOL_CALL_IDS',
     'MISTRAL_TOOL_CALL_IDS',
     'LazyAdapter',
@@ -120,6 +123,7 @@ __all__ = (
     'map_settings',
     'map_turns',
     'open_stream',
+    'parse_event',
     'stream_error',
     'stream_interrupted',
     'unexpected_body',

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from typing import overload
 
 import orjson
 from pydantic_core import ValidationError
@@ -16,7 +15,14 @@ from pydantic_core import ValidationError
 from ..exceptions import ModelStreamError
 from ..exceptions import UnexpectedModelBehavior
 
-__all__ = ('event_problem', 'stream_error', 'unexpected_body', 'validation_summary')
+__all__ = (
+    'NOT_JSON',
+    'event_problem',
+    'parse_event',
+    'stream_error',
+    'unexpected_body',
+    'validation_summary',
+)
 
 
 def validation_summary(exc: ValidationError, limit: int = 3) -> str:
@@ -73,30 +79,17 @@ def stream_error(vendor: str, data: str | bytes, *, error_type: str | None = Non
 
 _UNPARSED: Any = object()
 
-
-@overload
-def event_problem(
-    vendor: str,
-    what: str,
-    data: str | bytes,
-    exc: Exception,
-    validate: Callable[[Any], object],
-    *,
-    payload: Any = ...,
-) -> UnexpectedModelBehavior: ...
+NOT_JSON: Any = object()
+"""What `parse_event` returns for an event that is not JSON (JSON's own `null` is a payload)."""
 
 
-@overload
-def event_problem(
-    vendor: str,
-    what: str,
-    data: str | bytes,
-    exc: Exception,
-    validate: Callable[[Any], object],
-    *,
-    payload: Any = ...,
-    screen: Callable[[Any], UnexpectedModelBehavior | bool],
-) -> UnexpectedModelBehavior | None: ...
+def parse_event(data: str | bytes) -> Any:
+    """A stream event's JSON payload, or `NOT_JSON`: for a vendor that looks at a payload its schema
+    does not describe (an error object, an extension to skip) before asking `event_problem` why."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return NOT_JSON
 
 
 def event_problem(
@@ -107,22 +100,16 @@ def event_problem(
     validate: Callable[[Any], object],
     *,
     payload: Any = _UNPARSED,
-    screen: Callable[[Any], UnexpectedModelBehavior | bool] | None = None,
-) -> UnexpectedModelBehavior | None:
+) -> UnexpectedModelBehavior:
     """Why a stream event the fast lookups tripped over (`exc`) could not be read: not JSON, not
     the shape the vendor's schema (`validate`) promises, or valid yet not what the code expects.
 
-    `payload` is the event already parsed, where the decoder parsed it; `screen` looks at it first
-    and returns an error to raise instead (an error object inside the stream), False for an event
-    to skip (None is returned) or True to go on to the schema.
+    `payload` is the event already parsed (`parse_event`, or the decoder's own parse), if it was.
     """
     if payload is _UNPARSED:
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return UnexpectedModelBehavior(f'{vendor} sent a {what} that is not JSON ({exc})', data)
-    if screen is not None and (verdict := screen(payload)) is not True:
-        return verdict or None
+        payload = parse_event(data)
+    if payload is NOT_JSON:
+        return UnexpectedModelBehavior(f'{vendor} sent a {what} that is not JSON ({exc})', data)
     try:
         validate(payload)
     except ValidationError as validation_error:

@@ -1,5 +1,7 @@
 """Translations several vendors share, kept beside the kit (`modelkit.models._kit` re-exports them).
 
+- `ANTHROPIC_STOP_REASONS`: the stop reasons Anthropic's Messages API and Bedrock's Converse API
+  share, as our finish reasons.
 - `ToolCallIds`: tool-call ids from another vendor's history mapped into ids this vendor accepts
   (`MISTRAL_TOOL_CALL_IDS`, `ANTHROPIC_TOOL_CALL_IDS`), consistently within one request, so a
   conversation can move between vendors (a `FallbackModel` mid-conversation).
@@ -20,6 +22,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +31,7 @@ from .._fieldwise import fieldwise
 from ..messages import AudioUrl
 from ..messages import BinaryContent
 from ..messages import DocumentUrl
+from ..messages import FinishReason
 from ..messages import ImageUrl
 from ..messages import ModelMessage
 from ..messages import ModelRequest
@@ -44,6 +48,7 @@ from ..messages import UserPromptPart
 from ..usage import Usage
 
 __all__ = (
+    'ANTHROPIC_STOP_REASONS',
     'ANTHROPIC_TOOL_CALL_IDS',
     'MISTRAL_TOOL_CALL_IDS',
     'ThinkTagSplitter',
@@ -56,6 +61,21 @@ __all__ = (
     'map_turns',
     'wire_usage',
 )
+
+
+# --------------------------------------------------------------------------------------------
+# Finish reasons
+# --------------------------------------------------------------------------------------------
+
+ANTHROPIC_STOP_REASONS: Mapping[str, FinishReason] = {
+    'end_turn': 'stop',
+    'stop_sequence': 'stop',
+    'max_tokens': 'length',
+    'model_context_window_exceeded': 'length',
+    'tool_use': 'tool_call',
+}
+"""Anthropic's `stop_reason` values as our finish reasons. Bedrock's Converse `stopReason` took the
+same names for the same meanings, so both vendors' tables start from this one and add their own."""
 
 
 # --------------------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ from ..parsers.sse import SSEEvent
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import ModelRequestParameters
+from ._kit import ANTHROPIC_STOP_REASONS
 from ._kit import ANTHROPIC_TOOL_CALL_IDS
 from ._kit import LazyAdapter
 from ._kit import SettingsTable
@@ -395,12 +396,8 @@ def _map_binary(item: BinaryContent) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 _FINISH_REASONS: dict[str, FinishReason] = {
-    'end_turn': 'stop',
-    'stop_sequence': 'stop',
+    **ANTHROPIC_STOP_REASONS,
     'pause_turn': 'stop',  # a server tool's long turn paused: send the response back to go on
-    'max_tokens': 'length',
-    'model_context_window_exceeded': 'length',
-    'tool_use': 'tool_call',
     'refusal': 'content_filter',
 }
 

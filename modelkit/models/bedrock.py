@@ -57,6 +57,7 @@ from ..usage import Usage
 from . import ModelRequestParameters
 from ._bedrock_media import Documents
 from ._bedrock_media import map_user_content
+from ._kit import ANTHROPIC_STOP_REASONS
 from ._kit import ANTHROPIC_TOOL_CALL_IDS
 from ._kit import LazyAdapter
 from ._kit import SettingsTable
@@ -430,11 +431,7 @@ def _typed(exc: ModelHTTPError) -> ModelHTTPError:
 
 
 _FINISH_REASONS: dict[str, FinishReason] = {
-    'end_turn': 'stop',
-    'stop_sequence': 'stop',
-    'max_tokens': 'length',
-    'model_context_window_exceeded': 'length',
-    'tool_use': 'tool_call',
+    **ANTHROPIC_STOP_REASONS,
     'content_filtered': 'content_filter',
     'guardrail_intervened': 'content_filter',
     'malformed_model_output': 'error',

@@ -76,6 +76,7 @@ from ._kit import chat_request_part
 from ._kit import event_problem
 from ._kit import json_request
 from ._kit import map_settings
+from ._kit import parse_event
 from ._kit import stream_error
 from ._kit import unexpected_body
 from ._kit import wire_usage
@@ -432,13 +433,10 @@ class CohereStreamedResponse(WireStreamedResponse[SSEEvent]):
             # `[DONE]` follows message-end (a stream that ends here without one is caught at EOF);
             # an empty event carries nothing, and Cohere's SDK skips it too.
             return None
-
-        def screen(payload: Any) -> UnexpectedModelBehavior | bool:
-            if isinstance(payload, dict) and 'type' not in payload and 'message' in payload:
-                return stream_error(vendor, data)  # an error object (`{"id", "message"}`) in the stream
-            return True
-
-        return event_problem(vendor, 'stream event', data, exc, _EVENT.validate_python, screen=screen)
+        payload = parse_event(data)
+        if isinstance(payload, dict) and 'type' not in payload and 'message' in payload:
+            return stream_error(vendor, data)  # an error object (`{"id", "message"}`) in the stream
+        return event_problem(vendor, 'stream event', data, exc, _EVENT.validate_python, payload=payload)
 
 
 _Handler = Callable[[CohereStreamedResponse, dict[str, Any]], Event | None]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import time
 from collections.abc import AsyncIterator
 from collections.abc import Awaitable
 from collections.abc import Callable
@@ -29,12 +28,11 @@ from ..messages import PartStartEvent
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from ..usage import Usage
-from . import Model
 from . import ModelRequestParameters
 from . import StreamedResponse
 from . import _NamedStreamedResponse
 from .test import _count_words
-from .test import estimate_usage
+from .test import _LocalModel
 
 __all__ = (
     'AgentInfo',
@@ -80,7 +78,7 @@ StreamFunctionDef: TypeAlias = Callable[[list[ModelMessage], AgentInfo], AsyncIt
 """An async generator answering the conversation in text deltas and tool-call deltas."""
 
 
-class FunctionModel(Model):
+class FunctionModel(_LocalModel):
     """A model that answers by calling your function (`request`) or stream function (`request_stream`)."""
 
     function: FunctionDef | None
@@ -98,19 +96,16 @@ class FunctionModel(Model):
         self.stream_function = stream_function
         self._model_name = f'function:{_name_of(function)}:{_name_of(stream_function)}'
 
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> tuple[ModelResponse, Usage]:
-        """Call `function` and return its response, with a usage estimated from word counts."""
+    async def _answer(
+        self, messages: list[ModelMessage], settings: ModelSettings | None, params: ModelRequestParameters
+    ) -> ModelResponse:
+        """Call `function` and return its response."""
         if self.function is None:
             raise UserError(
                 f'{self._model_name} has no `function`, so it only streams: use run_stream, '
                 'or pass FunctionModel(function=...)'
             )
-        info = _agent_info(model_settings, model_request_parameters)
+        info = _agent_info(settings, params)
         function = self.function
         if inspect.iscoroutinefunction(function):
             result: Any = await function(messages, info)
@@ -124,15 +119,12 @@ class FunctionModel(Model):
                 f'FunctionModel: the function must return a ModelResponse, not {type(result).__name__}'
             )
         if result.model_name is None:
-            result = replace(result, model_name=self._model_name)
-        return result, estimate_usage(messages, result)
+            return replace(result, model_name=self._model_name)
+        return result
 
     @asynccontextmanager
-    async def request_stream(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
+    async def _stream(
+        self, messages: list[ModelMessage], settings: ModelSettings | None, params: ModelRequestParameters
     ) -> AsyncIterator[StreamedResponse]:
         """Call `stream_function` and stream what it yields; its first item is awaited before entry."""
         if self.stream_function is None:
@@ -140,8 +132,7 @@ class FunctionModel(Model):
                 f'{self._model_name} has no `stream_function`, so it cannot stream: use run, '
                 'or pass FunctionModel(stream_function=...)'
             )
-        started_at = time.perf_counter()
-        items: Any = self.stream_function(messages, _agent_info(model_settings, model_request_parameters))
+        items: Any = self.stream_function(messages, _agent_info(settings, params))
         if inspect.isawaitable(items):  # an `async def` that returns an async iterator
             items = await items
         if not hasattr(items, '__anext__') and hasattr(items, '__aiter__'):
@@ -157,10 +148,7 @@ class FunctionModel(Model):
             first = await anext(items, _END)
             if first is _END:
                 raise UserError('FunctionModel: stream_function yielded nothing; yield at least one item')
-            stream = FunctionStreamedResponse(_model_name=self._model_name, _first=first, _items=items)
-            stream._usage = estimate_usage(messages, None)
-            stream.attach_timing(started_at)
-            yield stream
+            yield FunctionStreamedResponse(_model_name=self._model_name, _first=first, _items=items)
         finally:
             # Close the user's generator here, in this task, not later in the garbage collector.
             aclose = getattr(items, 'aclose', None)

@@ -71,6 +71,7 @@ from ._kit import chat_request_part
 from ._kit import event_problem
 from ._kit import json_request
 from ._kit import map_settings
+from ._kit import parse_event
 from ._kit import stream_error
 from ._kit import unexpected_body
 from ._kit import wire_timestamp
@@ -620,18 +621,14 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
 
     def _chunk_problem(self, data: str, exc: Exception) -> UnexpectedModelBehavior | None:
         """Why a chunk could not be read, or None if it is a kind of chunk to skip."""
-        vendor = self._vendor
-
-        def screen(chunk: Any) -> UnexpectedModelBehavior | bool:
-            if isinstance(chunk, dict):
-                if 'error' in chunk:
-                    return stream_error(vendor, data)
-                # Not a completion chunk (a vendor extension): skip it.
-                return 'choices' in chunk
-            return True
-
+        chunk = parse_event(data)
+        if isinstance(chunk, dict):
+            if 'error' in chunk:
+                return stream_error(self._vendor, data)
+            if 'choices' not in chunk:
+                return None  # not a completion chunk (a vendor extension): skip it
         return event_problem(
-            vendor, 'stream chunk', data, exc, self.chunk_adapter.validate_python, screen=screen
+            self._vendor, 'stream chunk', data, exc, self.chunk_adapter.validate_python, payload=chunk
         )
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 import time
+from abc import abstractmethod
 from collections.abc import AsyncIterator
 from collections.abc import Iterable
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +53,55 @@ class _CallMaker(Protocol):
     ) -> ToolCallPart: ...
 
 
-class TestModel(Model):
+class _LocalModel(Model):
+    """A model answered in-process (`TestModel`, `FunctionModel`): it makes no request, so its usage
+    is estimated from the words sent and answered, and a stream is timed from when it was asked for.
+
+    A subclass writes `_answer` (the whole response) and `_stream` (an async context manager
+    yielding the streamed response); the usage and timing are added here for both.
+    """
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> tuple[ModelResponse, Usage]:
+        """The whole answer, with a usage estimated from word counts."""
+        response = await self._answer(messages, model_settings, model_request_parameters)
+        return response, estimate_usage(messages, response)
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> AsyncIterator[StreamedResponse]:
+        """Stream the answer; its usage is estimated from word counts as it streams."""
+        started_at = time.perf_counter()
+        async with self._stream(messages, model_settings, model_request_parameters) as stream:
+            # The request's words are known now; the response's are added as the stream runs.
+            stream._usage = estimate_usage(messages, None)
+            stream.attach_timing(started_at)
+            yield stream
+
+    @abstractmethod
+    async def _answer(
+        self, messages: list[ModelMessage], settings: ModelSettings | None, params: ModelRequestParameters
+    ) -> ModelResponse:
+        """The whole response to the conversation."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def _stream(
+        self, messages: list[ModelMessage], settings: ModelSettings | None, params: ModelRequestParameters
+    ) -> AbstractAsyncContextManager[StreamedResponse]:
+        """The streamed response to the conversation, opened (its first item awaited) on entry."""
+        raise NotImplementedError
+
+
+class TestModel(_LocalModel):
     """A model that calls your tools with schema-valid arguments and answers deterministically.
 
     - `call_tools`: `'all'` function tools, or a list of the names to call on the first request.
@@ -92,32 +142,20 @@ class TestModel(Model):
         self.seed = seed
         self.last_model_request_parameters = None
 
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> tuple[ModelResponse, Usage]:
+    async def _answer(
+        self, messages: list[ModelMessage], settings: ModelSettings | None, params: ModelRequestParameters
+    ) -> ModelResponse:
         """Answer at once, without any I/O."""
-        self.last_model_request_parameters = model_request_parameters
-        response = self._respond(messages, model_request_parameters)
-        return response, estimate_usage(messages, response)
+        self.last_model_request_parameters = params
+        return self._respond(messages, params)
 
     @asynccontextmanager
-    async def request_stream(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
+    async def _stream(
+        self, messages: list[ModelMessage], settings: ModelSettings | None, params: ModelRequestParameters
     ) -> AsyncIterator[StreamedResponse]:
         """Stream the same answer `request` gives: text word by word, each tool call as one part."""
-        self.last_model_request_parameters = model_request_parameters
-        started_at = time.perf_counter()
-        response = self._respond(messages, model_request_parameters)
-        stream = TestStreamedResponse(_model_name=self.model_name, _response=response)
-        stream._usage = estimate_usage(messages, None)
-        stream.attach_timing(started_at)
-        yield stream
+        response = await self._answer(messages, settings, params)
+        yield TestStreamedResponse(_model_name=self.model_name, _response=response)
 
     @property
     def model_name(self) -> str:

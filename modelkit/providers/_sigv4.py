@@ -74,11 +74,6 @@ class SigV4Signer(Signer):
         self._region = region
         self._service = service
 
-    @property
-    def region(self) -> str:
-        """The region signatures are scoped to."""
-        return self._region
-
     async def sign(self, request: WireRequest) -> None:
         """Add `Authorization`, `X-Amz-Date` and, with session credentials, `X-Amz-Security-Token`."""
         from botocore.auth import SigV4Auth  # type: ignore[import-untyped]

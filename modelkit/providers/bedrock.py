@@ -19,7 +19,7 @@ credentials, region and endpoint; every request goes through modelkit's own tran
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from .._transport import DEFAULT_MAX_RETRIES
 from ..exceptions import UserError
@@ -64,9 +64,8 @@ class BedrockProvider(Provider):
     """
 
     name = 'bedrock'
-    api_key_env: ClassVar[str | None] = None
-    base_url_env: ClassVar[str | None] = 'AWS_ENDPOINT_URL_BEDROCK_RUNTIME'
-    key_required: ClassVar[bool] = True
+    # No `api_key_env`: AWS credentials come from botocore's chain, not one key variable.
+    base_url_env = 'AWS_ENDPOINT_URL_BEDROCK_RUNTIME'
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .._transport import DEFAULT_MAX_RETRIES
@@ -53,9 +53,9 @@ class GoogleVertexProvider(Provider):
     """
 
     name = 'google-vertex'
-    api_key_env: ClassVar[str | None] = None
-    base_url_env: ClassVar[str | None] = 'GOOGLE_VERTEX_BASE_URL'
-    key_required: ClassVar[bool] = False
+    # No `api_key_env`: Vertex authenticates with Google credentials (ADC), not one key variable.
+    base_url_env = 'GOOGLE_VERTEX_BASE_URL'
+    key_required = False
 
     def __init__(
         self,
