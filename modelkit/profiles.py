@@ -16,7 +16,7 @@ from typing import Literal
 
 from ._fieldwise import fieldwise
 
-__all__ = ('OPENAI_API_PROFILE', 'OPENAI_COMPATIBLE_PROFILE', 'OpenAIChatProfile')
+__all__ = ('OPENAI_API_PROFILE', 'OPENAI_COMPATIBLE_PROFILE', 'USAGE_UNASKED_PROFILE', 'OpenAIChatProfile')
 
 
 @fieldwise
@@ -60,6 +60,10 @@ class OpenAIChatProfile:
 
 OPENAI_COMPATIBLE_PROFILE = OpenAIChatProfile()
 """A generic OpenAI-compatible server: what `OpenAIProvider` pointed at another host speaks."""
+
+USAGE_UNASKED_PROFILE = OpenAIChatProfile(stream_include_usage=False)
+"""A compatible server that rejects or does not document `stream_options` and puts `usage` on its
+streamed chunks anyway (Fireworks, Perplexity): nothing to ask for, and no field to risk a 400 on."""
 
 OPENAI_API_PROFILE = OpenAIChatProfile(max_tokens_field='max_completion_tokens')
 """OpenAI's own API: `max_completion_tokens` (OpenAI deprecated `max_tokens`, which its reasoning

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from ..profiles import OPENAI_COMPATIBLE_PROFILE
+from ..profiles import USAGE_UNASKED_PROFILE
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('FireworksProvider',)
@@ -18,4 +16,4 @@ class FireworksProvider(OpenAICompatibleProvider):
     default_base_url = 'https://api.fireworks.ai/inference/v1'
     # Fireworks answered `stream_options` with 400 "Extra inputs are not permitted, field:
     # 'stream_options'" (FlowiseAI/Flowise#2866), and its final streamed chunk carries usage anyway.
-    openai_chat_profile = replace(OPENAI_COMPATIBLE_PROFILE, stream_include_usage=False)
+    openai_chat_profile = USAGE_UNASKED_PROFILE

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from ..profiles import OPENAI_COMPATIBLE_PROFILE
+from ..profiles import USAGE_UNASKED_PROFILE
 from .openai import OpenAICompatibleProvider
 
 __all__ = ('PerplexityProvider',)
@@ -19,4 +17,4 @@ class PerplexityProvider(OpenAICompatibleProvider):
     # Perplexity's API reference does not list `stream_options`, and its streamed chunks already carry
     # `usage` (see kardolus/chatgpt-cli docs/perplexity_api.md), so there is nothing to ask for and an
     # undocumented field is only a chance of a 400.
-    openai_chat_profile = replace(OPENAI_COMPATIBLE_PROFILE, stream_include_usage=False)
+    openai_chat_profile = USAGE_UNASKED_PROFILE
