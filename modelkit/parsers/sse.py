@@ -565,10 +565,10 @@ class SSEDecoder:
                 tail = 4
             else:
                 return None
-        if n > _MULTI_BYTES and data.find(10, plen, n - tail) >= 0:
-            return None  # (found without copying what is most likely many events)
+        if n > _MULTI_BYTES and (n > MAX_EVENT_BYTES or data.find(10, plen, n - tail) >= 0):
+            return None  # (a line end found without copying what is most likely many events)
         payload = data[plen:-tail]
-        if 10 in payload or 13 in payload or n > MAX_EVENT_BYTES:
+        if 10 in payload or 13 in payload:
             return None
         if not payload.isascii():
             try:

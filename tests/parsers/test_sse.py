@@ -691,3 +691,33 @@ def test_near_usual_layouts_are_read_by_the_rules(body: bytes) -> None:
         for chunks in ([text], bytewise(text), [text[:9], text[9:]]):
             assert decode(chunks)[0] == expected
     assert decode([b'data: 0\n\n' * 3 + body])[0][3:] == expected
+
+
+@pytest.mark.parametrize('nl', [b'\n', b'\r\n'])
+@pytest.mark.parametrize('named', [False, True])
+def test_a_chunk_of_one_large_event_or_of_many_reads_as_the_line_machine_does(named: bool, nl: bytes) -> None:
+    # Past a few KiB a chunk is looked for line ends before its payload is copied out: one large
+    # event must still be one event, and a large chunk of many must give them all.
+    prefix = (b'event: big' + nl if named else b'') + b'data: '
+    end = nl + nl
+    large = prefix + b'{"text": "' + b'x' * 9_000 + b'"}' + end
+    small = prefix + b'{"n": 1}' + end
+    for chunks in ([large, large], [small, large], [small * 700], [small * 700 + large], [large + small * 3]):
+        got, _ = decode(chunks)
+        assert got == decode(bytewise(b''.join(chunks)))[0]
+        assert all(event.raw is not None for event in got)
+
+
+@pytest.mark.parametrize('end', [b'\n', b'\r\n'])
+def test_the_blocks_after_one_a_chunk_left_open_keep_their_payload_bytes(end: bytes) -> None:
+    # A chunk that ends inside a block leaves it to the line machine; the blocks after its blank
+    # line go back to the C splits (their events keep `raw`), so a stream cut inside blocks is
+    # not read line by line from then on.
+    block = b'event: delta' + end + b'data: {"i": 0}' + end + end
+    body = block * 400
+    cut = len(block) * 3 + 17  # inside the fourth block
+    pieces = [body[:cut], body[cut : cut + 5_000], body[cut + 5_000 :]]
+    got, _ = decode(pieces)
+    assert got == decode([body])[0]
+    assert len(got) == 400
+    assert sum(event.raw is None for event in got) <= 2  # at most the blocks each piece left open
