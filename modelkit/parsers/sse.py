@@ -90,7 +90,8 @@ class SSEEvent:
     retry: int | None = None
     """The reconnection time in milliseconds, only if this event's own block carried a valid one."""
     raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
-    """`data` as the bytes that came (checked UTF-8), when the block had one `data` line; else None.
+    """`data` as the bytes that came (checked UTF-8), when the decoder kept them: blocks of one
+    `data` line, as its fast paths read them; else None (the line machine gives `data` alone).
 
     What a JSON payload is best parsed from (`orjson.loads(event.raw or event.data)`): the decoder
     then never builds `data` at all, which is most of what it would cost per event (it is decoded
