@@ -363,7 +363,7 @@ class SSEDecoder:
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Consume a chunk of the body; return the events it completed (often none or one)."""
         found = self.iter_feed(data)
-        return found if found.__class__ is list else list(found) if found.__class__ is tuple else self._left()
+        return found if found.__class__ is list else self._left()
 
     def iter_feed(self, data: bytes) -> Iterable[SSEEvent]:
         """`feed()`, with each event made only as the caller takes it.
@@ -397,7 +397,7 @@ class SSEDecoder:
             # OpenAI and Gemini, `event: <type>\ndata: ` for Anthropic and Cohere).
             event = self._single(data)
             if event is not None:
-                return (event,)  # a tuple is one allocation, a list two
+                return [event]
         # Between blocks: nothing is dispatched before a blank line, so until one arrives the bytes
         # are only appended (each line is parsed once, when its block is complete, and a small
         # piece costs a memchr or two). Then the blocks up to the last blank line are decoded at
@@ -437,7 +437,7 @@ class SSEDecoder:
             event = self._single(work[:cut] if cut < len(work) else work, 2 if work[cut - 2] == 10 else 4)
             if event is not None:
                 self._buf = bytearray(work[cut:])
-                return (event,)
+                return [event]
         found = self._complete(work, cut)
         if found.__class__ is _Batched:  # (`_lazily` inline, likewise)
             run = self._run = self._made(found)
