@@ -432,7 +432,7 @@ class SSEDecoder:
             buf += data
             return ()
         work = b''.join((buf, data)) if buf else data
-        if cut:
+        if 0 < cut <= _MULTI_BYTES:
             # (`_complete`'s way to one event, inline: this is the way of every small piece.)
             event = self._single(work[:cut] if cut < len(work) else work, 2 if work[cut - 2] == 10 else 4)
             if event is not None:
@@ -504,8 +504,8 @@ class SSEDecoder:
     def _complete(self, work: bytes, cut: int = 0) -> list[SSEEvent]:
         """`work`, from a block boundary on, holds a blank line: decode up to the last one, and
         keep the rest (lines of the next block, no blank line among them) unparsed. `cut`, if
-        known, is where that blank line ends, nothing after it ends a line, and the blocks
-        before it are not one event of the remembered prefix (`_single` said so)."""
+        known, is where that blank line ends and nothing after it ends a line; up to
+        _MULTI_BYTES, `_single` has said the blocks before it are not one event."""
         if not cut:
             if 13 not in work:
                 cut = work.rfind(b'\n\n') + 2
@@ -533,12 +533,19 @@ class SSEDecoder:
             if cut <= 1:
                 self._buf = bytearray()
                 return self._feed(work)
-            event = self._single(work[:cut] if cut < len(work) else work)
+            tail = 0
+        elif cut > _MULTI_BYTES:
+            tail = 2 if work[cut - 2] == 10 else 4
+        else:
+            tail = -1  # `_single` said no
+        head = work[:cut] if cut < len(work) else work  # (one copy of a large head, at most)
+        if tail >= 0:
+            event = self._single(head, tail)
             if event is not None:
                 self._buf = bytearray(work[cut:])
                 return [event]
         self._buf = bytearray()
-        events = self._feed(work[:cut] if cut < len(work) else work)
+        events = self._feed(head)
         if self._error is None and cut < len(work):
             self._buf = bytearray(work[cut:])
         return events
