@@ -22,7 +22,7 @@ import orjson
 from ._harness import Result, Unavailable, print_table, time_round_robin
 from ._stream import CHUNKINGS, DEFAULT_SEED, cut_body
 from .eventstream_decode import LINEAR_RATIO, print_growth
-from .sse_decode import _modelkit as _modelkit_sse  # the same SSEDecoder + orjson loop
+from .sse_decode import _modelkit as _modelkit_sse  # the same SSEDataDecoder + orjson loop
 from .sse_decode import floor_decode as sse_floor
 
 __all__ = ('GeminiStream', 'build_gemini_stream', 'floor_array', 'floor_sse', 'run')
@@ -158,7 +158,7 @@ def _modelkit_array() -> Decode:
 
 
 _FORMATS: tuple[tuple[str, str, Decode, str, Callable[[], Decode]], ...] = (
-    ('sse', 'floor: split + orjson', floor_sse, 'modelkit SSEDecoder + orjson', _modelkit_sse),
+    ('sse', 'floor: split + orjson', floor_sse, 'modelkit SSEDataDecoder + orjson', _modelkit_sse),
     ('array', 'floor: find \\n} + orjson', floor_array, 'modelkit JSONArrayDecoder', _modelkit_array),
 )
 

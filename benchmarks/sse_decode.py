@@ -70,24 +70,21 @@ def floor_decode(pieces: list[bytes], emit: Emit, separator: bytes = b'\n\n', *,
 
 def _modelkit() -> Decode:
     try:
-        from modelkit.parsers.sse import SSEDecoder
+        from modelkit.parsers.sse import SSEDataDecoder
     except ImportError as exc:
         raise Unavailable(f'not available yet ({exc})') from None
 
     def decode(pieces: list[bytes], emit: Emit) -> None:
-        # As the vendor interfaces consume events: through `iter_feed` as the kit's event loop
-        # does, and the payload's bytes (`raw`) where the decoder kept them, which it then never
-        # decodes to text.
+        # As the vendor interfaces consume events: `(type, data)` pairs through `iter_feed`, as the
+        # kit's event loop takes them, with the payload's bytes where the decoder kept them.
         loads = orjson.loads
-        decoder = SSEDecoder()
-        feed = getattr(decoder, 'iter_feed', decoder.feed)
+        decoder = SSEDataDecoder()
+        feed = decoder.iter_feed
         for piece in pieces:
-            for event in feed(piece):
-                data = event.raw or event.data
+            for _, data in feed(piece):
                 if data != _DONE_BYTES and data != _DONE:
                     emit(loads(data))
-        for event in decoder.close():
-            data = event.raw or event.data
+        for _, data in decoder.close():
             if data != _DONE_BYTES and data != _DONE:
                 emit(loads(data))
 
@@ -147,7 +144,7 @@ def _openai_sdk(loads: Callable[[str], object]) -> Decode:
 
 
 _CONTENDERS: tuple[tuple[str, Callable[[], Decode], float | None], ...] = (
-    ('modelkit SSEDecoder + orjson', _modelkit, TARGET_RATIO),
+    ('modelkit SSEDataDecoder + orjson', _modelkit, TARGET_RATIO),
     ('httpx-sse decoder + orjson', lambda: _httpx_sse(orjson.loads), None),
     ('openai SDK SSEDecoder + orjson', lambda: _openai_sdk(orjson.loads), None),
     ('httpx-sse + json (as shipped)', lambda: _httpx_sse(json.loads), None),

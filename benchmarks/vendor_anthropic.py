@@ -3,7 +3,7 @@
 1. **Decode + JSON**: a seeded 20,000-delta Messages stream as Anthropic writes it (`event: NAME`
    then `data: {...}` per event: message_start, content_block_start, ping, the text deltas,
    content_block_stop, message_delta, message_stop), fed in every chunking. Floor: split on blank
-   lines, find `data: `, orjson. Contender: modelkit's `SSEDecoder` + orjson. Target <= 1.2x.
+   lines, find `data: `, orjson. Contender: modelkit's `SSEDataDecoder` + orjson. Target <= 1.2x.
 2. **End to end**: text deltas reaching user code from one streamed `POST /v1/messages` over an
    in-memory transport (one piece per event). Floor: httpx `client.stream`, split, orjson, pick
    `delta.text` of each `text_delta`. Contenders: `AnthropicModel.request_stream` (target <= 1.5x),
@@ -140,18 +140,18 @@ def floor_named(pieces: list[bytes], emit: Emit) -> None:
 
 
 def _modelkit_decode(pieces: list[bytes], emit: Emit) -> None:
-    from modelkit.parsers.sse import SSEDecoder
+    from modelkit.parsers.sse import SSEDataDecoder
 
     loads = orjson.loads
-    decoder = SSEDecoder()
-    # As `AnthropicModel` consumes events: through `iter_feed` as the kit's event loop does, and
-    # the payload's bytes (`raw`) where the decoder kept them.
-    feed = getattr(decoder, 'iter_feed', decoder.feed)
+    decoder = SSEDataDecoder()
+    # As `AnthropicModel` consumes events: `(type, data)` pairs through `iter_feed`, as the kit's
+    # event loop takes them, with the payload's bytes where the decoder kept them.
+    feed = decoder.iter_feed
     for piece in pieces:
-        for event in feed(piece):
-            emit((event.event, loads(event.raw or event.data)))
-    for event in decoder.close():
-        emit((event.event, loads(event.raw or event.data)))
+        for kind, data in feed(piece):
+            emit((kind, loads(data)))
+    for kind, data in decoder.close():
+        emit((kind, loads(data)))
 
 
 def _checked(decode: Decode, pieces: list[bytes], stream: AnthropicStream) -> str:
@@ -174,7 +174,7 @@ def decode_rows(stream: AnthropicStream, repeats: int) -> list[Result]:
         floor = Result('anthropic-sse', chunking, 'floor: split + orjson', units=units, is_floor=True)
         floor.status = _checked(floor_named, pieces, stream)
         ours = Result(
-            'anthropic-sse', chunking, 'modelkit SSEDecoder + orjson', units=units, target=DECODE_TARGET
+            'anthropic-sse', chunking, 'modelkit SSEDataDecoder + orjson', units=units, target=DECODE_TARGET
         )
         ours.status = _checked(_modelkit_decode, pieces, stream)
         case: list[tuple[Result, Callable[[], object] | None]] = [

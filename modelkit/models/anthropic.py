@@ -66,8 +66,9 @@ from ..messages import ToolCallPart
 from ..messages import ToolReturnPart
 from ..messages import UserContent
 from ..messages import UserPromptPart
-from ..parsers.sse import SSEDecoder
-from ..parsers.sse import SSEEvent
+from ..parsers.sse import EventData
+from ..parsers.sse import SSEDataDecoder
+from ..parsers.sse import event_text
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import ModelRequestParameters
@@ -459,7 +460,7 @@ _USAGE_KEYS = ('input_tokens', 'cache_creation_input_tokens', 'cache_read_input_
 
 @fieldwise
 @dataclass(repr=False, eq=False)
-class AnthropicStreamedResponse(WireStreamedResponse[SSEEvent]):
+class AnthropicStreamedResponse(WireStreamedResponse[EventData]):
     """A message arriving as Anthropic's named server-sent events, translated into our part events."""
 
     _wire_usage: dict[str, int] = field(default_factory=dict, init=False)
@@ -471,8 +472,8 @@ class AnthropicStreamedResponse(WireStreamedResponse[SSEEvent]):
     end_expected: ClassVar[str] = 'message_stop'
     retryable_stream_errors: ClassVar[frozenset[str]] = frozenset({'overloaded_error', 'api_error'})
 
-    def _new_parser(self) -> SSEDecoder:
-        return SSEDecoder()
+    def _new_parser(self) -> SSEDataDecoder:
+        return SSEDataDecoder()
 
     def _restart(self) -> None:
         super()._restart()
@@ -480,13 +481,14 @@ class AnthropicStreamedResponse(WireStreamedResponse[SSEEvent]):
         self._tool_blocks = {}
         self._skipped_blocks = set()
 
-    def _process_event(self, event: SSEEvent) -> Event | Iterator[Event] | None:
+    def _process_event(self, event: EventData) -> Event | Iterator[Event] | None:
         # The hot path: one orjson.loads and a few dict lookups per event, no pydantic; a text delta,
         # nearly every event, returns from the first branch. The payload's `type` decides, not the
         # SSE event name, which some gateways drop. The payload's bytes are parsed where the decoder
-        # kept them (`raw`): the text is then never made, unless a message needs it.
+        # kept them: the text is then never made, unless a message needs it.
+        name, data = event
         try:
-            payload = orjson.loads(event.raw or event.data)
+            payload = orjson.loads(data)
             kind = payload['type']
             if kind == 'content_block_delta':
                 delta = payload['delta']
@@ -495,12 +497,12 @@ class AnthropicStreamedResponse(WireStreamedResponse[SSEEvent]):
                 return self._block_delta(payload['index'], delta)
             handler = _HANDLERS.get(kind)
             if handler is not None:
-                return handler(self, payload, event.data)
-            if kind == 'error' or event.event == 'error':
-                raise stream_error(self._vendor, event.data)
+                return handler(self, payload, event_text(data))
+            if kind == 'error' or name == 'error':
+                raise stream_error(self._vendor, event_text(data))
             return None  # `ping`, and event types we do not know
         except _READ_ERRORS as exc:
-            raise self._event_problem(event.data, exc) from exc
+            raise self._event_problem(event_text(data), exc) from exc
 
     def _block_delta(self, index: int, delta: dict[str, Any]) -> Event | None:
         kind = delta['type']

@@ -62,8 +62,9 @@ from ..messages import ModelResponseStreamEvent
 from ..messages import TextPart
 from ..messages import ThinkingPart
 from ..messages import ToolCallPart
-from ..parsers.sse import SSEDecoder
-from ..parsers.sse import SSEEvent
+from ..parsers.sse import EventData
+from ..parsers.sse import SSEDataDecoder
+from ..parsers.sse import event_text
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import ModelRequestParameters
@@ -328,7 +329,7 @@ _READ_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
 
 @fieldwise
 @dataclass(repr=False, eq=False)
-class CohereStreamedResponse(WireStreamedResponse[SSEEvent]):
+class CohereStreamedResponse(WireStreamedResponse[EventData]):
     """A v2 chat response arriving as typed server-sent events, translated into our part events.
 
     Every event's JSON names its `type` (the SSE `event:` line repeats it, but decoded recordings
@@ -340,14 +341,14 @@ class CohereStreamedResponse(WireStreamedResponse[SSEEvent]):
 
     end_expected: ClassVar[str] = 'message-end'
 
-    def _new_parser(self) -> SSEDecoder:
-        return SSEDecoder()
+    def _new_parser(self) -> SSEDataDecoder:
+        return SSEDataDecoder()
 
-    def _process_event(self, event: SSEEvent) -> Event | None:
+    def _process_event(self, event: EventData) -> Event | None:
         # The hot path: one orjson.loads and a few lookups for a text delta; every other event type
         # goes through `_HANDLERS`, and whatever the lookups trip over to `_event_problem`.
         try:
-            payload = orjson.loads(event.raw or event.data)  # the bytes, where the decoder kept them
+            payload = orjson.loads(event[1])  # the bytes, where the decoder kept them
             kind = payload['type']
             if kind == 'content-delta':
                 content = payload['delta']['message']['content']
@@ -424,10 +425,10 @@ class CohereStreamedResponse(WireStreamedResponse[SSEEvent]):
             )
         return None
 
-    def _event_problem(self, event: SSEEvent, exc: Exception) -> UnexpectedModelBehavior | None:
+    def _event_problem(self, event: EventData, exc: Exception) -> UnexpectedModelBehavior | None:
         """Why an event could not be read, or None if it is one to skip (`[DONE]`)."""
-        vendor, data = self._vendor, event.data
-        if event.event == 'error':
+        vendor, data = self._vendor, event_text(event[1])
+        if event[0] == 'error':
             return stream_error(vendor, data)
         if data == '[DONE]' or not data:
             # `[DONE]` follows message-end (a stream that ends here without one is caught at EOF);

@@ -60,7 +60,7 @@ from ..messages import ThinkingPart
 from ..messages import ToolReturnPart
 from ..messages import UserContent
 from ..messages import UserPromptPart
-from ..parsers.sse import SSEEvent
+from ..parsers.sse import event_text
 from ..settings import ModelSettings
 from ..usage import Usage
 from . import ModelRequestParameters
@@ -543,22 +543,24 @@ class GeminiStreamedResponse(WireStreamedResponse[Any]):
             from ..parsers.jsonarray import JSONArrayDecoder
 
             return JSONArrayDecoder()
-        from ..parsers.sse import SSEDecoder
+        from ..parsers.sse import SSEDataDecoder
 
-        return SSEDecoder()
+        return SSEDataDecoder()
 
     def _process_event(self, event: Any) -> Event | Iterator[Event] | None:
         # The hot path: one orjson.loads and a few lookups for a chunk that only adds text to the
         # text part being streamed (nearly every chunk); anything else goes to `_process_chunk`.
-        if event.__class__ is SSEEvent:
-            if event.event != 'message':
+        # An SSE event is a `(type, data)` pair (`SSEDataDecoder`); the JSON array's are its elements.
+        sse = event.__class__ is tuple
+        if sse:
+            if event[0] != 'message':
                 return None  # an event type Gemini does not send: skip it
             try:
-                # The bytes, where the decoder kept them (`raw`): the text is made only if needed.
-                chunk = orjson.loads(event.raw or event.data)
+                # The bytes, where the decoder kept them: the text is made only if needed.
+                chunk = orjson.loads(event[1])
             except orjson.JSONDecodeError as exc:
                 raise UnexpectedModelBehavior(
-                    f'{self._vendor} sent a stream event that is not JSON ({exc})', event.data
+                    f'{self._vendor} sent a stream event that is not JSON ({exc})', event_text(event[1])
                 ) from exc
         else:
             chunk = event
@@ -580,7 +582,7 @@ class GeminiStreamedResponse(WireStreamedResponse[Any]):
                         return self._parts_manager.text_delta(reader.part_no, text)
             except _READ_ERRORS:
                 pass  # `_process_chunk` says what is wrong with it
-        return self._process_chunk(chunk, event.data if event.__class__ is SSEEvent else None)
+        return self._process_chunk(chunk, event_text(event[1]) if sse else None)
 
     def _process_chunk(self, chunk: Any, data: str | None) -> Iterator[Event]:
         """Any chunk but a plain text delta: the first one, thoughts, calls, signatures, the finish."""

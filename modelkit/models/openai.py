@@ -53,8 +53,9 @@ from ..messages import ModelResponseStreamEvent
 from ..messages import TextPart
 from ..messages import ThinkingPart
 from ..messages import ToolCallPart
-from ..parsers.sse import SSEDecoder
-from ..parsers.sse import SSEEvent
+from ..parsers.sse import EventData
+from ..parsers.sse import SSEDataDecoder
+from ..parsers.sse import event_text
 from ..profiles import OpenAIChatProfile
 from ..settings import ModelSettings
 from ..usage import Usage
@@ -438,7 +439,7 @@ _READ_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError, Ove
 
 @fieldwise
 @dataclass(repr=False, eq=False)
-class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
+class OpenAIStreamedResponse(WireStreamedResponse[EventData]):
     """A chat completion arriving as server-sent events, translated into our part events.
 
     Hooks for a dialect's subclass: `_process_chunk_extras` (a chunk's vendor extensions),
@@ -459,23 +460,23 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
         if (tags := self._profile.think_tags) is not None:
             self._think = ThinkTagSplitter(*tags)
 
-    def _new_parser(self) -> SSEDecoder:
-        return SSEDecoder()
+    def _new_parser(self) -> SSEDataDecoder:
+        return SSEDataDecoder()
 
     def _process_whole_body(self, body: bytes) -> tuple[ModelResponse, Usage] | None:
         # A server that ignored `stream: true` (some gateways and caches do) sent a whole completion.
         return self._whole_body(body) if self._whole_body is not None else None
 
-    def _process_event(self, event: SSEEvent) -> Event | Iterator[Event] | None:
+    def _process_event(self, event: EventData) -> Event | Iterator[Event] | None:
         # The hot path: one orjson.loads and a few dict lookups per chunk, no pydantic. A chunk that
         # is only a text delta is handled here; anything else goes to `_process_chunk`, and anything
         # the lookups trip over to `_chunk_problem`, which validates the chunk to name the problem.
-        if event.event != 'message':
-            if event.event == 'error':
-                raise stream_error(self._vendor, event.data)
+        kind, data = event
+        if kind != 'message':
+            if kind == 'error':
+                raise stream_error(self._vendor, event_text(data))
             return None  # an event type we do not know: skip it
-        # The payload's bytes where the decoder kept them (`raw`): its text is then made only if needed.
-        data = event.raw or event.data
+        # `data` is the payload's bytes where the decoder kept them: its text is made only if needed.
         if data == b'[DONE]' or data == '[DONE]':
             self._end_seen = True
             return self._flush_text()
@@ -505,9 +506,9 @@ class OpenAIStreamedResponse(WireStreamedResponse[SSEEvent]):
                         return self._parts_manager.text_delta(~think.segment, content)
                     return self._tagged_text(think.feed(content))
         except _READ_ERRORS as exc:
-            self._skip_or_raise(event.data, exc)
+            self._skip_or_raise(event_text(data), exc)
             return None
-        return self._process_chunk(chunk, event.data)
+        return self._process_chunk(chunk, event_text(data))
 
     def _skip_or_raise(self, data: str, exc: Exception) -> None:
         problem = self._chunk_problem(data, exc)

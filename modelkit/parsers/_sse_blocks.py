@@ -8,11 +8,11 @@ They know nothing of the decoder's state beyond what they are passed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from itertools import filterfalse, repeat
+from collections.abc import Iterable, Iterator
+from itertools import chain, filterfalse, repeat
 from typing import Any
 
-__all__ = ('append_events', 'block_end', 'canonical', 'utf8_checked')
+__all__ = ('append_events', 'block_end', 'canonical', 'long_line_end', 'pairs_of', 'utf8_checked')
 
 _LF = b'\n'
 _DATA_SP = b'data: '
@@ -31,6 +31,30 @@ def block_end(work: bytes, pos: int, limit: int) -> int:
             if at >= 0:
                 first = at
     return limit if first < 0 else min(limit, first + 3)
+
+
+def long_line_end(work: bytes, pos: int, region: int, most: int) -> int:
+    """Where the line at `pos`, known to be longer than `region` bytes, ends: -1 if not in `work`,
+    -2 if it is longer than `most`.
+
+    The search windows double, so a long line costs time in proportion to its length however
+    it arrives.
+    """
+    n = len(work)
+    size = region
+    while True:
+        size *= 2
+        limit = min(n, pos + size, pos + most + 1)
+        lf = work.find(10, pos, limit)
+        cr = work.find(13, pos, limit if lf < 0 else lf)
+        if cr >= 0:
+            return cr
+        if lf >= 0:
+            return lf
+        if limit - pos > most:
+            return -2
+        if limit == n:
+            return -1
 
 
 def utf8_checked(joined: bytes, payloads: Iterable[bytes]) -> bool:
@@ -54,6 +78,19 @@ def append_events(
     """Append an event per payload (checked UTF-8): kept as they are, to be made into events as
     they are taken (`SSEDecoder._made`)."""
     events.append((kinds, payloads, last_id))
+
+
+def pairs_of(found: list[Any]) -> Iterator[tuple[str, bytes | str]]:
+    """The events `found` holds as `(type, data)` pairs, made as they are taken: a run of blocks
+    by `zip` in C (which reuses its tuple when the caller lets go of it), a line machine's event
+    from its fields."""
+    if len(found) == 1 and found[0].__class__ is tuple:
+        kinds, payloads, _ = found[0]
+        return zip(kinds, payloads, strict=False)  # `kinds` may be endless: `payloads` ends the run
+    return chain.from_iterable(
+        zip(item[0], item[1], strict=False) if item.__class__ is tuple else ((item.event, item.data),)
+        for item in found
+    )
 
 
 def _data_only(region: bytes, sep: bytes, stop: int, last_id: str | None, events: list[Any]) -> int:

@@ -43,16 +43,24 @@ input that arrives a byte at a time stays O(n).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._fieldwise import fieldwise
 from ..exceptions import ModelkitError, StreamProtocolError, UserError
-from ._sse_blocks import append_events, block_end, canonical, utf8_checked
+from ._sse_blocks import append_events, block_end, canonical, long_line_end, pairs_of, utf8_checked
 
-__all__ = ('MAX_EVENT_BYTES', 'MAX_RETRY_DIGITS', 'SSEDecoder', 'SSEEvent')
+__all__ = (
+    'MAX_EVENT_BYTES',
+    'MAX_RETRY_DIGITS',
+    'EventData',
+    'SSEDataDecoder',
+    'SSEDecoder',
+    'SSEEvent',
+    'event_text',
+)
 
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 """Longest line, and most data for one event, the decoder buffers (16 MiB). The largest real LLM
@@ -144,29 +152,6 @@ def _too_long(what: str) -> StreamProtocolError:
     )
 
 
-def _long_line_end(work: bytes, pos: int) -> int:
-    """Where the line at `pos`, known to be longer than _REGION_BYTES, ends (-1: not in `work`).
-
-    The search windows double, so a long line costs time in proportion to its length however
-    it arrives; past MAX_EVENT_BYTES the line is an error.
-    """
-    n = len(work)
-    size = _REGION_BYTES
-    while True:
-        size *= 2
-        limit = min(n, pos + size, pos + MAX_EVENT_BYTES + 1)
-        lf = work.find(10, pos, limit)
-        cr = work.find(13, pos, limit if lf < 0 else lf)
-        if cr >= 0:
-            return cr
-        if lf >= 0:
-            return lf
-        if limit - pos > MAX_EVENT_BYTES:
-            raise _too_long('a line')
-        if limit == n:
-            return -1
-
-
 class _Batched(list[Any]):
     """The events of one `iter_feed()` call, where each run of blocks split in C is kept as its
     `(kinds, payloads, last_id)`, to be made into events only as the caller takes them."""
@@ -174,12 +159,11 @@ class _Batched(list[Any]):
     __slots__ = ()
 
 
-class SSEDecoder:
-    """Decodes a `text/event-stream` body: `feed()` it chunks, then `close()` it at the end.
+class _SSEMachine:
+    """What `SSEDecoder` and `SSEDataDecoder` share: everything but what they hand out per event."""
 
-    One decoder reads one stream. After `StreamProtocolError` the stream is broken and every
-    further call raises it again; after `close()` every further `feed()` raises `UserError`.
-    """
+    _PAIRS: ClassVar[bool] = False
+    """Hand out `(type, data)` pairs, not `SSEEvent`s."""
 
     __slots__ = (
         '_at_start',
@@ -194,6 +178,7 @@ class SSEDecoder:
         '_id_buffer',
         '_kind',
         '_offset',
+        '_pairs',
         '_pending',
         '_plen',
         '_prefix',
@@ -227,6 +212,7 @@ class SSEDecoder:
         """Nothing pending at all, so `feed()` may turn a chunk holding one `data:` event straight
         into that event."""
         self._closed = False
+        self._pairs = self._PAIRS  # (a slot: read per event, where a class attribute costs a lookup)
         self._prefix = _DATA_SP
         """The start of the last whole event that came as one chunk: `data: `, or `event: <type>\\n`
         and `data: `; a chunk that starts with it and is one event is decoded at once."""
@@ -243,18 +229,18 @@ class SSEDecoder:
         self._event = ''
         self._block_retry: int | None = None
         self._error: ModelkitError | None = None
-        self._run: Generator[SSEEvent, None, None] | None = None
+        self._run: Iterator[Any] | None = None
         """The events `iter_feed()` handed out last, while the caller may not have taken them all."""
         self.truncated = False
         self.last_event_id = None
         self.retry = None
 
-    def feed(self, data: bytes) -> list[SSEEvent]:
+    def feed(self, data: bytes) -> list[Any]:
         """Consume a chunk of the body; return the events it completed (often none or one)."""
         found = self.iter_feed(data)
         return found if found.__class__ is list else self._left()
 
-    def iter_feed(self, data: bytes) -> Iterable[SSEEvent]:
+    def iter_feed(self, data: bytes) -> Iterable[Any]:
         """`feed()`, with each event made only as the caller takes it.
 
         The same events in the same order, but a chunk holding thousands of them (a body that
@@ -284,6 +270,25 @@ class SSEDecoder:
             # One whole event per chunk is what a socket mostly delivers: `<prefix><payload>` and a
             # blank line, LF or CRLF ended, where the prefix is the last such event's (`data: ` for
             # OpenAI and Gemini, `event: <type>\ndata: ` for Anthropic and Cohere).
+            plen = self._plen
+            n = len(data)
+            if plen < n <= _MULTI_BYTES and data[-1] == 10 and data[-2] == 10 and data[:plen] == self._prefix:
+                payload = data[plen:-2]
+                if 10 not in payload and 13 not in payload:
+                    if not payload.isascii():
+                        try:
+                            payload.decode()
+                        except UnicodeDecodeError:
+                            return self._lazily(self._feed(data))  # which says where
+                    self._offset += n
+                    if self._pairs:
+                        return [(self._kind, payload)]
+                    event = _new_event(SSEEvent)
+                    event.event = self._kind
+                    event.raw = payload
+                    event.id = self.last_event_id
+                    event.retry = None
+                    return [event]
             event = self._single(data)
             if event is not None:
                 return [event]
@@ -329,14 +334,14 @@ class SSEDecoder:
                 return [event]
         found = self._complete(work, cut)
         if found.__class__ is _Batched:  # (`_lazily` inline, likewise)
-            run = self._run = self._made(found)
+            run = self._run = pairs_of(found) if self._pairs else self._made(found)
             return run
         return found
 
-    def _lazily(self, found: list[SSEEvent]) -> Iterable[SSEEvent]:
-        """`found`, or if it holds runs of blocks still to be made into events, a generator of them."""
+    def _lazily(self, found: list[Any]) -> Iterable[Any]:
+        """`found`, or if it holds runs of blocks still to be made into events, an iterator of them."""
         if found.__class__ is _Batched:
-            run = self._run = self._made(found)
+            run = self._run = pairs_of(found) if self._pairs else self._made(found)
             return run
         return found
 
@@ -362,7 +367,7 @@ class SSEDecoder:
                 yield item
         self._run = None
 
-    def _left(self) -> list[SSEEvent]:
+    def _left(self) -> list[Any]:
         """The events of the last `iter_feed()` its caller did not take."""
         run = self._run
         self._run = None
@@ -390,7 +395,7 @@ class SSEDecoder:
         if len(buf) - start > MAX_EVENT_BYTES:
             self._fail(_too_long('a line'))
 
-    def _complete(self, work: bytes, cut: int = 0) -> list[SSEEvent]:
+    def _complete(self, work: bytes, cut: int = 0) -> list[Any]:
         """`work`, from a block boundary on, holds a blank line: decode up to the last one, and
         keep the rest (lines of the next block, no blank line among them) unparsed. `cut`, if
         known, is where that blank line ends and nothing after it ends a line; up to
@@ -439,7 +444,7 @@ class SSEDecoder:
             self._buf = bytearray(work[cut:])
         return events
 
-    def _single(self, data: bytes, tail: int = 0) -> SSEEvent | None:
+    def _single(self, data: bytes, tail: int = 0) -> Any:
         """`data` as one event of the remembered prefix (as `feed` checks first), or None.
 
         `tail`, if known, is the length of the blank line's line ends that `data` ends with."""
@@ -473,15 +478,17 @@ class SSEDecoder:
                 payload.decode()
             except UnicodeDecodeError:
                 return None  # the line machine says where
-        event = _new_event(SSEEvent)
         self._offset += n
+        if self._pairs:
+            return (self._kind, payload)
+        event = _new_event(SSEEvent)
         event.event = self._kind
         event.raw = payload
         event.id = self.last_event_id
         event.retry = None
         return event
 
-    def close(self) -> list[SSEEvent]:
+    def close(self) -> list[Any]:
         """End of stream: return no further event; set `truncated` if unfinished data was dropped."""
         if self._run is not None and (left := self._left()):
             try:
@@ -509,7 +516,7 @@ class SSEDecoder:
         self._closed = True
         self._clean = False
         self._pending = False
-        self._error = UserError('this SSEDecoder is closed: use a new one for a new stream')
+        self._error = UserError(f'this {type(self).__name__} is closed: use a new one for a new stream')
         self._buf = bytearray()
         self._data = []
         self._data_len = 0
@@ -523,7 +530,7 @@ class SSEDecoder:
         self._buf = bytearray()
         raise exc
 
-    def _feed(self, data: bytes) -> list[SSEEvent]:
+    def _feed(self, data: bytes) -> list[Any]:
         if self._error is not None:
             raise self._error
         buf = self._buf
@@ -547,7 +554,7 @@ class SSEDecoder:
             if work[0] == 10:
                 pos = 1
         offset = self._offset
-        events: list[SSEEvent] = _Batched()
+        events: list[Any] = _Batched()
         try:
             while pos < n:
                 # The region to parse now: every complete line in the next _REGION_BYTES.
@@ -571,7 +578,9 @@ class SSEDecoder:
                 if cr > end:
                     end = cr
                 if end < 0:
-                    end = _long_line_end(work, pos)
+                    end = long_line_end(work, pos, _REGION_BYTES, MAX_EVENT_BYTES)
+                    if end == -2:
+                        raise _too_long('a line')
                     if end < 0:
                         break
                     last = False
@@ -664,7 +673,7 @@ class SSEDecoder:
         self._clean = not (self._skip_lf or self._pending)
         return events
 
-    def _blocks(self, region: bytes, raw: bytes, offset: int, events: list[SSEEvent]) -> None:
+    def _blocks(self, region: bytes, raw: bytes, offset: int, events: list[Any]) -> None:
         """The line machine over `region`: complete lines, LF-only, ending with LF.
 
         `raw` is the region as received (with its CRs) and `offset` its place in the stream.
@@ -750,3 +759,58 @@ class SSEDecoder:
         self._event = event
         self._block_retry = block_retry
         self._pending = not fresh
+
+
+class SSEDecoder(_SSEMachine):
+    """Decodes a `text/event-stream` body into `SSEEvent`s: `feed()` it chunks, then `close()` it.
+
+    One decoder reads one stream. After `StreamProtocolError` the stream is broken and every
+    further call raises it again; after `close()` every further `feed()` raises `UserError`.
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        def feed(self, data: bytes) -> list[SSEEvent]:
+            """Consume a chunk of the body; return the events it completed (often none or one)."""
+
+        def iter_feed(self, data: bytes) -> Iterable[SSEEvent]:
+            """`feed()`, with each event made only as the caller takes it."""
+
+        def close(self) -> list[SSEEvent]:
+            """End of stream: return no further event; set `truncated` if unfinished data was dropped."""
+
+
+EventData = tuple[str, bytes | str]
+"""An event as `SSEDataDecoder` hands it out: its type and its data, as the bytes that came
+(checked UTF-8) where the decoder kept them, else as text. `orjson.loads` takes either."""
+
+
+def event_text(data: bytes | str) -> str:
+    """An `EventData`'s data as text (for an error message, say)."""
+    return data.decode() if isinstance(data, bytes) else data
+
+
+class SSEDataDecoder(_SSEMachine):
+    """`SSEDecoder` for a client that only reads each event's type and data (every vendor
+    interface): it hands out `(type, data)` pairs (`EventData`), with no event object to make.
+
+    The same events, rules and errors as `SSEDecoder`; what it leaves out is each event's `id` and
+    `retry`, which the decoder still tracks (`last_event_id`, `retry`). A run of blocks split in C
+    becomes its pairs in C too, as the caller takes them: this is the streaming hot path.
+    """
+
+    __slots__ = ()
+    _PAIRS = True
+
+    if TYPE_CHECKING:
+
+        def feed(self, data: bytes) -> list[EventData]:
+            """Consume a chunk of the body; return the events it completed (often none or one)."""
+
+        def iter_feed(self, data: bytes) -> Iterable[EventData]:
+            """`feed()`, with each event made only as the caller takes it."""
+
+        def close(self) -> list[EventData]:
+            """End of stream: return no further event; set `truncated` if unfinished data was dropped."""

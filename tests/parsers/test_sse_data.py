@@ -1,0 +1,139 @@
+"""`SSEDataDecoder`: the same events as `SSEDecoder`, as `(type, data)` pairs.
+
+`SSEDecoder` is checked against the WHATWG reference in `test_sse_properties.py`; here the pair
+decoder is checked against it, on the same streams, however they are cut and however early the
+caller stops taking events.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelkit.exceptions import StreamProtocolError, UserError
+from modelkit.parsers.sse import SSEDataDecoder, SSEDecoder, event_text
+from tests.helpers.streams import bytewise, per_event, split_at
+from tests.parsers.test_sse_properties import token_streams, usual_streams
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a caller of either decoder can observe: each event's type and text, and the end."""
+
+    events: tuple[tuple[str, str], ...]
+    error_at: int | None = None
+    truncated: bool = False
+    last_event_id: str | None = None
+    retry: int | None = None
+
+
+def _error_at(exc: StreamProtocolError) -> int:
+    found = re.search(r'at byte (\d+)$', str(exc))
+    return int(found.group(1)) if found else -1
+
+
+def with_events(chunks: list[bytes]) -> Seen:
+    decoder = SSEDecoder()
+    events: list[tuple[str, str]] = []
+    try:
+        for chunk in chunks:
+            events += [(e.event, e.data) for e in decoder.feed(chunk)]
+        decoder.close()
+    except StreamProtocolError as exc:
+        return Seen(tuple(events), _error_at(exc))
+    return Seen(tuple(events), None, decoder.truncated, decoder.last_event_id, decoder.retry)
+
+
+def with_pairs(chunks: list[bytes], takes: list[int] | None = None) -> Seen:
+    """The pair decoder through `iter_feed`, taking at most `takes[i]` events of a lazy result."""
+    decoder = SSEDataDecoder()
+    events: list[tuple[str, str]] = []
+
+    def keep(pairs: object) -> None:
+        for kind, data in pairs:  # type: ignore[attr-defined]
+            # The bytes that came (checked UTF-8) or the text: nothing else.
+            assert kind.__class__ is str
+            assert data.__class__ in (bytes, str)
+            events.append((kind, event_text(data)))
+
+    try:
+        for i, chunk in enumerate(chunks):
+            found = decoder.iter_feed(chunk)
+            if not isinstance(found, list) and takes:
+                found = itertools.islice(found, takes[i % len(takes)])
+            keep(found)
+        keep(decoder.close())
+    except StreamProtocolError as exc:
+        return Seen(tuple(events), _error_at(exc))
+    return Seen(tuple(events), None, decoder.truncated, decoder.last_event_id, decoder.retry)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=usual_streams() | token_streams() | st.binary(max_size=300),
+    cuts=st.lists(st.integers(0, 600), max_size=8),
+    takes=st.lists(st.integers(0, 3), max_size=4),
+)
+def test_pairs_are_the_events_however_cut_and_taken(body: bytes, cuts: list[int], takes: list[int]) -> None:
+    expected = with_events([body])
+    assert with_pairs([body]) == expected
+    assert with_pairs(split_at(body, cuts)) == expected
+    assert with_pairs(split_at(body, cuts), takes) == expected
+    assert with_pairs(per_event(body)) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(body=usual_streams())
+def test_pairs_byte_at_a_time(body: bytes) -> None:
+    assert with_pairs(bytewise(body)) == with_events([body])
+
+
+def test_a_run_of_blocks_is_paired_as_taken() -> None:
+    body = b''.join(b'event: delta\ndata: {"i": %d}\n\n' % i for i in range(1000))
+    decoder = SSEDataDecoder()
+    found = decoder.iter_feed(body)
+    assert not isinstance(found, list)
+    first = list(itertools.islice(found, 10))
+    assert first == [('delta', b'{"i": %d}' % i) for i in range(10)]
+    # What was not taken comes first from the next call, then that call's own event.
+    rest = decoder.feed(b'data: last\n\n')
+    assert [orjson.loads(data)['i'] for _, data in rest[:-1]] == list(range(10, 1000))
+    assert rest[-1] == ('message', b'last')
+    assert decoder.close() == []
+
+
+def test_the_line_machine_hands_out_text() -> None:
+    # Two data lines and an id: not a shape the fast paths read, so the data is the joined text.
+    decoder = SSEDataDecoder()
+    assert decoder.feed(b'id: 7\nevent: note\ndata: a\ndata: b\n\n') == [('note', 'a\nb')]
+    assert decoder.last_event_id == '7'
+    assert decoder.feed(b'data: {"x": 1}\n\n') == [('message', b'{"x": 1}')]
+
+
+def test_invalid_utf8_raises_after_the_events_before_it() -> None:
+    decoder = SSEDataDecoder()
+    found = decoder.feed(b'data: ok\n\ndata: \xff\n\n')
+    assert [(kind, event_text(data)) for kind, data in found] == [('message', 'ok')]
+    with pytest.raises(StreamProtocolError, match='invalid UTF-8 in the event stream at byte 16'):
+        decoder.feed(b'')
+    one = SSEDataDecoder()
+    with pytest.raises(StreamProtocolError, match='at byte 6'):
+        one.feed(b'data: \xff\n\n')  # one event per chunk, the fast path's way
+
+
+def test_closed_names_the_decoder() -> None:
+    decoder = SSEDataDecoder()
+    decoder.close()
+    with pytest.raises(UserError, match='this SSEDataDecoder is closed'):
+        decoder.feed(b'data: x\n\n')
+
+
+def test_event_text() -> None:
+    assert event_text(b'caf\xc3\xa9') == 'café'
+    assert event_text('café') == 'café'
