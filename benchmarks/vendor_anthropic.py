@@ -164,8 +164,14 @@ def _checked(decode: Decode, pieces: list[bytes], stream: AnthropicStream) -> st
     return '' if got == expected else f'error: wrong output ({len(got)} events)'
 
 
+DECODE_MIN_RUNS = 21
+"""Runs per contender and chunking at the least: one run is 20-100 ms, so a scheduler stall of a few
+ms on a small shared machine moves a median of 7 by a tenth; 21 take about 10 s in all."""
+
+
 def decode_rows(stream: AnthropicStream, repeats: int) -> list[Result]:
     """The floor and modelkit's decoder on every chunking; prints the table."""
+    repeats = max(repeats, DECODE_MIN_RUNS)
     sink: Emit = collections.deque(maxlen=0).append
     units = len(stream.events)
     results: list[Result] = []

@@ -25,9 +25,11 @@ Where we differ from the spec, on purpose:
   `truncated` when it discarded data, so callers can say the stream was cut off.
 
 Everything works on bytes, and each field value is decoded once; a payload the fast paths read
-is checked to be UTF-8 but not decoded: its event keeps the bytes (`raw`, what the vendor
-interfaces parse) and makes `data` from them only if it is read. `iter_feed()` makes the events
-of the blocks split in C one at a time, as the caller takes them. This is the streaming hot
+is checked to be UTF-8 but not decoded: its event keeps the bytes (`raw`) and makes `data` from
+them only if it is read. `iter_feed()` makes the events of the blocks split in C one at a time,
+as the caller takes them. `SSEDataDecoder`, which the vendor interfaces use, hands out each
+event as a `(type, data)` pair instead, `data` being those bytes: no event object is made, and a
+run of blocks becomes its pairs in C. This is the streaming hot
 path, so the usual shapes skip the line machine. Between blocks nothing can be dispatched before
 a blank line, so until one arrives a chunk is only appended (a memchr or two per small piece; a
 block's lines are parsed once, when it is complete). Then the complete blocks are read at once:
@@ -44,13 +46,12 @@ input that arrives a byte at a time stays O(n).
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass, field
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._fieldwise import fieldwise
 from ..exceptions import ModelkitError, StreamProtocolError, UserError
 from ._sse_blocks import append_events, block_end, canonical, long_line_end, pairs_of, utf8_checked
+from ._sse_event import EventData, SSEEvent, event_text
 
 __all__ = (
     'MAX_EVENT_BYTES',
@@ -83,60 +84,6 @@ _BOM = b'\xef\xbb\xbf'
 _LF = b'\n'
 _CR = b'\r'
 _DATA_SP = b'data: '
-
-
-@fieldwise
-@dataclass(slots=True, init=False, repr=False, eq=False)
-class SSEEvent:
-    """One dispatched server-sent event."""
-
-    event: str = 'message'
-    """The `event` field of the block, or `'message'` when it had none."""
-    data: str = ''
-    """The block's `data` lines joined with `'\\n'`."""
-    id: str | None = None
-    """The last event ID in force when the event was dispatched (it persists across events)."""
-    retry: int | None = None
-    """The reconnection time in milliseconds, only if this event's own block carried a valid one."""
-    raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
-    """`data` as the bytes that came (checked UTF-8), when the decoder kept them: blocks of one
-    `data` line, as its fast paths read them; else None (the line machine gives `data` alone).
-
-    What a JSON payload is best parsed from (`orjson.loads(event.raw or event.data)`): the decoder
-    then never builds `data` at all, which is most of what it would cost per event (it is decoded
-    the first time it is read). Made by the decoder only; setting `data` sets it to None."""
-
-    def __init__(
-        self, event: str = 'message', data: str = '', id: str | None = None, retry: int | None = None
-    ) -> None:
-        self.event = event
-        self.data = data
-        self.id = id
-        self.retry = retry
-        self.raw = None
-
-
-_DATA_DOC = "The block's `data` lines joined with `'\\n'`."
-_data_slot: Any = SSEEvent.__dict__['data']  # where `data` is kept once made
-
-
-def _data(event: SSEEvent) -> str:
-    # The decoder's events leave `data` unset and set `raw` (checked UTF-8): it is made when read.
-    # A property on `data` alone, not a `__getattr__`, which would slow every attribute access.
-    try:
-        data: str = _data_slot.__get__(event, SSEEvent)
-    except AttributeError:
-        data = event.raw.decode()  # type: ignore[union-attr]
-        _data_slot.__set__(event, data)
-    return data
-
-
-def _set_data(event: SSEEvent, data: str) -> None:
-    _data_slot.__set__(event, data)
-    event.raw = None  # no longer these bytes
-
-
-setattr(SSEEvent, 'data', property(_data, _set_data, doc=_DATA_DOC))  # noqa: B010
 
 
 _new_event = object.__new__  # an event without a call to `__init__`: the hot paths set every field
@@ -272,8 +219,13 @@ class _SSEMachine:
             # OpenAI and Gemini, `event: <type>\ndata: ` for Anthropic and Cohere).
             plen = self._plen
             n = len(data)
-            if plen < n <= _MULTI_BYTES and data[-1] == 10 and data[-2] == 10 and data[:plen] == self._prefix:
-                payload = data[plen:-2]
+            if plen < n <= _MULTI_BYTES and data[-1] == 10 and data[:plen] == self._prefix:
+                if data[-2] == 10:
+                    payload = data[plen:-2]
+                elif data[-2] == 13 and data[-3] == 10 and data[-4] == 13:
+                    payload = data[plen:-4]  # Gemini's CRLF blank line
+                else:
+                    payload = _LF  # no blank line at the end: fails the test below
                 if 10 not in payload and 13 not in payload:
                     if not payload.isascii():
                         try:
@@ -780,16 +732,6 @@ class SSEDecoder(_SSEMachine):
 
         def close(self) -> list[SSEEvent]:
             """End of stream: return no further event; set `truncated` if unfinished data was dropped."""
-
-
-EventData = tuple[str, bytes | str]
-"""An event as `SSEDataDecoder` hands it out: its type and its data, as the bytes that came
-(checked UTF-8) where the decoder kept them, else as text. `orjson.loads` takes either."""
-
-
-def event_text(data: bytes | str) -> str:
-    """An `EventData`'s data as text (for an error message, say)."""
-    return data.decode() if isinstance(data, bytes) else data
 
 
 class SSEDataDecoder(_SSEMachine):

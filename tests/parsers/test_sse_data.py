@@ -69,6 +69,7 @@ def with_pairs(chunks: list[bytes], takes: list[int] | None = None) -> Seen:
                 found = itertools.islice(found, takes[i % len(takes)])
             keep(found)
         keep(decoder.close())
+        decoder.close()  # an error found while handing out what was not taken is raised now
     except StreamProtocolError as exc:
         return Seen(tuple(events), _error_at(exc))
     return Seen(tuple(events), None, decoder.truncated, decoder.last_event_id, decoder.retry)
