@@ -95,17 +95,25 @@ def test_pairs_byte_at_a_time(body: bytes) -> None:
     assert with_pairs(bytewise(body)) == with_events([body])
 
 
-def test_a_run_of_blocks_is_paired_as_taken() -> None:
-    body = b''.join(b'event: delta\ndata: {"i": %d}\n\n' % i for i in range(1000))
+def test_runs_and_line_machine_blocks_are_paired_in_order_as_taken() -> None:
+    # Gemini's CRLF layout over two regions (`_REGION_BYTES`): the first is a run split in C, the
+    # second holds a block for the line machine (a comment, an id, two data lines). Their pairs
+    # are chained, in order, and handed out as the caller takes them.
+    blocks = [b'data: {"i": %d}\r\n\r\n' % i for i in range(5000)]
+    blocks.insert(4000, b': keep-alive\r\nid: 5\r\ndata: a\r\ndata: b\r\n\r\n')
     decoder = SSEDataDecoder()
-    found = decoder.iter_feed(body)
+    found = decoder.iter_feed(b''.join(blocks))
     assert not isinstance(found, list)
-    first = list(itertools.islice(found, 10))
-    assert first == [('delta', b'{"i": %d}' % i) for i in range(10)]
+    assert next(iter(found)) == ('message', b'{"i": 0}')  # the payload's bytes, as they came
     # What was not taken comes first from the next call, then that call's own event.
-    rest = decoder.feed(b'data: last\n\n')
-    assert [orjson.loads(data)['i'] for _, data in rest[:-1]] == list(range(10, 1000))
+    rest = decoder.feed(b'data: last\r\n\r\n')
+    assert len(rest) == 5001
+    texts = [event_text(data) for _, data in rest]
+    assert texts[:3] == ['{"i": 1}', '{"i": 2}', '{"i": 3}']
+    assert texts[3998:4001] == ['{"i": 3999}', 'a\nb', '{"i": 4000}']
+    assert [orjson.loads(text)['i'] for text in texts[4000:-1]] == list(range(4000, 5000))
     assert rest[-1] == ('message', b'last')
+    assert decoder.last_event_id == '5'
     assert decoder.close() == []
 
 
