@@ -76,6 +76,11 @@ _REGION_BYTES = 64 * 1024
 """How much of a large chunk is split into events at a time: the pieces, their decoded text and
 the events of one region stay in the CPU cache, which makes a large body decode faster."""
 
+_NARROW_BYTES = 2048
+"""The least a region shrinks to when the fast paths fail on it (a comment, an `id`, two `data`
+lines): halving it until they take the blocks before the odd one leaves only the blocks near it
+to the line machine, not a whole region of them."""
+
 _MULTI_BYTES = 4096
 """Above this size a chunk is most likely many events, and `_single` looks for a line end in it
 before copying out its payload."""
@@ -507,10 +512,12 @@ class _SSEMachine:
                 pos = 1
         offset = self._offset
         events: list[Any] = _Batched()
+        span = _REGION_BYTES
+        bisect = True  # a region the fast paths fail on may be halved: not right after a failure
         try:
             while pos < n:
-                # The region to parse now: every complete line in the next _REGION_BYTES.
-                limit = pos + _REGION_BYTES
+                # The region to parse now: every complete line in the next `span` bytes.
+                limit = pos + span
                 if limit > n:
                     limit = n
                 if not self._pending:
@@ -518,12 +525,24 @@ class _SSEMachine:
                     stop = canonical(work, pos, limit, self.last_event_id, events)
                     if stop > 0:
                         pos = stop
+                        bisect = True
+                        if span < _REGION_BYTES:
+                            span *= 2
                         continue
+                    if bisect and span > _NARROW_BYTES and limit - pos > _NARROW_BYTES:
+                        span //= 2
+                        continue
+                    # Not to be halved (the narrowest, the end of `work`, or after a failure): the
+                    # line machine reads it, and the regions after it grow back to full size, each
+                    # tried once, so a stream of nothing but odd blocks is soon in whole regions.
+                    bisect = False
                 else:
                     # Only the block in progress needs the line machine: the blocks after its
                     # blank line get the fast paths (else a stream cut inside a block would stay
                     # on the line machine for as long as its chunks kept ending inside one).
                     limit = block_end(work, pos, limit)
+                if span < _REGION_BYTES:
+                    span *= 2
                 last = limit == n  # then nothing after this region ends a line yet
                 end = work.rfind(10, pos, limit)
                 cr = work.rfind(13, pos, limit)

@@ -117,6 +117,23 @@ def test_runs_and_line_machine_blocks_are_paired_in_order_as_taken() -> None:
     assert decoder.close() == []
 
 
+def test_an_odd_block_leaves_only_the_blocks_near_it_to_the_line_machine() -> None:
+    # A body that arrives whole with a keep-alive comment every 500 events: every region holds
+    # one. The fast paths still read nearly all the events (their data is the bytes that came);
+    # the line machine gets a narrow region around each comment, not the whole region.
+    blocks = []
+    for i in range(20_000):
+        blocks.append(b'event: content_block_delta\ndata: {"i": %d, "text": "%s"}\n\n' % (i, b'x' * (i % 40)))
+        if i % 500 == 499:
+            blocks.append(b': keep-alive\n\n')
+    body = b''.join(blocks)
+    pairs = list(SSEDataDecoder().iter_feed(body))
+    assert [orjson.loads(data)['i'] for _, data in pairs] == list(range(20_000))
+    kept = sum(data.__class__ is bytes for _, data in pairs)
+    assert kept > 0.9 * len(pairs), kept
+    assert with_pairs([body]) == with_events([body]) == with_events(split_at(body, [70_000, 140_001]))
+
+
 def test_the_line_machine_hands_out_text() -> None:
     # Two data lines and an id: not a shape the fast paths read, so the data is the joined text.
     decoder = SSEDataDecoder()
