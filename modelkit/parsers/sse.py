@@ -221,7 +221,9 @@ class _SSEMachine:
         if not buf:
             # One whole event per chunk is what a socket mostly delivers: `<prefix><payload>` and a
             # blank line, LF or CRLF ended, where the prefix is the last such event's (`data: ` for
-            # OpenAI and Gemini, `event: <type>\ndata: ` for Anthropic and Cohere).
+            # OpenAI and Gemini, `event: <type>\ndata: ` for Anthropic and Cohere). `_single`'s
+            # checks, inline (its call would be a tenth of the cost); what they miss goes to it,
+            # which learns a new prefix and reads chunks over _MULTI_BYTES.
             plen = self._plen
             n = len(data)
             if plen < n <= _MULTI_BYTES and data[-1] == 10 and data[:plen] == self._prefix:
